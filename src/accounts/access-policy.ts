@@ -1,0 +1,22 @@
+/**
+ * Who may touch an account. Every rule lives here:
+ *
+ * 1. Anyone may sign up (POST /user) and log in (POST /auth); GET / greets anyone.
+ * 2. Every other route needs a live session: its user is the *actor*.
+ * 3. An actor may read, replace the data of, and delete their own account.
+ * 4. An actor with the admin flag may do the same to any account, and learns when one does not exist (404).
+ * 5. Anyone else gets 403 whether or not the target exists, so usernames cannot be probed this way.
+ * 6. No request can make anyone an admin: requests carry no admin field (the contract refuses
+ *    unknown properties), and only `npm run admin` (an operator on the server) changes the flag.
+ */
+import { problems } from '../errors/problem.js'
+import { type UserRecord, usernameKey } from '../db/users-repository.js'
+
+export type Access = 'self' | 'admin'
+
+/** How the actor may act on the account named `targetUsername`; throws 403 when they may not. */
+export function accessTo(actor: UserRecord, targetUsername: string): Access {
+  if (usernameKey(actor.username) === usernameKey(targetUsername)) return 'self'
+  if (actor.admin) return 'admin'
+  throw problems.forbidden()
+}

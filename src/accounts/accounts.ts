@@ -1,0 +1,91 @@
+/** The account use cases: sign up, log in and out, and read, update or delete an account. */
+import { randomUUID } from 'node:crypto'
+import { isUniqueViolation } from '../db/errors.js'
+import type { UserRecord, UsersRepository } from '../db/users-repository.js'
+import { problems } from '../errors/problem.js'
+import { MAX_PASSWORD_BYTES, type PasswordHasher, passwordLengthProblem } from '../passwords/password-hasher.js'
+import type { Sessions, StartedSession } from '../sessions/sessions.js'
+import { accessTo } from './access-policy.js'
+
+export type AccountData = Record<string, unknown>
+
+export interface SignUp {
+  username: string
+  password: string
+  data?: AccountData
+}
+
+function passwordProblem(password: string) {
+  const message = passwordLengthProblem(password) ?? 'is not acceptable'
+  return problems.validation(`body/password ${message}`, [{ field: '/password', message }])
+}
+
+export class Accounts {
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly sessions: Sessions,
+    private readonly passwords: PasswordHasher
+  ) {}
+
+  async signUp({ username, password, data = {} }: SignUp): Promise<UserRecord> {
+    if (passwordLengthProblem(password)) throw passwordProblem(password)
+    // Cheap check first, so a taken name does not cost a bcrypt hash; the unique index decides races.
+    if (await this.users.findByUsername(username)) throw problems.usernameTaken(username)
+    const passwordHash = await this.passwords.hash(password)
+    try {
+      return await this.users.insert({ id: randomUUID(), username, passwordHash, data, now: new Date() })
+    } catch (error) {
+      if (isUniqueViolation(error)) throw problems.usernameTaken(username)
+      throw error
+    }
+  }
+
+  /** Same answer, and the same bcrypt work, for an unknown user and a wrong password. */
+  async logIn(username: string, password: string): Promise<StartedSession> {
+    // Too long could never have been signed up, and bcrypt would silently compare a prefix.
+    if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) throw passwordProblem(password)
+    const user = await this.users.findByUsername(username)
+    const valid = user
+      ? await this.passwords.verify(password, user.passwordHash)
+      : await this.passwords.verifyAgainstDummy(password)
+    if (!user || !valid) throw problems.invalidCredentials()
+    return this.sessions.start(user.id)
+  }
+
+  logOut(token: string): Promise<void> {
+    return this.sessions.end(token)
+  }
+
+  /** The account behind a bearer token, or undefined when the token is not live. */
+  async authenticate(token: string): Promise<UserRecord | undefined> {
+    const userId = await this.sessions.userIdFor(token)
+    // A session can briefly outlive its deleted user; it then leads nowhere.
+    return userId === undefined ? undefined : this.users.findById(userId)
+  }
+
+  read(actor: UserRecord, username: string): Promise<UserRecord> {
+    return this.target(actor, username)
+  }
+
+  async replaceData(actor: UserRecord, username: string, data: AccountData): Promise<UserRecord> {
+    const target = await this.target(actor, username)
+    const now = new Date()
+    if (!(await this.users.replaceData(target.id, data, now))) throw problems.userNotFound(username)
+    return { ...target, data, updatedAt: now }
+  }
+
+  /** Deletes the account, then every session it had. */
+  async remove(actor: UserRecord, username: string): Promise<void> {
+    const target = await this.target(actor, username)
+    if (!(await this.users.delete(target.id))) throw problems.userNotFound(username)
+    await this.sessions.endAllForUser(target.id)
+  }
+
+  /** The account the actor may act on, after the access policy has had its say. */
+  private async target(actor: UserRecord, username: string): Promise<UserRecord> {
+    if (accessTo(actor, username) === 'self') return actor
+    const target = await this.users.findByUsername(username)
+    if (!target) throw problems.userNotFound(username)
+    return target
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Builds the service: external plugins first (body parsers, docs), then our own (the account use
+ * cases on their stores), then the routes, bound from the contract by fastify-openapi-glue.
+ */
+import formbody from '@fastify/formbody'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import openapiGlue from 'fastify-openapi-glue'
+import { specDocument } from '../generated/contract.js'
+import type { Config } from './config/config.js'
+import { ServiceHandlers } from './handlers/service-handlers.js'
+import { registerProblemHandlers } from './http/problem-handler.js'
+import accountsPlugin from './plugins/accounts.js'
+import docsPlugin from './plugins/docs.js'
+import { createSecurityHandlers } from './security/bearer-auth.js'
+
+export const BODY_LIMIT_BYTES = 64 * 1024
+
+export interface BuildAppOptions {
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Never logged in clear, whatever the level. */
+export const REDACTED_PATHS = ['req.headers.authorization', 'req.body.password', '*.password', '*.token']
+
+export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? { level: config.logLevel, redact: REDACTED_PATHS },
+    bodyLimit: BODY_LIMIT_BYTES,
+    ajv: {
+      customOptions: {
+        // Refuse unknown properties (e.g. `admin`) instead of silently dropping them,
+        // and never coerce: a password must be a string, not a number turned into one.
+        removeAdditional: false,
+        coerceTypes: false,
+        allErrors: false
+      }
+    }
+  })
+
+  registerProblemHandlers(app)
+  await app.register(formbody)
+  // Only JSON and forms are accepted; anything else is a 415, not a string the schema then refuses.
+  app.removeContentTypeParser('text/plain')
+  await app.register(docsPlugin)
+
+  await app.register(accountsPlugin, { config })
+  app.decorateRequest('account', null)
+  app.decorateRequest('token', null)
+  app.decorateRequest('authError', null)
+
+  await app.register(async function api(routes) {
+    // Responses carry account data and tokens: no cache may keep them.
+    routes.addHook('onSend', async (_request, reply) => {
+      reply.header('cache-control', 'no-store')
+    })
+    await routes.register(openapiGlue, {
+      specification: specDocument,
+      serviceHandlers: new ServiceHandlers(app.accounts),
+      securityHandlers: createSecurityHandlers(app.accounts)
+    })
+  })
+
+  return app
+}

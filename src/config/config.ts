@@ -1,0 +1,80 @@
+/**
+ * Every setting of the service, read once from the environment and validated.
+ * A bad value is a ConfigError whose message is one line saying what to fix.
+ */
+import { availableParallelism } from 'node:os'
+
+export interface Config {
+  host: string
+  port: number
+  /** `sqlite:<path>` or `mysql://user:pass@host:port/db`. */
+  databaseUrl: string
+  /** Sessions live in Redis when set, in the SQL database otherwise. */
+  redisUrl: string | undefined
+  /** Prefix of every Redis key, so several deployments (or test runs) can share a server. */
+  redisKeyPrefix: string
+  sessionTtlSeconds: number
+  bcryptCost: number
+  /** Worker threads that hash and compare passwords off the event loop. */
+  hashThreads: number
+  logLevel: string
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export const DEFAULT_DATABASE_URL = 'sqlite:./data/accounts.db'
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+type Env = Record<string, string | undefined>
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim()
+  if (raw === undefined || raw === '') return fallback
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`)
+  }
+  return Number(raw)
+}
+
+function databaseUrl(env: Env): string {
+  const url = env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL
+  if (url.startsWith('sqlite:')) {
+    if (url.length === 'sqlite:'.length) throw new ConfigError('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:./data/accounts.db')
+    return url
+  }
+  if (/^mysql:\/\/[^/]+\/[^/?]+/.test(url)) return url
+  throw new ConfigError(
+    `DATABASE_URL must be sqlite:<path> or mysql://user:pass@host:port/database, got "${redact(url)}"`
+  )
+}
+
+function redisUrl(env: Env): string | undefined {
+  const url = env.REDIS_URL?.trim()
+  if (!url) return undefined
+  if (!/^rediss?:\/\/./.test(url)) throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${redact(url)}"`)
+  return url
+}
+
+/** Hides a password in a URL before it is printed. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@')
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const logLevel = env.LOG_LEVEL?.trim() || 'info'
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  return {
+    host: env.HOST?.trim() || '0.0.0.0',
+    port: integer(env, 'PORT', 8000, 0, 65535),
+    databaseUrl: databaseUrl(env),
+    redisUrl: redisUrl(env),
+    redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'accounts:',
+    sessionTtlSeconds: integer(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
+    // bcrypt's own bounds; bcryptjs refuses anything outside 4..31.
+    bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 31),
+    hashThreads: integer(env, 'HASH_THREADS', availableParallelism(), 1, 64),
+    logLevel
+  }
+}

@@ -1,0 +1,26 @@
+/** Recognises driver errors by meaning, so callers need not know which engine raised them. */
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
+  'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK',
+  'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY'
+])
+
+function code(error: unknown): string {
+  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : ''
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  const c = code(error)
+  return c === 'ER_DUP_ENTRY' || c === 'SQLITE_CONSTRAINT_UNIQUE' || c === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+}
+
+/** The database is down, unreachable, overloaded or busy: worth a 503 and a retry, not a 500. */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  const c = code(error)
+  if (CONNECTION_CODES.has(c) || c.startsWith('SQLITE_BUSY') || c.startsWith('SQLITE_IOERR')) return true
+  // mysql2 rejects queued requests with a plain Error once its pool is closed or a socket fails.
+  const message = error instanceof Error ? error.message : ''
+  return /Pool is closed|connect ETIMEDOUT|Connection lost|Can't add new command when connection is in closed state/i.test(message)
+}

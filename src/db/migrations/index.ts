@@ -1,0 +1,9 @@
+/** Every migration, in order. Add a new numbered file and list it here. */
+import type { Migration } from 'kysely'
+import * as createUsers from './0001-create-users.js'
+import * as createSessions from './0002-create-sessions.js'
+
+export const migrations: Record<string, Migration> = {
+  '0001-create-users': createUsers,
+  '0002-create-sessions': createSessions
+}

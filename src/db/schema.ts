@@ -1,0 +1,47 @@
+/** The tables, as Kysely sees them. Timestamps are Date on MySQL and ISO-8601 text on SQLite. */
+import type { ColumnType, Generated } from 'kysely'
+
+type Timestamp = ColumnType<Date | string, Date | string, Date | string>
+
+export interface UsersTable {
+  /** A random UUID: never reused, so a stale session can never reach a re-created account. */
+  id: string
+  /** As the user typed it at sign-up. */
+  username: string
+  /** Lower-cased `username`; unique, so `Ben` and `ben` are one account on every engine. */
+  username_key: string
+  password_hash: string
+  admin: ColumnType<boolean | number, boolean | number | undefined, boolean | number>
+  /** The user's JSON document: parsed object on MySQL, text on MariaDB and SQLite. */
+  data: ColumnType<unknown, string, string>
+  created_at: Timestamp
+  updated_at: Timestamp
+}
+
+/** Sessions of the embedded default; with Redis they live there instead. */
+export interface SessionsTable {
+  /** SHA-256 of the token, hex. The token itself is never stored. */
+  token_hash: string
+  user_id: string
+  expires_at: Timestamp
+  created_at: Timestamp
+}
+
+export interface Database {
+  users: UsersTable
+  sessions: SessionsTable
+}
+
+export type Dialect = 'sqlite' | 'mysql'
+
+/** What every repository needs: the query builder and which engine it talks to. */
+export interface Db {
+  kysely: import('kysely').Kysely<Database>
+  dialect: Dialect
+  /** A timestamp in the form this engine stores. */
+  time(date: Date): Date | string
+  /** A boolean in the form this engine stores (SQLite has no boolean type). */
+  bool(value: boolean): boolean | number
+}
+
+export type { Generated }

@@ -1,0 +1,113 @@
+/** Every query on the `users` table. */
+import type { Db } from './schema.js'
+
+/** An account as the rest of the service sees it. */
+export interface UserRecord {
+  id: string
+  username: string
+  passwordHash: string
+  admin: boolean
+  data: Record<string, unknown>
+  createdAt: Date
+  updatedAt: Date
+}
+
+export interface NewUser {
+  id: string
+  username: string
+  passwordHash: string
+  data: Record<string, unknown>
+  now: Date
+}
+
+/** Usernames are unique regardless of case. */
+export function usernameKey(username: string): string {
+  return username.toLowerCase()
+}
+
+const COLUMNS = ['id', 'username', 'password_hash', 'admin', 'data', 'created_at', 'updated_at'] as const
+
+type Row = {
+  id: string
+  username: string
+  password_hash: string
+  admin: boolean | number
+  data: unknown
+  created_at: Date | string
+  updated_at: Date | string
+}
+
+function toRecord(row: Row): UserRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    passwordHash: row.password_hash,
+    admin: Boolean(row.admin),
+    // MySQL hands back JSON parsed; MariaDB (JSON is LONGTEXT there) and SQLite hand back text.
+    data: (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as Record<string, unknown>,
+    createdAt: new Date(row.created_at),
+    updatedAt: new Date(row.updated_at)
+  }
+}
+
+export class UsersRepository {
+  constructor(private readonly db: Db) {}
+
+  /** Throws the driver's unique-violation error when the username is taken. */
+  async insert(user: NewUser): Promise<UserRecord> {
+    const now = this.db.time(user.now)
+    await this.db.kysely
+      .insertInto('users')
+      .values({
+        id: user.id,
+        username: user.username,
+        username_key: usernameKey(user.username),
+        password_hash: user.passwordHash,
+        data: JSON.stringify(user.data),
+        created_at: now,
+        updated_at: now
+      })
+      .execute()
+    return { ...user, admin: false, createdAt: user.now, updatedAt: user.now }
+  }
+
+  async findByUsername(username: string): Promise<UserRecord | undefined> {
+    const row = await this.db.kysely
+      .selectFrom('users')
+      .select(COLUMNS)
+      .where('username_key', '=', usernameKey(username))
+      .executeTakeFirst()
+    return row && toRecord(row)
+  }
+
+  async findById(id: string): Promise<UserRecord | undefined> {
+    const row = await this.db.kysely.selectFrom('users').select(COLUMNS).where('id', '=', id).executeTakeFirst()
+    return row && toRecord(row)
+  }
+
+  /** Returns false when the user no longer exists. */
+  async replaceData(id: string, data: Record<string, unknown>, now: Date): Promise<boolean> {
+    const result = await this.db.kysely
+      .updateTable('users')
+      .set({ data: JSON.stringify(data), updated_at: this.db.time(now) })
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
+  /** Returns false when the user no longer exists. */
+  async delete(id: string): Promise<boolean> {
+    const result = await this.db.kysely.deleteFrom('users').where('id', '=', id).executeTakeFirst()
+    return result.numDeletedRows > 0n
+  }
+
+  /** For operators only (`npm run admin`); no API request reaches this. */
+  async setAdmin(username: string, admin: boolean, now: Date): Promise<UserRecord | undefined> {
+    await this.db.kysely
+      .updateTable('users')
+      .set({ admin: this.db.bool(admin), updated_at: this.db.time(now) })
+      .where('username_key', '=', usernameKey(username))
+      .execute()
+    return this.findByUsername(username)
+  }
+}

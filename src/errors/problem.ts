@@ -1,0 +1,104 @@
+/**
+ * Errors that carry their RFC 9457 problem document. Domain code throws these; the one
+ * error handler in `src/http` turns them into `application/problem+json` responses.
+ * This module imports nothing, so every layer may use it.
+ */
+export interface FieldError {
+  field: string
+  message: string
+}
+
+export interface ProblemOptions {
+  status: number
+  /** The short name of the kind of problem; becomes `urn:account-service:problem:<slug>`. */
+  slug: string
+  title: string
+  detail: string
+  headers?: Record<string, string>
+  errors?: FieldError[]
+}
+
+export class ProblemError extends Error {
+  override name = 'ProblemError'
+  readonly status: number
+  readonly type: string
+  readonly title: string
+  readonly detail: string
+  readonly headers: Record<string, string>
+  readonly errors: FieldError[] | undefined
+
+  constructor(options: ProblemOptions, cause?: unknown) {
+    super(options.detail, cause === undefined ? undefined : { cause })
+    this.status = options.status
+    this.type = `urn:account-service:problem:${options.slug}`
+    this.title = options.title
+    this.detail = options.detail
+    this.headers = options.headers ?? {}
+    this.errors = options.errors
+  }
+}
+
+export const problems = {
+  validation: (detail: string, errors?: FieldError[]) =>
+    new ProblemError({ status: 400, slug: 'validation', title: 'Bad Request', detail, errors }),
+
+  /** RFC 6750 §3: no `error` attribute when the request carried no credentials at all. */
+  missingToken: () =>
+    new ProblemError({
+      status: 401,
+      slug: 'unauthenticated',
+      title: 'Unauthorized',
+      detail: 'This route needs a bearer token: log in with POST /auth and send "Authorization: Bearer <token>".',
+      headers: { 'www-authenticate': 'Bearer realm="accounts"' }
+    }),
+
+  invalidToken: () =>
+    new ProblemError({
+      status: 401,
+      slug: 'invalid-token',
+      title: 'Unauthorized',
+      detail: 'The bearer token is invalid, expired or revoked: log in again with POST /auth.',
+      headers: {
+        'www-authenticate': 'Bearer realm="accounts", error="invalid_token", error_description="The token is invalid, expired or revoked"'
+      }
+    }),
+
+  invalidCredentials: () =>
+    new ProblemError({
+      status: 401,
+      slug: 'invalid-credentials',
+      title: 'Unauthorized',
+      detail: 'Wrong username or password.'
+    }),
+
+  forbidden: () =>
+    new ProblemError({
+      status: 403,
+      slug: 'forbidden',
+      title: 'Forbidden',
+      detail: 'You may only act on your own account.'
+    }),
+
+  userNotFound: (username: string) =>
+    new ProblemError({ status: 404, slug: 'not-found', title: 'Not Found', detail: `There is no user "${username}".` }),
+
+  usernameTaken: (username: string) =>
+    new ProblemError({
+      status: 409,
+      slug: 'username-taken',
+      title: 'Conflict',
+      detail: `The username "${username}" is taken (usernames are case-insensitive).`
+    }),
+
+  unavailable: (what: string, cause?: unknown) =>
+    new ProblemError(
+      {
+        status: 503,
+        slug: 'unavailable',
+        title: 'Service Unavailable',
+        detail: `The ${what} is unreachable; try again shortly.`,
+        headers: { 'retry-after': '1' }
+      },
+      cause
+    )
+}

@@ -1,0 +1,65 @@
+/**
+ * One method per operationId of openapi.yaml; fastify-openapi-glue routes each operation here
+ * after validating the request against the contract. Handlers stay thin: they unpack the
+ * request, call the account use cases, and shape the reply.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { components, operations } from '../../generated/openapi.js'
+import type { Accounts } from '../accounts/accounts.js'
+import type { UserRecord } from '../db/users-repository.js'
+import { problems } from '../errors/problem.js'
+import { presentSession, presentUser } from './presenters.js'
+
+type Schemas = components['schemas']
+type UserParams = operations['getUser']['parameters']['path']
+type Request<Shape extends { Body?: unknown; Params?: unknown } = {}> = FastifyRequest<Shape>
+
+/** The glue's security handler guarantees an account on every route that requires a token. */
+function actorOf(request: FastifyRequest): UserRecord {
+  if (!request.account) throw problems.missingToken()
+  return request.account
+}
+
+export class ServiceHandlers {
+  constructor(private readonly accounts: Accounts) {}
+
+  async getRoot(request: Request): Promise<Schemas['Greeting'] | Schemas['Profile']> {
+    // The bearer scheme is optional here, so a refused token falls through to anonymous: a token
+    // that was sent but refused must still be a 401 (or a 503 when the store is down).
+    if (request.headers.authorization !== undefined && !request.account) {
+      throw request.authError ?? problems.invalidToken()
+    }
+    if (!request.account) return { message: 'Hello World' }
+    return { username: request.account.username, data: request.account.data }
+  }
+
+  async signUp(request: Request<{ Body: Schemas['SignUpRequest'] }>, reply: FastifyReply) {
+    const user = await this.accounts.signUp(request.body)
+    return reply.code(201).header('location', `/user/${encodeURIComponent(user.username)}`).send(presentUser(user))
+  }
+
+  async getUser(request: Request<{ Params: UserParams }>) {
+    return presentUser(await this.accounts.read(actorOf(request), request.params.username))
+  }
+
+  async updateUser(request: Request<{ Params: UserParams; Body: Schemas['UpdateUserRequest'] }>) {
+    const user = await this.accounts.replaceData(actorOf(request), request.params.username, request.body.data)
+    return presentUser(user)
+  }
+
+  async deleteUser(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
+    await this.accounts.remove(actorOf(request), request.params.username)
+    return reply.code(204).send()
+  }
+
+  async logIn(request: Request<{ Body: Schemas['Credentials'] }>, reply: FastifyReply) {
+    const session = await this.accounts.logIn(request.body.username, request.body.password)
+    return reply.code(201).send(presentSession(session))
+  }
+
+  async logOut(request: Request, reply: FastifyReply) {
+    actorOf(request)
+    if (request.token) await this.accounts.logOut(request.token)
+    return reply.code(204).send()
+  }
+}

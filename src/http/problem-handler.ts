@@ -1,0 +1,107 @@
+/**
+ * The one place errors become responses: every error, whoever raised it (our code, the contract
+ * validation, the security handler, Fastify's body parsers, a driver), leaves as an RFC 9457
+ * `application/problem+json` document. Internals of 5xx errors are logged, never sent.
+ */
+import { STATUS_CODES } from 'node:http'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { isDatabaseUnavailable } from '../db/errors.js'
+import { type FieldError, ProblemError, problems } from '../errors/problem.js'
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+interface ValidationIssue {
+  keyword: string
+  instancePath: string
+  message?: string
+  params: Record<string, unknown>
+}
+
+/** Says which field is wrong and why: `/username must match pattern ...`, `/admin is not allowed`. */
+function fieldErrors(issues: ValidationIssue[]): FieldError[] {
+  return issues.map((issue) => {
+    const { missingProperty, additionalProperty } = issue.params
+    if (typeof missingProperty === 'string') return { field: `${issue.instancePath}/${missingProperty}`, message: 'is required' }
+    if (typeof additionalProperty === 'string') {
+      return { field: `${issue.instancePath}/${additionalProperty}`, message: 'is not an allowed property' }
+    }
+    return { field: issue.instancePath || '/', message: issue.message ?? 'is invalid' }
+  })
+}
+
+function validationProblem(error: FastifyError): ProblemError {
+  const errors = fieldErrors(error.validation as unknown as ValidationIssue[])
+  const context = error.validationContext ?? 'request'
+  const detail = errors.map((e) => `${context}${e.field === '/' ? '' : e.field} ${e.message}`).join('; ')
+  return problems.validation(detail, errors)
+}
+
+/** fastify-openapi-glue wraps what our security handler threw; unwrap the most telling one. */
+function securityProblem(errors: unknown[]): ProblemError {
+  for (const error of errors) if (isDatabaseUnavailable(error)) return problems.unavailable('database', error)
+  const found = errors.filter((error): error is ProblemError => error instanceof ProblemError)
+  return found.find((problem) => problem.status >= 500) ?? found[0] ?? problems.missingToken()
+}
+
+function isGlueSecurityError(error: unknown): error is { errors: unknown[] } {
+  return error instanceof Error && error.name === 'Unauthorized' && Array.isArray((error as { errors?: unknown }).errors)
+}
+
+export function toProblem(error: unknown): ProblemError {
+  if (error instanceof ProblemError) return error
+  if (isGlueSecurityError(error)) return securityProblem(error.errors)
+  const fastifyError = error as FastifyError
+  if (Array.isArray(fastifyError.validation)) return validationProblem(fastifyError)
+  if (isDatabaseUnavailable(error)) return problems.unavailable('database', error)
+  const status = fastifyError.statusCode
+  // Fastify's own client errors (bad JSON, too large, wrong media type) have safe, useful messages.
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    return new ProblemError({
+      status,
+      slug: (STATUS_CODES[status] ?? 'client-error').toLowerCase().replaceAll(' ', '-'),
+      title: STATUS_CODES[status] ?? 'Client Error',
+      detail: fastifyError.message
+    })
+  }
+  return new ProblemError({
+    status: 500,
+    slug: 'internal',
+    title: 'Internal Server Error',
+    detail: 'Something went wrong on our side; it has been logged.'
+  })
+}
+
+export function sendProblem(reply: FastifyReply, problem: ProblemError): FastifyReply {
+  const body = {
+    type: problem.type,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    instance: reply.request.url.split('?')[0],
+    ...(problem.errors && { errors: problem.errors })
+  }
+  return reply.code(problem.status).headers(problem.headers).type(PROBLEM_CONTENT_TYPE).send(body)
+}
+
+export function registerProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
+    const problem = toProblem(error)
+    if (problem.status >= 500) {
+      const cause = problem.status === 500 ? error : (problem.cause ?? error)
+      request.log[problem.status === 500 ? 'error' : 'warn']({ err: cause }, problem.detail)
+    }
+    return sendProblem(reply, problem)
+  })
+
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
+    sendProblem(
+      reply,
+      new ProblemError({
+        status: 404,
+        slug: 'not-found',
+        title: 'Not Found',
+        detail: `There is no route ${request.method} ${request.url.split('?')[0]}; see /docs for the API.`
+      })
+    )
+  )
+}

@@ -1,0 +1,21 @@
+/** Swagger UI at /docs, and the contract itself at /openapi.json and /openapi.yaml. */
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { specDocument, specYaml } from '../../generated/contract.js'
+
+export default fp(
+  async function docsPlugin(app: FastifyInstance) {
+    // Static mode: the hand-written contract is served as written, not rebuilt from routes.
+    await app.register(swagger, { mode: 'static', specification: { document: specDocument as never } })
+    await app.register(swaggerUi, {
+      routePrefix: '/docs',
+      uiConfig: { deepLinking: true, persistAuthorization: true, tryItOutEnabled: true }
+    })
+    const hidden = { schema: { hide: true } }
+    app.get('/openapi.json', hidden, async () => specDocument)
+    app.get('/openapi.yaml', hidden, async (_request, reply) => reply.type('application/yaml; charset=utf-8').send(specYaml))
+  },
+  { name: 'docs' }
+)

@@ -1,0 +1,23 @@
+/** A node-redis client that fails fast while Redis is away and reconnects by itself. */
+import { createClient } from 'redis'
+
+export type RedisClient = ReturnType<typeof createClient>
+
+/** How long one command may wait for Redis before the request gets a 503. */
+export const REDIS_COMMAND_TIMEOUT_MS = 2000
+
+export function createRedisClient(url: string, onError: (error: Error) => void): RedisClient {
+  const client = createClient({
+    url,
+    // Without this, commands queue up while disconnected and requests hang: fail closed instead.
+    disableOfflineQueue: true,
+    commandOptions: { timeout: REDIS_COMMAND_TIMEOUT_MS },
+    socket: {
+      connectTimeout: REDIS_COMMAND_TIMEOUT_MS,
+      // Keep trying forever, backing off to one attempt a second, so we recover on our own.
+      reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000)
+    }
+  })
+  client.on('error', onError)
+  return client
+}

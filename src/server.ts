@@ -1,0 +1,38 @@
+/** Entry point: read the configuration, build the app, serve, and stop cleanly on SIGTERM/SIGINT. */
+import { buildApp } from './app.js'
+import { ConfigError, type Config, loadConfig, redact } from './config/config.js'
+
+function configOrExit(): Config {
+  try {
+    return loadConfig()
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error
+    console.error(`Configuration error: ${error.message}`)
+    process.exit(1)
+  }
+}
+
+const config = configOrExit()
+const app = await buildApp(config).catch((error: unknown) => {
+  console.error(`Cannot start: ${error instanceof Error ? error.message : String(error)}`)
+  process.exit(1)
+})
+
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    app.log.info({ signal }, 'shutting down')
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.log.error({ err: error }, 'shutdown failed')
+        process.exit(1)
+      }
+    )
+  })
+}
+
+await app.listen({ host: config.host, port: config.port })
+app.log.info(
+  { database: redact(config.databaseUrl), sessions: config.redisUrl ? redact(config.redisUrl) : 'database' },
+  'account service ready; docs at /docs'
+)

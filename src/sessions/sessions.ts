@@ -1,0 +1,41 @@
+/** Starting, resolving and ending sessions, on whichever store is configured. */
+import type { SessionStore } from './session-store.js'
+import { hashToken, isWellFormedToken, newToken } from './tokens.js'
+
+export interface StartedSession {
+  /** Returned to the client once; never stored. */
+  token: string
+  expiresAt: Date
+}
+
+export class Sessions {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly ttlSeconds: number
+  ) {}
+
+  async start(userId: string): Promise<StartedSession> {
+    const token = newToken()
+    const expiresAt = new Date(Date.now() + this.ttlSeconds * 1000)
+    await this.store.create(hashToken(token), userId, expiresAt)
+    return { token, expiresAt }
+  }
+
+  /** The user id behind a live token, or undefined for a malformed, unknown, expired or revoked one. */
+  async userIdFor(token: string): Promise<string | undefined> {
+    if (!isWellFormedToken(token)) return undefined
+    return this.store.findUserId(hashToken(token))
+  }
+
+  end(token: string): Promise<void> {
+    return this.store.revoke(hashToken(token))
+  }
+
+  endAllForUser(userId: string): Promise<void> {
+    return this.store.revokeAllForUser(userId)
+  }
+
+  countForUser(userId: string): Promise<number> {
+    return this.store.countForUser(userId)
+  }
+}

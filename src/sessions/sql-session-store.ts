@@ -1,0 +1,44 @@
+/** Sessions in the `sessions` table of the service's own database (the embedded default). */
+import type { SessionsRepository } from '../db/sessions-repository.js'
+import type { SessionStore } from './session-store.js'
+
+/** Expired rows are swept on login, at most this often, so the table stays small without a timer. */
+const SWEEP_INTERVAL_MS = 60_000
+
+export class SqlSessionStore implements SessionStore {
+  private lastSweep = 0
+
+  constructor(private readonly sessions: SessionsRepository) {}
+
+  async create(tokenHash: string, userId: string, expiresAt: Date): Promise<void> {
+    const now = new Date()
+    await this.sessions.insert(tokenHash, userId, expiresAt, now)
+    if (now.getTime() - this.lastSweep > SWEEP_INTERVAL_MS) {
+      this.lastSweep = now.getTime()
+      await this.sessions.deleteExpired(now)
+    }
+  }
+
+  async findUserId(tokenHash: string): Promise<string | undefined> {
+    return (await this.sessions.findLive(tokenHash, new Date()))?.userId
+  }
+
+  revoke(tokenHash: string): Promise<void> {
+    return this.sessions.delete(tokenHash)
+  }
+
+  revokeAllForUser(userId: string): Promise<void> {
+    return this.sessions.deleteForUser(userId)
+  }
+
+  countForUser(userId: string): Promise<number> {
+    return this.sessions.countForUser(userId, new Date())
+  }
+
+  async ping(): Promise<void> {
+    await this.sessions.countForUser('', new Date())
+  }
+
+  /** The database belongs to the app, which closes it. */
+  async close(): Promise<void> {}
+}
