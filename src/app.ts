@@ -8,7 +8,7 @@ import openapiGlue from 'fastify-openapi-glue'
 import { specDocument } from '../generated/contract.js'
 import type { Config } from './config/config.js'
 import { ServiceHandlers } from './handlers/service-handlers.js'
-import { registerProblemHandlers } from './http/problem-handler.js'
+import { registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
 import accountsPlugin from './plugins/accounts.js'
 import docsPlugin from './plugins/docs.js'
 import { createSecurityHandlers } from './security/bearer-auth.js'
@@ -26,6 +26,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: REDACTED_PATHS },
     bodyLimit: BODY_LIMIT_BYTES,
+    // Errors the router raises before any route runs (e.g. a malformed percent-encoding).
+    frameworkErrors: (error, _request, reply) => sendProblem(reply, toProblem(error)),
     ajv: {
       customOptions: {
         // Refuse unknown properties (e.g. `admin`) instead of silently dropping them,

@@ -60,7 +60,7 @@ export function toProblem(error: unknown): ProblemError {
       status,
       slug: (STATUS_CODES[status] ?? 'client-error').toLowerCase().replaceAll(' ', '-'),
       title: STATUS_CODES[status] ?? 'Client Error',
-      detail: fastifyError.message
+      detail: status === 414 ? 'The URL is too long: a username has at most 32 characters.' : fastifyError.message
     })
   }
   return new ProblemError({

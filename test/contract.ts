@@ -1,0 +1,77 @@
+/**
+ * Checks every response a test sees against openapi.yaml: the status must be one the operation
+ * lists, the content type one it declares, and the body must match that schema.
+ */
+import { readFileSync } from 'node:fs'
+import { Ajv2020 } from 'ajv/dist/2020.js'
+import addFormats from 'ajv-formats'
+import { parse } from 'yaml'
+
+type Json = Record<string, any>
+
+const spec: Json = parse(readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8'))
+const ajv = new Ajv2020({ strict: false, allErrors: true })
+addFormats.default(ajv)
+ajv.addSchema(spec, 'openapi')
+
+const pointer = (...parts: string[]) => parts.map((p) => p.replaceAll('~', '~0').replaceAll('/', '~1')).join('/')
+const compiled = new Map<string, ReturnType<typeof ajv.compile>>()
+
+function validatorFor(ref: string) {
+  let validate = compiled.get(ref)
+  if (!validate) {
+    validate = ajv.compile({ $ref: `openapi#/${ref}` })
+    compiled.set(ref, validate)
+  }
+  return validate
+}
+
+/** The spec's path template matching a concrete path, e.g. /user/ben -> /user/{username}. */
+export function templateFor(path: string): string | undefined {
+  const clean = path.split('?')[0]!
+  for (const template of Object.keys(spec.paths)) {
+    const pattern = new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`)
+    if (pattern.test(clean)) return template
+  }
+  return undefined
+}
+
+function resolve(node: Json): Json {
+  if (node?.$ref) return resolve(node.$ref.slice(2).split('/').reduce((at: Json, key: string) => at[key], spec))
+  return node
+}
+
+export interface CheckedResponse {
+  status: number
+  contentType: string
+  body: unknown
+}
+
+/** Returns a list of contract violations (empty when the response honours the contract). */
+export function contractViolations(method: string, path: string, response: CheckedResponse): string[] {
+  const template = templateFor(path)
+  const mediaType = response.contentType.split(';')[0]!.trim()
+  let schemaRef: string
+  if (!template || !spec.paths[template][method.toLowerCase()]) {
+    // Routes outside the contract (unknown paths) still answer with a problem document.
+    if (response.status < 400) return []
+    if (mediaType !== 'application/problem+json') return [`${response.status} from ${method} ${path} is ${mediaType}, not problem+json`]
+    schemaRef = pointer('components', 'schemas', 'Problem')
+  } else {
+    const responses = spec.paths[template][method.toLowerCase()].responses
+    const declared = responses[String(response.status)]
+    if (!declared) return [`${method} ${template} answered ${response.status}, which openapi.yaml does not list`]
+    const resolved = resolve(declared)
+    if (!resolved.content) {
+      return response.body === undefined ? [] : [`${method} ${template} ${response.status} must have no body`]
+    }
+    if (!resolved.content[mediaType]) return [`${method} ${template} ${response.status} declares no ${mediaType} content`]
+    const base = declared.$ref
+      ? declared.$ref.slice(2).split('/')
+      : ['paths', template, method.toLowerCase(), 'responses', String(response.status)]
+    schemaRef = pointer(...base, 'content', mediaType, 'schema')
+  }
+  const validate = validatorFor(schemaRef)
+  if (validate(response.body)) return []
+  return (validate.errors ?? []).map((e) => `${method} ${path} ${response.status}: body${e.instancePath} ${e.message}`)
+}

@@ -1,0 +1,25 @@
+/** Swagger UI and the contract itself are served as written. */
+import { readFileSync } from 'node:fs'
+import t from 'tap'
+import { parse } from 'yaml'
+import { startService } from './helper.js'
+
+t.test('docs', async (t) => {
+  const service = await startService(t, 'sqlite')
+  const yamlText = readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')
+
+  const json = await fetch(`${service.url}/openapi.json`)
+  t.equal(json.status, 200)
+  t.same(await json.json(), parse(yamlText), '/openapi.json is openapi.yaml')
+
+  const yaml = await fetch(`${service.url}/openapi.yaml`)
+  t.equal(yaml.status, 200)
+  t.match(yaml.headers.get('content-type'), /^application\/yaml/)
+  t.equal(await yaml.text(), yamlText)
+
+  const ui = await fetch(`${service.url}/docs/`)
+  t.equal(ui.status, 200)
+  t.match(await ui.text(), /swagger-ui/i)
+  const uiSpec = await fetch(`${service.url}/docs/json`)
+  t.same(await uiSpec.json(), parse(yamlText), 'Swagger UI shows the same contract')
+})

@@ -1,0 +1,179 @@
+/**
+ * Builds the real service for a test, on a configuration of its own, and talks to it over HTTP.
+ *
+ * Backends (both required; a server that cannot be reached fails the test, never skips it):
+ *   sqlite         embedded SQLite file in a temp dir, sessions in the same database
+ *   mariadb-redis  a fresh MariaDB database, sessions in Redis under a fresh key prefix
+ * Everything a test creates is removed when it ends.
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { FastifyInstance } from 'fastify'
+import { createConnection } from 'mysql2/promise'
+import { createClient } from 'redis'
+import type { Test } from 'tap'
+import { buildApp } from '../src/app.js'
+import { type Config, loadConfig } from '../src/config/config.js'
+import { contractViolations } from './contract.js'
+
+export const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306'
+export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+export type Backend = 'sqlite' | 'mariadb-redis'
+export const BACKENDS: readonly Backend[] = ['sqlite', 'mariadb-redis']
+
+/** The lowest cost bcrypt allows, so the suite stays quick; one test checks the real default. */
+export const TEST_BCRYPT_COST = 4
+
+export const PASSWORD = 'correct horse battery'
+
+export interface RequestOptions {
+  token?: string
+  json?: unknown
+  form?: Record<string, string>
+  /** A raw body, sent as is with the given headers. */
+  body?: string
+  headers?: Record<string, string>
+}
+
+export interface Response {
+  status: number
+  headers: Headers
+  contentType: string
+  body: any
+}
+
+export interface Service {
+  backend: Backend
+  config: Config
+  app: FastifyInstance
+  url: string
+  /** Sends a request and fails the test if the response breaks the contract. */
+  request(method: string, path: string, options?: RequestOptions): Promise<Response>
+  /** Signs a user up (JSON) and returns their token from a fresh login. */
+  signUpAndLogIn(username: string, data?: Record<string, unknown>): Promise<string>
+  logIn(username: string, password?: string): Promise<string>
+  /** What `npm run admin -- grant` does. */
+  makeAdmin(username: string): Promise<void>
+  /** The Redis key prefix of this test run (mariadb-redis only). */
+  redisPrefix: string
+}
+
+export function uniqueName(prefix = 'acct'): string {
+  return `${prefix}_${randomBytes(6).toString('hex')}`
+}
+
+async function createMariaDbDatabase(t: Test): Promise<string> {
+  const name = uniqueName('test')
+  const admin = await createConnection(MARIADB_URL)
+  await admin.query(`CREATE DATABASE \`${name}\``)
+  await admin.end()
+  t.teardown(async () => {
+    const conn = await createConnection(MARIADB_URL)
+    await conn.query(`DROP DATABASE IF EXISTS \`${name}\``)
+    await conn.end()
+  })
+  return `${MARIADB_URL}/${name}`
+}
+
+/** Removes every Redis key a test wrote under its prefix. */
+export async function deleteRedisKeys(prefix: string): Promise<void> {
+  const redis = createClient({ url: REDIS_URL })
+  await redis.connect()
+  for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+    if (keys.length) await redis.del(keys)
+  }
+  await redis.close()
+}
+
+/** The configuration a test service runs with: the test's own database and key space. */
+export async function testConfig(t: Test, backend: Backend, env: Record<string, string> = {}): Promise<Config> {
+  const redisPrefix = `${uniqueName('test')}:`
+  let databaseUrl: string
+  let redisUrl: string | undefined
+  if (backend === 'sqlite') {
+    const dir = await mkdtemp(join(tmpdir(), 'accounts-test-'))
+    t.teardown(() => rm(dir, { recursive: true, force: true }))
+    databaseUrl = `sqlite:${join(dir, 'accounts.db')}`
+  } else {
+    databaseUrl = await createMariaDbDatabase(t)
+    redisUrl = REDIS_URL
+    t.teardown(() => deleteRedisKeys(redisPrefix))
+  }
+  return loadConfig({
+    DATABASE_URL: databaseUrl,
+    ...(redisUrl && { REDIS_URL: redisUrl }),
+    REDIS_KEY_PREFIX: redisPrefix,
+    BCRYPT_COST: String(TEST_BCRYPT_COST),
+    HASH_THREADS: '2',
+    LOG_LEVEL: 'silent',
+    ...env
+  })
+}
+
+export async function startService(t: Test, backend: Backend, env: Record<string, string> = {}): Promise<Service> {
+  const config = await testConfig(t, backend, env)
+  const app = await buildApp(config)
+  t.teardown(() => app.close())
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address()
+  if (!address || typeof address === 'string') throw new Error('no TCP address')
+  const url = `http://127.0.0.1:${address.port}`
+
+  async function request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
+    const headers: Record<string, string> = { ...options.headers }
+    let body: string | undefined = options.body
+    if (options.json !== undefined) {
+      headers['content-type'] ??= 'application/json'
+      body = JSON.stringify(options.json)
+    } else if (options.form) {
+      headers['content-type'] ??= 'application/x-www-form-urlencoded'
+      body = new URLSearchParams(options.form).toString()
+    }
+    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`
+    const res = await fetch(url + path, { method, headers, body })
+    const text = await res.text()
+    const contentType = res.headers.get('content-type') ?? ''
+    const parsed = text === '' ? undefined : contentType.includes('json') ? JSON.parse(text) : text
+    const response = { status: res.status, headers: res.headers, contentType, body: parsed }
+    const violations = contractViolations(method, path, response)
+    t.same(violations, [], `${method} ${path} -> ${res.status} honours openapi.yaml`)
+    if (res.status >= 400) {
+      t.match(contentType, /^application\/problem\+json/, `${method} ${path} -> ${res.status} is problem+json`)
+    }
+    return response
+  }
+
+  async function logIn(username: string, password = PASSWORD): Promise<string> {
+    const res = await request('POST', '/auth', { json: { username, password } })
+    if (res.status !== 201) throw new Error(`login of ${username} failed: ${res.status} ${JSON.stringify(res.body)}`)
+    return res.body.token
+  }
+
+  return {
+    backend,
+    config,
+    app,
+    url,
+    request,
+    logIn,
+    redisPrefix: config.redisKeyPrefix,
+    async signUpAndLogIn(username, data = {}) {
+      const res = await request('POST', '/user', { json: { username, password: PASSWORD, data } })
+      if (res.status !== 201) throw new Error(`sign-up of ${username} failed: ${res.status} ${JSON.stringify(res.body)}`)
+      return logIn(username)
+    },
+    async makeAdmin(username) {
+      const { UsersRepository } = await import('../src/db/users-repository.js')
+      const user = await new UsersRepository(app.db).setAdmin(username, true, new Date())
+      if (!user) throw new Error(`no user ${username}`)
+    }
+  }
+}
+
+/** Runs `body` once per backend, as subtests named after the backend. */
+export function forEachBackend(t: Test, body: (t: Test, backend: Backend) => Promise<void>): void {
+  for (const backend of BACKENDS) t.test(backend, (tt) => body(tt, backend))
+}

@@ -1,0 +1,79 @@
+/**
+ * Redis goes away and comes back: session routes fail closed with a quick 503, anonymous GET /
+ * keeps working, and the service recovers by itself. Uses a redis-server of its own on a spare port.
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
+import t from 'tap'
+import { createClient } from 'redis'
+import { PASSWORD, startService } from './helper.js'
+
+async function sparePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore'
+  })
+  const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } })
+  client.on('error', () => {})
+  for (let attempt = 0; attempt < 100; attempt++) {
+    try {
+      await client.connect()
+      await client.close()
+      return child
+    } catch {
+      await sleep(50)
+    }
+  }
+  throw new Error(`redis-server did not start on port ${port}`)
+}
+
+async function stopRedis(child: ChildProcess): Promise<void> {
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
+}
+
+t.test('Redis outage: fail closed, then recover without a restart', async (t) => {
+  const port = await sparePort()
+  let redis = await startRedis(port)
+  t.teardown(() => stopRedis(redis).catch(() => {}))
+  const service = await startService(t, 'mariadb-redis', { REDIS_URL: `redis://127.0.0.1:${port}` })
+  const token = await service.signUpAndLogIn('ben')
+
+  await stopRedis(redis)
+  for (const [method, path, options] of [
+    ['GET', '/user/ben', { token }],
+    ['GET', '/', { token }],
+    ['DELETE', '/auth', { token }],
+    ['POST', '/auth', { json: { username: 'ben', password: PASSWORD } }]
+  ] as const) {
+    const started = performance.now()
+    const res = await service.request(method, path, options)
+    const ms = performance.now() - started
+    t.equal(res.status, 503, `${method} ${path} is 503 while Redis is down`)
+    t.equal(res.headers.get('retry-after'), '1')
+    t.ok(ms < 2500, `${method} ${path} answered in ${ms.toFixed(0)} ms`)
+  }
+  t.equal((await service.request('GET', '/')).status, 200, 'anonymous GET / still works')
+  t.equal((await service.request('POST', '/user', { json: { username: 'amy', password: PASSWORD } })).status, 201, 'sign-up needs no session store')
+
+  redis = await startRedis(port)
+  const back = performance.now()
+  let status = 0
+  while (performance.now() - back < 10_000) {
+    status = (await service.request('POST', '/auth', { json: { username: 'ben', password: PASSWORD } })).status
+    if (status === 201) break
+    await sleep(100)
+  }
+  t.equal(status, 201, `logins work again ${(performance.now() - back).toFixed(0)} ms after Redis returned`)
+  // This Redis keeps nothing on disk, so the old session is gone: refused, not resurrected.
+  t.equal((await service.request('GET', '/', { token })).status, 401)
+})

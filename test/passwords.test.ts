@@ -1,0 +1,60 @@
+/** Password hashing: the real default cost, the configured cost in stored hashes, and a free event loop. */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
+import { setTimeout } from 'node:timers/promises'
+import t from 'tap'
+import { loadConfig } from '../src/config/config.js'
+import { costOf } from '../src/passwords/password-hasher.js'
+import { PASSWORD, forEachBackend, startService } from './helper.js'
+
+t.test('the default bcrypt cost is 12', async (t) => {
+  t.equal(loadConfig({}).bcryptCost, 12)
+})
+
+forEachBackend(t, async (t, backend) => {
+  t.test('a stored hash carries the configured cost', async (t) => {
+    const service = await startService(t, backend, { BCRYPT_COST: '6' })
+    await service.signUpAndLogIn('costly')
+    const row = await service.app.db.kysely
+      .selectFrom('users')
+      .select('password_hash')
+      .where('username_key', '=', 'costly')
+      .executeTakeFirstOrThrow()
+    t.equal(costOf(row.password_hash), 6)
+    t.match(row.password_hash, /^\$2[aby]\$06\$.{53}$/)
+  })
+})
+
+t.test('the event loop stays free while 20 logins hash', async (t) => {
+  // Cost 11 takes ~150 ms a hash in bcryptjs. On the main thread that would stall every other
+  // request for at least that long (bcryptjs's async API still computes in slices of up to 100 ms).
+  const service = await startService(t, 'sqlite', { BCRYPT_COST: '11', HASH_THREADS: '2' })
+  await service.request('POST', '/user', { json: { username: 'storm', password: PASSWORD } })
+
+  const delay = monitorEventLoopDelay({ resolution: 5 })
+  delay.enable()
+  let loginsDone = false
+  const started = performance.now()
+  const logins = Promise.all(
+    Array.from({ length: 20 }, () => service.request('POST', '/auth', { json: { username: 'storm', password: PASSWORD } }))
+  ).then((responses) => {
+    loginsDone = true
+    return responses
+  })
+
+  const probes: number[] = []
+  while (!loginsDone) {
+    const before = performance.now()
+    const res = await service.request('GET', '/')
+    t.equal(res.status, 200)
+    probes.push(performance.now() - before)
+    await setTimeout(10)
+  }
+  const responses = await logins
+  const loginMs = performance.now() - started
+  delay.disable()
+
+  t.ok(responses.every((r) => r.status === 201), 'every login succeeded')
+  t.ok(probes.length >= 5, `GET / was answered ${probes.length} times while the logins hashed (${loginMs.toFixed(0)} ms)`)
+  const maxDelayMs = delay.max / 1e6
+  t.ok(maxDelayMs < 60, `longest event-loop stall was ${maxDelayMs.toFixed(1)} ms (a hash takes far longer)`)
+})
