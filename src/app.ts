@@ -22,6 +22,21 @@ export interface BuildAppOptions {
 /** Never logged in clear, whatever the level. */
 export const REDACTED_PATHS = ['req.headers.authorization', 'req.body.password', '*.password', '*.token']
 
+/**
+ * Only JSON and forms are accepted; anything else is a 415, not a string the schema then refuses.
+ * An empty JSON body counts as no body, so a client that always sends `Content-Type: application/json`
+ * (curl scripts, some SDKs) can still GET and DELETE; a route that needs a body then says so.
+ */
+function registerBodyParsers(app: FastifyInstance): void {
+  app.removeContentTypeParser('text/plain')
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body.toString().trim() === '') return done(null, undefined)
+    parseJson(request, body as string, done)
+  })
+}
+
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: REDACTED_PATHS },
@@ -40,9 +55,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   })
 
   registerProblemHandlers(app)
+  registerBodyParsers(app)
   await app.register(formbody)
-  // Only JSON and forms are accepted; anything else is a 415, not a string the schema then refuses.
-  app.removeContentTypeParser('text/plain')
   await app.register(docsPlugin)
 
   await app.register(accountsPlugin, { config })
