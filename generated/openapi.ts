@@ -117,7 +117,9 @@ export interface components {
          */
         Password: string;
         /**
-         * @description Any JSON object you like (email, address, phone, nested objects, arrays).
+         * @description Any JSON object you like (email, address, phone, nested objects, arrays): at most
+         *     16 KiB as JSON and 32 levels deep, without the character U+0000. Key order is not
+         *     significant and may differ when read back.
          * @example {
          *       "email": "ben@example.com",
          *       "phone": "+1 555 0100"

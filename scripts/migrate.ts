@@ -1,21 +1,41 @@
-/** Applies pending migrations to DATABASE_URL (the service also does this at start-up). */
+/**
+ * Database migrations, outside the service (which also applies them at start-up):
+ *   npm run migrate             apply the pending ones
+ *   npm run migrate -- status   list every migration, applied or pending
+ * Both are idempotent.
+ */
 import { ConfigError, loadConfig, redact } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
-import { migrateToLatest } from '../src/db/migrator.js'
+import { migrateToLatest, migrationStatus } from '../src/db/migrator.js'
 
-async function main(): Promise<void> {
+async function main(command: string | undefined): Promise<number> {
+  if (command !== undefined && command !== 'status') {
+    console.error('usage: npm run migrate [-- status]')
+    return 2
+  }
   const { databaseUrl } = loadConfig()
   const db = openDb(databaseUrl, { poolSize: 1 })
   try {
+    if (command === 'status') {
+      for (const { name, appliedAt } of await migrationStatus(db.kysely)) {
+        console.log(appliedAt ? `applied  ${name}  (${appliedAt.toISOString()})` : `pending  ${name}`)
+      }
+      return 0
+    }
     const results = await migrateToLatest(db.kysely)
-    for (const result of results) console.log(`${result.status === 'Success' ? 'applied' : result.status}: ${result.migrationName}`)
-    console.log(results.length ? `${redact(databaseUrl)} is up to date.` : `${redact(databaseUrl)} was already up to date.`)
+    for (const result of results) console.log(`applied  ${result.migrationName}`)
+    console.log(`${redact(databaseUrl)} is up to date${results.length ? '' : ' (nothing to apply)'}.`)
+    return 0
   } finally {
     await db.kysely.destroy()
   }
 }
 
-main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? `Configuration error: ${error.message}` : `migrate failed: ${error instanceof Error ? error.message : error}`)
-  process.exit(1)
-})
+main(process.argv[2]).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    const message = error instanceof Error ? error.message : String(error)
+    console.error(error instanceof ConfigError ? `Configuration error: ${message}` : `migrate failed: ${message}`)
+    process.exit(1)
+  }
+)

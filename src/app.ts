@@ -3,10 +3,11 @@
  * cases on their stores), then the routes, bound from the contract by fastify-openapi-glue.
  */
 import formbody from '@fastify/formbody'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import openapiGlue from 'fastify-openapi-glue'
 import { specDocument } from '../generated/contract.js'
 import type { Config } from './config/config.js'
+import { problems } from './errors/problem.js'
 import { ServiceHandlers } from './handlers/service-handlers.js'
 import { registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
 import accountsPlugin from './plugins/accounts.js'
@@ -32,9 +33,37 @@ function registerBodyParsers(app: FastifyInstance): void {
   const parseJson = app.getDefaultJsonParser('error', 'error')
   app.removeContentTypeParser('application/json')
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    if (body.toString().trim() === '') return done(null, undefined)
-    parseJson(request, body as string, done)
+    const text = body as string
+    if (text.trim() === '') return done(null, undefined)
+    parseJson(request, text, (error, value) => {
+      if (error && isPlainJson(text)) return done(problems.validation(PROTOTYPE_KEYS), undefined)
+      done(error, value)
+    })
   })
+}
+
+const PROTOTYPE_KEYS = 'body must not use the keys "__proto__" or "constructor.prototype"'
+
+/** True when the text is valid JSON, i.e. the secure parser refused it for its prototype keys. */
+function isPlainJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Fastify parses every registered media type on every route, but validates a body only against the
+ * schema of its own media type. So a body whose type the operation does not declare (a form sent to
+ * PUT /user/{username}, say) would reach the handler unchecked: refuse it with a 415 instead.
+ */
+async function requireDeclaredMediaType(request: FastifyRequest): Promise<void> {
+  const declared = (request.routeOptions.schema?.body as { content?: Record<string, unknown> } | undefined)?.content
+  if (!declared || request.body === undefined) return
+  const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+  if (!(mediaType in declared)) throw problems.unsupportedMediaType(mediaType, Object.keys(declared))
 }
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
@@ -66,6 +95,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
 
   await app.register(async function api(routes) {
     // Responses carry account data and tokens: no cache may keep them.
+    routes.addHook('preValidation', requireDeclaredMediaType)
     routes.addHook('onSend', async (_request, reply) => {
       reply.header('cache-control', 'no-store')
     })

@@ -7,11 +7,13 @@ forEachBackend(t, async (t, backend) => {
   const token = await service.signUpAndLogIn('ben')
 
   const cases: Array<[string, string, string, Parameters<typeof service.request>[2], number, RegExp]> = [
-    ['malformed JSON', 'POST', '/user', { body: '{"username": "x', headers: { 'content-type': 'application/json' } }, 400, /JSON/],
-    ['empty JSON body', 'POST', '/auth', { body: '', headers: { 'content-type': 'application/json' } }, 400, /empty/i],
+    ['malformed JSON', 'POST', '/user', { body: '{"username": "x', headers: { 'content-type': 'application/json' } }, 400, /not valid JSON/],
+    ['empty JSON body', 'POST', '/auth', { body: '', headers: { 'content-type': 'application/json' } }, 400, /body must be object/],
     ['JSON that is not an object', 'POST', '/user', { json: ['ben', PASSWORD] }, 400, /must be object/],
     ['text/plain body', 'POST', '/user', { body: 'username=x', headers: { 'content-type': 'text/plain' } }, 415, /Unsupported Media Type/],
-    ['prototype poisoning', 'POST', '/user', { body: `{"username":"eve","password":"${PASSWORD}","__proto__":{"admin":true}}`, headers: { 'content-type': 'application/json' } }, 400, /JSON/],
+    ['prototype poisoning', 'POST', '/user', { body: `{"username":"eve","password":"${PASSWORD}","__proto__":{"admin":true}}`, headers: { 'content-type': 'application/json' } }, 400, /must not use the keys "__proto__"/],
+    ['constructor.prototype poisoning', 'POST', '/user', { body: `{"username":"eve","password":"${PASSWORD}","data":{"constructor":{"prototype":{"admin":true}}}}`, headers: { 'content-type': 'application/json' } }, 400, /constructor\.prototype/],
+    ['a form where only JSON is declared', 'PUT', '/user/ben', { token, form: { data: 'x', admin: 'true' } }, 415, /takes application\/json, not application\/x-www-form-urlencoded/],
     ['body over 64 KiB', 'POST', '/user', { json: { username: 'big', password: PASSWORD, data: { blob: 'x'.repeat(70_000) } } }, 413, /too large/i],
     ['missing password', 'POST', '/user', { json: { username: 'eve' } }, 400, /body\/password is required/],
     ['number as password', 'POST', '/auth', { json: { username: 'ben', password: 12345678 } }, 400, /body\/password must be string/],

@@ -1,9 +1,10 @@
 /**
  * Builds the real service for a test, on a configuration of its own, and talks to it over HTTP.
  *
- * Backends (both required; a server that cannot be reached fails the test, never skips it):
+ * Backends (all required; a server that cannot be reached fails the test, never skips it):
  *   sqlite         embedded SQLite file in a temp dir, sessions in the same database
  *   mariadb-redis  a fresh MariaDB database, sessions in Redis under a fresh key prefix
+ *   postgres       a fresh PostgreSQL database, sessions in the same database
  * Everything a test creates is removed when it ends.
  */
 import { randomBytes } from 'node:crypto'
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { createConnection } from 'mysql2/promise'
+import pg from 'pg'
 import { createClient } from 'redis'
 import type { Test } from 'tap'
 import { buildApp } from '../src/app.js'
@@ -19,10 +21,11 @@ import { type Config, loadConfig } from '../src/config/config.js'
 import { contractViolations } from './contract.js'
 
 export const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306'
+export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
-export type Backend = 'sqlite' | 'mariadb-redis'
-export const BACKENDS: readonly Backend[] = ['sqlite', 'mariadb-redis']
+export type Backend = 'sqlite' | 'mariadb-redis' | 'postgres'
+export const BACKENDS: readonly Backend[] = ['sqlite', 'mariadb-redis', 'postgres']
 
 /** The lowest cost bcrypt allows, so the suite stays quick; one test checks the real default. */
 export const TEST_BCRYPT_COST = 4
@@ -78,6 +81,31 @@ async function createMariaDbDatabase(t: Test): Promise<string> {
   return `${MARIADB_URL}/${name}`
 }
 
+async function createPostgresDatabase(t: Test): Promise<string> {
+  const name = uniqueName('test')
+  const run = async (statement: string) => {
+    const client = new pg.Client({ connectionString: `${POSTGRES_URL}/postgres` })
+    await client.connect()
+    try {
+      await client.query(statement)
+    } finally {
+      await client.end()
+    }
+  }
+  await run(`CREATE DATABASE "${name}"`)
+  t.teardown(() => run(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`))
+  return `${POSTGRES_URL}/${name}`
+}
+
+/** A fresh, empty database of the given kind; it is dropped when the test ends. */
+export async function createDatabase(t: Test, kind: 'sqlite' | 'mariadb' | 'postgres'): Promise<string> {
+  if (kind === 'mariadb') return createMariaDbDatabase(t)
+  if (kind === 'postgres') return createPostgresDatabase(t)
+  const dir = await mkdtemp(join(tmpdir(), 'accounts-test-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return `sqlite:${join(dir, 'accounts.db')}`
+}
+
 /** Removes every Redis key a test wrote under its prefix. */
 export async function deleteRedisKeys(prefix: string): Promise<void> {
   const redis = createClient({ url: REDIS_URL })
@@ -91,14 +119,9 @@ export async function deleteRedisKeys(prefix: string): Promise<void> {
 /** The configuration a test service runs with: the test's own database and key space. */
 export async function testConfig(t: Test, backend: Backend, env: Record<string, string> = {}): Promise<Config> {
   const redisPrefix = `${uniqueName('test')}:`
-  let databaseUrl: string
   let redisUrl: string | undefined
-  if (backend === 'sqlite') {
-    const dir = await mkdtemp(join(tmpdir(), 'accounts-test-'))
-    t.teardown(() => rm(dir, { recursive: true, force: true }))
-    databaseUrl = `sqlite:${join(dir, 'accounts.db')}`
-  } else {
-    databaseUrl = await createMariaDbDatabase(t)
+  const databaseUrl = await createDatabase(t, backend === 'mariadb-redis' ? 'mariadb' : backend)
+  if (backend === 'mariadb-redis') {
     redisUrl = REDIS_URL
     t.teardown(() => deleteRedisKeys(redisPrefix))
   }

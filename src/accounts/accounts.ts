@@ -6,6 +6,7 @@ import { problems } from '../errors/problem.js'
 import { MAX_PASSWORD_BYTES, type PasswordHasher, passwordLengthProblem } from '../passwords/password-hasher.js'
 import type { Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo } from './access-policy.js'
+import { accountDataProblem } from './account-data.js'
 
 export type AccountData = Record<string, unknown>
 
@@ -13,6 +14,15 @@ export interface SignUp {
   username: string
   password: string
   data?: AccountData
+}
+
+function dataProblem(message: string) {
+  return problems.validation(`body/data ${message}`, [{ field: '/data', message }])
+}
+
+function checkData(data: AccountData): void {
+  const message = accountDataProblem(data)
+  if (message) throw dataProblem(message)
 }
 
 function passwordProblem(password: string) {
@@ -29,6 +39,7 @@ export class Accounts {
 
   async signUp({ username, password, data = {} }: SignUp): Promise<UserRecord> {
     if (passwordLengthProblem(password)) throw passwordProblem(password)
+    checkData(data)
     // Cheap check first, so a taken name does not cost a bcrypt hash; the unique index decides races.
     if (await this.users.findByUsername(username)) throw problems.usernameTaken(username)
     const passwordHash = await this.passwords.hash(password)
@@ -68,6 +79,7 @@ export class Accounts {
   }
 
   async replaceData(actor: UserRecord, username: string, data: AccountData): Promise<UserRecord> {
+    checkData(data)
     const target = await this.target(actor, username)
     const now = new Date()
     if (!(await this.users.replaceData(target.id, data, now))) throw problems.userNotFound(username)

@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os'
 export interface Config {
   host: string
   port: number
-  /** `sqlite:<path>` or `mysql://user:pass@host:port/db`. */
+  /** `sqlite:<path>`, `mysql://user:pass@host:port/db` or `postgres://user:pass@host:port/db`. */
   databaseUrl: string
   /** Sessions live in Redis when set, in the SQL database otherwise. */
   redisUrl: string | undefined
@@ -44,9 +44,9 @@ function databaseUrl(env: Env): string {
     if (url.length === 'sqlite:'.length) throw new ConfigError('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:./data/accounts.db')
     return url
   }
-  if (/^mysql:\/\/[^/]+\/[^/?]+/.test(url)) return url
+  if (/^(mysql|postgres|postgresql):\/\/[^/]+\/[^/?]+/.test(url)) return url
   throw new ConfigError(
-    `DATABASE_URL must be sqlite:<path> or mysql://user:pass@host:port/database, got "${redact(url)}"`
+    `DATABASE_URL must be sqlite:<path>, mysql://user:pass@host:port/database or postgres://user:pass@host:port/database, got "${redact(url)}"`
   )
 }
 

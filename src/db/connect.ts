@@ -1,22 +1,32 @@
 /**
- * Opens the database named by DATABASE_URL: a mysql2 pool for `mysql://`, or an embedded
- * better-sqlite3 file for `sqlite:` (created on first use, WAL mode).
+ * Opens the database named by DATABASE_URL: a mysql2 pool for `mysql://`, a pg pool for
+ * `postgres://`, or an embedded better-sqlite3 file for `sqlite:` (created on first use, WAL mode).
  */
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, MysqlDialect, SqliteDialect } from 'kysely'
+import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely'
 import { createPool } from 'mysql2'
+import pg from 'pg'
 import type { Database, Db } from './schema.js'
 
+/** How long to wait for a connection before the request gets a 503. */
+const CONNECT_TIMEOUT_MS = 2000
+
 export interface OpenDbOptions {
-  /** mysql2 pool size. */
+  /** Connections per pool (MySQL, PostgreSQL). */
   poolSize?: number
+  /** Errors on idle pooled connections (a server restart, say); the pool replaces them by itself. */
+  onIdleError?: (error: Error) => void
 }
 
 export function openDb(databaseUrl: string, options: OpenDbOptions = {}): Db {
+  const poolSize = options.poolSize ?? 10
+  const onIdleError = options.onIdleError ?? (() => {})
   if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length))
-  return openMysql(databaseUrl, options.poolSize ?? 10)
+  if (databaseUrl.startsWith('mysql:')) return openMysql(databaseUrl, poolSize)
+  if (/^postgres(ql)?:/.test(databaseUrl)) return openPostgres(databaseUrl, poolSize, onIdleError)
+  throw new Error(`unsupported DATABASE_URL scheme: ${databaseUrl.split(':')[0]}`)
 }
 
 function openSqlite(path: string): Db {
@@ -43,12 +53,29 @@ function openMysql(url: string, poolSize: number): Db {
     // Store and read DATETIME as UTC, whatever the server's or this machine's time zone.
     timezone: 'Z',
     enableKeepAlive: true,
-    connectTimeout: 2000,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     supportBigNumbers: true
   })
   return {
     kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool }) }),
     dialect: 'mysql',
+    time: (date) => date,
+    bool: (value) => value
+  }
+}
+
+function openPostgres(url: string, poolSize: number, onIdleError: (error: Error) => void): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    keepAlive: true
+  })
+  // Without a listener, an idle client's error (e.g. the server restarting) would crash the process.
+  pool.on('error', onIdleError)
+  return {
+    kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    dialect: 'postgres',
     time: (date) => date,
     bool: (value) => value
   }

@@ -4,6 +4,8 @@ const CONNECTION_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
   'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK',
+  // PostgreSQL SQLSTATEs: connection exceptions, shutdown, too many connections, deadlock.
+  '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300', '40P01', '55P03',
   'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY'
 ])
 
@@ -13,7 +15,7 @@ function code(error: unknown): string {
 
 export function isUniqueViolation(error: unknown): boolean {
   const c = code(error)
-  return c === 'ER_DUP_ENTRY' || c === 'SQLITE_CONSTRAINT_UNIQUE' || c === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  return c === 'ER_DUP_ENTRY' || c === '23505' || c === 'SQLITE_CONSTRAINT_UNIQUE' || c === 'SQLITE_CONSTRAINT_PRIMARYKEY'
 }
 
 /** The database is down, unreachable, overloaded or busy: worth a 503 and a retry, not a 500. */
@@ -22,5 +24,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (CONNECTION_CODES.has(c) || c.startsWith('SQLITE_BUSY') || c.startsWith('SQLITE_IOERR')) return true
   // mysql2 rejects queued requests with a plain Error once its pool is closed or a socket fails.
   const message = error instanceof Error ? error.message : ''
-  return /Pool is closed|connect ETIMEDOUT|Connection lost|Can't add new command when connection is in closed state/i.test(message)
+  // pg says "timeout exceeded when trying to connect" and "Connection terminated unexpectedly".
+  return /Pool is closed|connect ETIMEDOUT|Connection lost|Can't add new command when connection is in closed state|timeout exceeded when trying to connect|Connection terminated/i.test(
+    message
+  )
 }

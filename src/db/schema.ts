@@ -1,4 +1,4 @@
-/** The tables, as Kysely sees them. Timestamps are Date on MySQL and ISO-8601 text on SQLite. */
+/** The tables, as Kysely sees them. Timestamps are Date on MySQL and PostgreSQL, ISO-8601 text on SQLite. */
 import type { ColumnType, Generated } from 'kysely'
 
 type Timestamp = ColumnType<Date | string, Date | string, Date | string>
@@ -12,7 +12,7 @@ export interface UsersTable {
   username_key: string
   password_hash: string
   admin: ColumnType<boolean | number, boolean | number | undefined, boolean | number>
-  /** The user's JSON document: parsed object on MySQL, text on MariaDB and SQLite. */
+  /** The user's JSON document: text in SQLite; the MySQL and PostgreSQL drivers parse it. */
   data: ColumnType<unknown, string, string>
   created_at: Timestamp
   updated_at: Timestamp
@@ -32,7 +32,7 @@ export interface Database {
   sessions: SessionsTable
 }
 
-export type Dialect = 'sqlite' | 'mysql'
+export type Dialect = 'sqlite' | 'mysql' | 'postgres'
 
 /** What every repository needs: the query builder and which engine it talks to. */
 export interface Db {

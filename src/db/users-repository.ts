@@ -37,14 +37,22 @@ type Row = {
   updated_at: Date | string
 }
 
+/**
+ * SQLite hands `data` back as text; mysql2 and pg parse JSON columns themselves (MariaDB's JSON is
+ * LONGTEXT underneath, but mysql2 parses it too). `data` is always an object, so a string can only
+ * mean text from the driver.
+ */
+function parseData(value: unknown): Record<string, unknown> {
+  return (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>
+}
+
 function toRecord(row: Row): UserRecord {
   return {
     id: row.id,
     username: row.username,
     passwordHash: row.password_hash,
     admin: Boolean(row.admin),
-    // MySQL hands back JSON parsed; MariaDB (JSON is LONGTEXT there) and SQLite hand back text.
-    data: (typeof row.data === 'string' ? JSON.parse(row.data) : row.data) as Record<string, unknown>,
+    data: parseData(row.data),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at)
   }
@@ -99,6 +107,44 @@ export class UsersRepository {
   async delete(id: string): Promise<boolean> {
     const result = await this.db.kysely.deleteFrom('users').where('id', '=', id).executeTakeFirst()
     return result.numDeletedRows > 0n
+  }
+
+  /** One page of accounts in id order, after `afterId` (for export). */
+  async page(afterId: string | undefined, limit: number): Promise<UserRecord[]> {
+    let query = this.db.kysely.selectFrom('users').select(COLUMNS).orderBy('id').limit(limit)
+    if (afterId !== undefined) query = query.where('id', '>', afterId)
+    return (await query.execute()).map(toRecord)
+  }
+
+  /** Which of these usernames (any case) are taken already. */
+  async existingUsernames(usernames: string[]): Promise<string[]> {
+    if (usernames.length === 0) return []
+    const rows = await this.db.kysely
+      .selectFrom('users')
+      .select('username')
+      .where('username_key', 'in', usernames.map(usernameKey))
+      .execute()
+    return rows.map((row) => row.username)
+  }
+
+  /** Inserts accounts exactly as exported from another database (for import). */
+  async insertExact(users: UserRecord[]): Promise<void> {
+    if (users.length === 0) return
+    await this.db.kysely
+      .insertInto('users')
+      .values(
+        users.map((user) => ({
+          id: user.id,
+          username: user.username,
+          username_key: usernameKey(user.username),
+          password_hash: user.passwordHash,
+          admin: this.db.bool(user.admin),
+          data: JSON.stringify(user.data),
+          created_at: this.db.time(user.createdAt),
+          updated_at: this.db.time(user.updatedAt)
+        }))
+      )
+      .execute()
   }
 
   /** For operators only (`npm run admin`); no API request reaches this. */

@@ -68,7 +68,9 @@ export const problems = {
       status: 401,
       slug: 'invalid-credentials',
       title: 'Unauthorized',
-      detail: 'Wrong username or password.'
+      detail: 'Wrong username or password.',
+      // RFC 9110 §11.6.1: every 401 carries a challenge.
+      headers: { 'www-authenticate': 'Bearer realm="accounts"' }
     }),
 
   forbidden: () =>
@@ -89,6 +91,20 @@ export const problems = {
       title: 'Conflict',
       detail: `The username "${username}" is taken (usernames are case-insensitive).`
     }),
+
+  unsupportedMediaType: (mediaType: string, accepted: string[]) =>
+    new ProblemError({
+      status: 415,
+      slug: 'unsupported-media-type',
+      title: 'Unsupported Media Type',
+      detail: `This operation takes ${accepted.join(' or ')}, not ${mediaType || 'a body without a Content-Type'}.`
+    }),
+
+  internal: (cause: unknown) =>
+    new ProblemError(
+      { status: 500, slug: 'internal', title: 'Internal Server Error', detail: 'Something went wrong on our side; it has been logged.' },
+      cause
+    ),
 
   unavailable: (what: string, cause?: unknown) =>
     new ProblemError(

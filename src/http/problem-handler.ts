@@ -38,8 +38,7 @@ function validationProblem(error: FastifyError): ProblemError {
 
 /** fastify-openapi-glue wraps what our security handler threw; unwrap the most telling one. */
 function securityProblem(errors: unknown[]): ProblemError {
-  for (const error of errors) if (isDatabaseUnavailable(error)) return problems.unavailable('database', error)
-  const found = errors.filter((error): error is ProblemError => error instanceof ProblemError)
+  const found = errors.map(toProblem)
   return found.find((problem) => problem.status >= 500) ?? found[0] ?? problems.missingToken()
 }
 
@@ -63,12 +62,7 @@ export function toProblem(error: unknown): ProblemError {
       detail: status === 414 ? 'The URL is too long: a username has at most 32 characters.' : fastifyError.message
     })
   }
-  return new ProblemError({
-    status: 500,
-    slug: 'internal',
-    title: 'Internal Server Error',
-    detail: 'Something went wrong on our side; it has been logged.'
-  })
+  return problems.internal(error)
 }
 
 export function sendProblem(reply: FastifyReply, problem: ProblemError): FastifyReply {
@@ -87,8 +81,7 @@ export function registerProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const problem = toProblem(error)
     if (problem.status >= 500) {
-      const cause = problem.status === 500 ? error : (problem.cause ?? error)
-      request.log[problem.status === 500 ? 'error' : 'warn']({ err: cause }, problem.detail)
+      request.log[problem.status === 500 ? 'error' : 'warn']({ err: problem.cause ?? error }, problem.detail)
     }
     return sendProblem(reply, problem)
   })

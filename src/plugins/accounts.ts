@@ -47,9 +47,14 @@ async function closeRedis(redis: RedisClient): Promise<void> {
 
 export default fp(
   async function accountsPlugin(app: FastifyInstance, { config }: { config: Config }) {
-    const db = openDb(config.databaseUrl)
+    const db = openDb(config.databaseUrl, { onIdleError: (error) => app.log.warn({ err: error }, 'database connection error') })
+    try {
+      await migrateToLatest(db.kysely)
+    } catch (error) {
+      await db.kysely.destroy()
+      throw error
+    }
     app.addHook('onClose', () => db.kysely.destroy())
-    await migrateToLatest(db.kysely)
 
     let store: SessionStore
     if (config.redisUrl) {

@@ -1,0 +1,30 @@
+/**
+ * Writes every account of DATABASE_URL as JSON lines (password hashes included, never plaintext):
+ *   npm run --silent export > accounts.jsonl
+ */
+import { once } from 'node:events'
+import { exportAccounts } from '../src/accounts/transfer.js'
+import { ConfigError, loadConfig } from '../src/config/config.js'
+import { openDb } from '../src/db/connect.js'
+import { migrateToLatest } from '../src/db/migrator.js'
+
+async function main(): Promise<void> {
+  const db = openDb(loadConfig().databaseUrl, { poolSize: 1 })
+  try {
+    await migrateToLatest(db.kysely)
+    let count = 0
+    for await (const line of exportAccounts(db)) {
+      if (!process.stdout.write(line)) await once(process.stdout, 'drain')
+      count++
+    }
+    console.error(`exported ${count} account(s)`)
+  } finally {
+    await db.kysely.destroy()
+  }
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error)
+  console.error(error instanceof ConfigError ? `Configuration error: ${message}` : `export failed: ${message}`)
+  process.exit(1)
+})

@@ -1,0 +1,109 @@
+/**
+ * Moving accounts between databases as JSON lines, one account per line, password hashes
+ * included (never a plaintext password), so nobody has to reset a password after a move.
+ * Sessions are not moved: everyone logs in again on the new database.
+ */
+import type { Db } from '../db/schema.js'
+import { type UserRecord, UsersRepository, usernameKey } from '../db/users-repository.js'
+import { accountDataProblem } from './account-data.js'
+
+export interface ExportedAccount {
+  id: string
+  username: string
+  passwordHash: string
+  admin: boolean
+  data: Record<string, unknown>
+  createdAt: string
+  updatedAt: string
+}
+
+export class ImportError extends Error {
+  override name = 'ImportError'
+}
+
+const PAGE_SIZE = 1000
+const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
+const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** Every account, one JSON line each, in id order. */
+export async function* exportAccounts(db: Db): AsyncGenerator<string> {
+  const users = new UsersRepository(db)
+  let afterId: string | undefined
+  for (;;) {
+    const page = await users.page(afterId, PAGE_SIZE)
+    for (const user of page) {
+      const line: ExportedAccount = {
+        id: user.id,
+        username: user.username,
+        passwordHash: user.passwordHash,
+        admin: user.admin,
+        data: user.data,
+        createdAt: user.createdAt.toISOString(),
+        updatedAt: user.updatedAt.toISOString()
+      }
+      yield `${JSON.stringify(line)}\n`
+    }
+    if (page.length < PAGE_SIZE) return
+    afterId = page[page.length - 1]!.id
+  }
+}
+
+function parseLine(text: string, lineNumber: number): UserRecord {
+  const fail = (why: string) => new ImportError(`line ${lineNumber}: ${why}`)
+  let value: Partial<ExportedAccount>
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw fail('not valid JSON')
+  }
+  if (typeof value !== 'object' || value === null) throw fail('not a JSON object')
+  const { id, username, passwordHash, admin, data, createdAt, updatedAt } = value
+  if (typeof id !== 'string' || !UUID.test(id)) throw fail('id must be a UUID')
+  if (typeof username !== 'string' || !USERNAME.test(username)) throw fail('username must be 3-32 of letters, digits, _ . -')
+  if (typeof passwordHash !== 'string' || !BCRYPT_HASH.test(passwordHash)) throw fail('passwordHash must be a bcrypt hash')
+  if (typeof admin !== 'boolean') throw fail('admin must be true or false')
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw fail('data must be a JSON object')
+  const dataProblem = accountDataProblem(data)
+  if (dataProblem) throw fail(`data ${dataProblem}`)
+  const created = new Date(createdAt ?? '')
+  const updated = new Date(updatedAt ?? '')
+  if (Number.isNaN(created.getTime()) || Number.isNaN(updated.getTime())) throw fail('createdAt and updatedAt must be ISO-8601 times')
+  return { id, username, passwordHash, admin, data, createdAt: created, updatedAt: updated }
+}
+
+/**
+ * Imports every line or none: all lines are checked first, then inserted in one transaction.
+ * A username already in the target database (in any case) stops the import with its line number.
+ */
+export async function importAccounts(db: Db, lines: AsyncIterable<string>): Promise<number> {
+  const accounts: UserRecord[] = []
+  const lineOf = new Map<string, number>()
+  let lineNumber = 0
+  for await (const line of lines) {
+    lineNumber++
+    if (line.trim() === '') continue
+    const account = parseLine(line, lineNumber)
+    const key = usernameKey(account.username)
+    const earlier = lineOf.get(key)
+    if (earlier !== undefined) throw new ImportError(`line ${lineNumber}: username "${account.username}" also appears on line ${earlier}`)
+    lineOf.set(key, lineNumber)
+    accounts.push(account)
+  }
+
+  await db.kysely.transaction().execute(async (trx) => {
+    const users = new UsersRepository({ ...db, kysely: trx })
+    for (let start = 0; start < accounts.length; start += PAGE_SIZE) {
+      const batch = accounts.slice(start, start + PAGE_SIZE)
+      const taken = await users.existingUsernames(batch.map((account) => account.username))
+      if (taken.length) {
+        const first = taken[0]!
+        throw new ImportError(
+          `line ${lineOf.get(usernameKey(first))}: username "${first}" already exists in the target database; nothing was imported`
+        )
+      }
+      await users.insertExact(batch)
+    }
+  })
+  return accounts.length
+}

@@ -1,0 +1,50 @@
+/** `npm run migrate [-- status]` on each engine: idempotent, and a newer schema is refused. */
+import { spawnSync } from 'node:child_process'
+import { sql } from 'kysely'
+import t from 'tap'
+import { buildApp } from '../src/app.js'
+import { loadConfig } from '../src/config/config.js'
+import { openDb } from '../src/db/connect.js'
+import { migrations } from '../src/db/migrations/index.js'
+import { createDatabase } from './helper.js'
+
+function migrate(databaseUrl: string, ...args: string[]) {
+  return spawnSync('npm', ['run', '--silent', 'migrate', ...(args.length ? ['--', ...args] : [])], {
+    env: { ...process.env, DATABASE_URL: databaseUrl },
+    encoding: 'utf8',
+    timeout: 60_000
+  })
+}
+
+const names = Object.keys(migrations)
+
+for (const kind of ['sqlite', 'mariadb', 'postgres'] as const) {
+  t.test(kind, async (t) => {
+    const databaseUrl = await createDatabase(t, kind)
+
+    const pending = migrate(databaseUrl, 'status')
+    t.equal(pending.status, 0, pending.stderr)
+    t.same(pending.stdout.trim().split('\n'), names.map((name) => `pending  ${name}`))
+
+    const first = migrate(databaseUrl)
+    t.equal(first.status, 0, first.stderr)
+    for (const name of names) t.match(first.stdout, `applied  ${name}`)
+
+    const second = migrate(databaseUrl)
+    t.equal(second.status, 0, second.stderr)
+    t.match(second.stdout, /is up to date \(nothing to apply\)/, 'running it again changes nothing')
+
+    const status = migrate(databaseUrl, 'status')
+    t.ok(status.stdout.trim().split('\n').every((line, i) => line.startsWith(`applied  ${names[i]}  (`)), status.stdout)
+
+    // A later release applied a migration this one does not know: refuse, clearly.
+    const db = openDb(databaseUrl, { poolSize: 1 })
+    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('9999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(db.kysely)
+    await db.kysely.destroy()
+    const refused = migrate(databaseUrl)
+    t.equal(refused.status, 1)
+    t.match(refused.stderr, /the database schema is newer than this release \(it has migration 9999-from-the-future/)
+    const config = loadConfig({ DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' })
+    await t.rejects(buildApp(config), /schema is newer than this release/, 'the service refuses to start')
+  })
+}

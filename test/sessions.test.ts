@@ -1,0 +1,256 @@
+/**
+ * Sessions on both stores (SQL table on sqlite, Redis on mariadb-redis): logging in by JSON and by
+ * form, what a token looks like, logging out exactly one session, deleting a user ending all of
+ * them, expiry, and that only SHA-256 hashes of tokens are ever stored.
+ */
+import { createHash } from 'node:crypto'
+import { readdir, readFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
+import { createClient } from 'redis'
+import t, { type Test } from 'tap'
+import { forEachBackend, PASSWORD, REDIS_URL, type Response, type Service, startService, uniqueName } from './helper.js'
+
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
+const DEFAULT_TTL_SECONDS = 86_400
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+function assertRefused(t: Test, res: Response, what: string): void {
+  t.equal(res.status, 401, `${what} -> 401`)
+  t.match(res.headers.get('www-authenticate') ?? '', /^Bearer\b.*error="invalid_token"/, `${what}: invalid_token challenge`)
+}
+
+/** The token is refused on every kind of route that reads one. */
+async function assertTokenDead(t: Test, service: Service, token: string, username: string, what: string): Promise<void> {
+  assertRefused(t, await service.request('GET', '/', { token }), `${what}: GET /`)
+  assertRefused(t, await service.request('GET', `/user/${username}`, { token }), `${what}: GET /user/${username}`)
+  assertRefused(t, await service.request('DELETE', '/auth', { token }), `${what}: DELETE /auth`)
+}
+
+async function assertTokenLive(t: Test, service: Service, token: string, username: string, what: string): Promise<void> {
+  const me = await service.request('GET', '/', { token })
+  t.equal(me.status, 200, `${what}: GET / works`)
+  t.equal(me.body.username, username, `${what}: it is ${username}'s session`)
+}
+
+/** A fresh user; returns its name. */
+async function signUp(service: Service, data: Record<string, unknown> = {}): Promise<string> {
+  const name = uniqueName('sess')
+  const res = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data } })
+  if (res.status !== 201) throw new Error(`sign-up failed: ${res.status}`)
+  return name
+}
+
+/** Every key under this run's prefix, with its value rendered as text whatever its type. */
+async function redisDump(service: Service): Promise<Map<string, string>> {
+  const redis = createClient({ url: REDIS_URL })
+  await redis.connect()
+  try {
+    const dump = new Map<string, string>()
+    for await (const keys of redis.scanIterator({ MATCH: `${service.redisPrefix}*`, COUNT: 1000 })) {
+      for (const key of keys) {
+        const type = await redis.type(key)
+        const value =
+          type === 'string' ? await redis.get(key)
+          : type === 'zset' ? JSON.stringify(await redis.zRangeWithScores(key, 0, -1))
+          : type === 'set' ? JSON.stringify(await redis.sMembers(key))
+          : type === 'hash' ? JSON.stringify(await redis.hGetAll(key))
+          : type === 'list' ? JSON.stringify(await redis.lRange(key, 0, -1))
+          : `<${type}>`
+        dump.set(key, value ?? '')
+      }
+    }
+    return dump
+  } finally {
+    await redis.close()
+  }
+}
+
+async function redisTtl(key: string): Promise<number> {
+  const redis = createClient({ url: REDIS_URL })
+  await redis.connect()
+  try {
+    return await redis.ttl(key)
+  } finally {
+    await redis.close()
+  }
+}
+
+forEachBackend(t, async (t, backend) => {
+  const service = await startService(t, backend)
+  // Sessions live in Redis when the service has a REDIS_URL, in the SQL database otherwise.
+  const inRedis = service.config.redisUrl !== undefined
+
+  await t.test('log in by JSON and by form', async (t) => {
+    t.equal(service.config.sessionTtlSeconds, DEFAULT_TTL_SECONDS, 'the default lifetime is 24 h')
+    const name = await signUp(service)
+    const logins: [string, Parameters<Service['request']>[2]][] = [
+      ['JSON', { json: { username: name, password: PASSWORD } }],
+      // As `http --form POST :8000/auth username=ben password=...` sends it.
+      ['form', { form: { username: name, password: PASSWORD } }],
+      // Usernames are case-insensitive at login too.
+      ['JSON, username in capitals', { json: { username: name.toUpperCase(), password: PASSWORD } }]
+    ]
+    const tokens = new Set<string>()
+    for (const [how, options] of logins) {
+      const before = Date.now()
+      const res = await service.request('POST', '/auth', options)
+      const after = Date.now()
+      t.equal(res.status, 201, `login by ${how}`)
+      t.match(res.contentType, /^application\/json/)
+      t.strictSame(Object.keys(res.body).sort(), ['expiresAt', 'token', 'tokenType'], 'exactly token, tokenType, expiresAt')
+      t.equal(res.body.tokenType, 'Bearer')
+      t.match(res.body.token, TOKEN_SHAPE, 'token is 43 characters of base64url')
+      t.equal(Buffer.from(res.body.token, 'base64url').length, 32, 'token carries 32 random bytes')
+      t.match(res.body.expiresAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'expiresAt is ISO-8601 UTC')
+      const expiresAt = Date.parse(res.body.expiresAt)
+      t.ok(
+        expiresAt >= before + DEFAULT_TTL_SECONDS * 1000 - 1000 && expiresAt <= after + DEFAULT_TTL_SECONDS * 1000 + 1000,
+        `expiresAt is now + ${DEFAULT_TTL_SECONDS} s`
+      )
+      await assertTokenLive(t, service, res.body.token, name, `token from ${how} login`)
+      tokens.add(res.body.token)
+    }
+    t.equal(tokens.size, logins.length, 'every login gives a new token')
+  })
+
+  await t.test('unknown user and wrong password give the same answer', async (t) => {
+    const name = await signUp(service)
+    const attempts = {
+      'unknown user': { username: uniqueName('nobody'), password: PASSWORD },
+      'wrong password': { username: name, password: `${PASSWORD}!` },
+      'the password in the wrong case': { username: name, password: PASSWORD.toUpperCase() }
+    }
+    const answers: Response[] = []
+    for (const [what, json] of Object.entries(attempts)) {
+      const res = await service.request('POST', '/auth', { json })
+      t.equal(res.status, 401, what)
+      answers.push(res)
+      // The same by form.
+      const byForm = await service.request('POST', '/auth', { form: json })
+      t.equal(byForm.status, 401, `${what} (form)`)
+      answers.push(byForm)
+    }
+    for (const res of answers.slice(1)) {
+      t.strictSame(res.body, answers[0]!.body, 'whole problem bodies are identical')
+      t.equal(res.headers.get('www-authenticate'), answers[0]!.headers.get('www-authenticate'), 'and so are the challenges')
+    }
+    t.equal(answers[0]!.body.type, 'urn:account-service:problem:invalid-credentials')
+  })
+
+  await t.test('logout ends exactly the session it is sent with', async (t) => {
+    const name = await signUp(service)
+    const first = await service.logIn(name)
+    const second = await service.logIn(name)
+
+    const res = await service.request('DELETE', '/auth', { token: first })
+    t.equal(res.status, 204)
+    t.equal(res.body, undefined, '204 has no body')
+
+    await assertTokenDead(t, service, first, name, 'the logged-out token')
+    // The other session of the same user lives on.
+    await assertTokenLive(t, service, second, name, 'the other session')
+    t.equal((await service.request('GET', `/user/${name}`, { token: second })).status, 200, 'the other session reads the account')
+    // And it can log itself out in turn.
+    t.equal((await service.request('DELETE', '/auth', { token: second })).status, 204)
+    await assertTokenDead(t, service, second, name, 'the second token after its own logout')
+    // Logging out does not harm the account: a new login works.
+    await assertTokenLive(t, service, await service.logIn(name), name, 'a fresh login')
+  })
+
+  await t.test("deleting a user ends all of that user's sessions at once", async (t) => {
+    const name = await signUp(service, { generation: 1 })
+    const tokens = [await service.logIn(name), await service.logIn(name), await service.logIn(name)]
+    for (const token of tokens) await assertTokenLive(t, service, token, name, 'before deletion')
+    const { id } = await service.app.db.kysely.selectFrom('users').select('id').where('username', '=', name).executeTakeFirstOrThrow()
+
+    const res = await service.request('DELETE', `/user/${name}`, { token: tokens[1] })
+    t.equal(res.status, 204)
+    for (const [i, token] of tokens.entries()) await assertTokenDead(t, service, token, name, `session ${i + 1} of 3`)
+
+    // Nothing of those sessions is left in the store either.
+    if (!inRedis) {
+      const rows = await service.app.db.kysely
+        .selectFrom('sessions')
+        .select('token_hash')
+        .where('token_hash', 'in', tokens.map(sha256))
+        .execute()
+      t.same(rows, [], 'no session rows remain')
+    } else {
+      const keys = [...(await redisDump(service)).keys()]
+      for (const token of tokens) t.notOk(keys.includes(`${service.redisPrefix}session:${sha256(token)}`), 'session key removed')
+      t.notOk(keys.includes(`${service.redisPrefix}user-sessions:${id}`), "the user's session index is removed")
+    }
+
+    // The name is free again, and the new account is a different account.
+    const again = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: { generation: 2 } } })
+    t.equal(again.status, 201, 'the username can be signed up again')
+    for (const [i, token] of tokens.entries()) await assertTokenDead(t, service, token, name, `old session ${i + 1} vs the new account`)
+    const fresh = await service.logIn(name)
+    const me = await service.request('GET', '/', { token: fresh })
+    t.same(me.body, { username: name, data: { generation: 2 } }, 'a new login reaches the new account')
+  })
+
+  await t.test('only token hashes are stored', async (t) => {
+    const name = await signUp(service)
+    const res = await service.request('POST', '/auth', { json: { username: name, password: PASSWORD } })
+    const token: string = res.body.token
+    const hash = sha256(token)
+    const user = await service.app.db.kysely.selectFrom('users').select('id').where('username', '=', name).executeTakeFirstOrThrow()
+
+    if (!inRedis) {
+      const rows = await service.app.db.kysely.selectFrom('sessions').selectAll().execute()
+      t.ok(rows.length > 0, 'sessions live in the sessions table')
+      for (const row of rows) {
+        for (const [column, value] of Object.entries(row)) {
+          t.notOk(String(value).includes(token), `sessions.${column} does not contain the token`)
+        }
+      }
+      const mine = rows.find((row) => row.token_hash === hash)
+      t.ok(mine, 'token_hash is the SHA-256 hex of the token')
+      t.equal(mine?.user_id, user.id, 'and the row belongs to the user')
+      t.match(mine?.token_hash, /^[0-9a-f]{64}$/)
+      const expires = new Date(mine?.expires_at as string | Date).getTime()
+      t.ok(Math.abs(expires - Date.parse(res.body.expiresAt)) < 1000, 'expires_at matches expiresAt')
+      if (backend === 'sqlite') {
+        // Not in the raw database files either (WAL included).
+        const dir = dirname(service.config.databaseUrl.slice('sqlite:'.length))
+        for (const file of await readdir(dir)) {
+          t.notOk((await readFile(`${dir}/${file}`)).includes(token), `${file} does not contain the token`)
+        }
+      }
+    } else {
+      const dump = await redisDump(service)
+      t.ok(dump.size > 0, 'sessions live in Redis')
+      for (const [key, value] of dump) {
+        t.notOk(key.includes(token), `key ${key} does not contain the token`)
+        t.notOk(value.includes(token), `value of ${key} does not contain the token`)
+      }
+      const sessionKey = `${service.redisPrefix}session:${hash}`
+      t.equal(dump.get(sessionKey), user.id, 'the session key is the SHA-256 hex of the token and holds the user id')
+      const index = dump.get(`${service.redisPrefix}user-sessions:${user.id}`) ?? ''
+      t.ok(index.includes(hash), "the user's session index lists the hash")
+      const ttl = await redisTtl(sessionKey)
+      t.ok(Math.abs(ttl - service.config.sessionTtlSeconds) <= 2, `TTL ${ttl} s is about ${service.config.sessionTtlSeconds} s`)
+      // And nothing went into the SQL sessions table.
+      const rows = await service.app.db.kysely.selectFrom('sessions').selectAll().execute()
+      t.same(rows, [], 'the SQL sessions table stays empty when Redis holds sessions')
+    }
+  })
+
+  await t.test('a session expires after SESSION_TTL_SECONDS', async (t) => {
+    const shortLived = await startService(t, backend, { SESSION_TTL_SECONDS: '1' })
+    t.equal(shortLived.config.sessionTtlSeconds, 1)
+    const name = await signUp(shortLived)
+    const before = Date.now()
+    const res = await shortLived.request('POST', '/auth', { json: { username: name, password: PASSWORD } })
+    const token: string = res.body.token
+    t.ok(Math.abs(Date.parse(res.body.expiresAt) - (before + 1000)) < 1000, 'expiresAt is about a second away')
+    await assertTokenLive(t, shortLived, token, name, 'at first')
+    await sleep(1500)
+    await assertTokenDead(t, shortLived, token, name, 'after 1.5 s')
+    // The account is fine: logging in again gives a new, live session.
+    await assertTokenLive(t, shortLived, await shortLived.logIn(name), name, 'a new login')
+  })
+})

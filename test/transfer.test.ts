@@ -1,0 +1,90 @@
+/**
+ * `npm run export` from SQLite and `npm run import` into MariaDB and PostgreSQL: everyone logs
+ * in with the same password and sees the same data. An import is all or nothing.
+ */
+import { spawnSync } from 'node:child_process'
+import { writeFileSync } from 'node:fs'
+import { mkdtemp, readFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import t from 'tap'
+import { PASSWORD, createDatabase, startService } from './helper.js'
+
+function npm(databaseUrl: string, ...args: string[]) {
+  return spawnSync('npm', ['run', '--silent', ...args], {
+    env: { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: '' },
+    encoding: 'utf8',
+    timeout: 120_000
+  })
+}
+
+const people = [
+  { username: 'Ben', password: PASSWORD, data: { email: 'ben@example.com', tags: ['a', 'b'], nested: { n: 1 } } },
+  { username: 'zoe-1', password: 'pässwörd-ünïcode', data: { '名前': '山田', emoji: '😀' } },
+  { username: 'empty.data', password: 'x'.repeat(72), data: {} }
+]
+
+t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
+  const source = await startService(t, 'sqlite')
+  for (const person of people) t.equal((await source.request('POST', '/user', { json: person })).status, 201)
+  await source.makeAdmin('Ben')
+  const originals = new Map<string, unknown>()
+  for (const person of people) {
+    const token = await source.logIn(person.username, person.password)
+    originals.set(person.username, (await source.request('GET', `/user/${person.username}`, { token })).body)
+  }
+
+  const exported = npm(source.config.databaseUrl, 'export')
+  t.equal(exported.status, 0, exported.stderr)
+  t.equal(exported.stderr.trim(), `exported ${people.length} account(s)`)
+  const lines = exported.stdout.trim().split('\n')
+  t.equal(lines.length, people.length, 'one line per account')
+  for (const person of people) t.notOk(exported.stdout.includes(person.password), 'no plaintext password in the export')
+  t.ok(lines.every((line) => /"passwordHash":"\$2[aby]\$04\$/.test(line)), 'hashes are exported')
+  const file = join(await mkdtemp(join(tmpdir(), 'accounts-export-')), 'accounts.jsonl')
+  writeFileSync(file, exported.stdout)
+
+  for (const kind of ['mariadb', 'postgres'] as const) {
+    t.test(kind, async (t) => {
+      const databaseUrl = await createDatabase(t, kind)
+      const imported = npm(databaseUrl, 'import', '--', file)
+      t.equal(imported.status, 0, imported.stderr)
+      t.equal(imported.stdout.trim(), `imported ${people.length} account(s)`)
+
+      const target = await startService(t, kind === 'mariadb' ? 'mariadb-redis' : 'postgres', { DATABASE_URL: databaseUrl })
+      for (const person of people) {
+        const token = await target.logIn(person.username, person.password)
+        const account = await target.request('GET', `/user/${person.username}`, { token })
+        t.same(account.body, originals.get(person.username), `${person.username} is the same account on ${kind}`)
+      }
+      const missing = await target.request('GET', '/user/nobody-here', { token: await target.logIn('ben') })
+      t.equal(missing.status, 404, 'Ben is still an admin there (404, not 403, for a missing user)')
+
+      // A second import of the same file is refused whole: nothing changes.
+      const again = npm(databaseUrl, 'import', '--', file)
+      t.equal(again.status, 1)
+      t.match(again.stderr.trim(), /^import refused: line 1: username "[^"]+" already exists in the target database; nothing was imported$/)
+    })
+  }
+})
+
+t.test('a bad line refuses the whole import', async (t) => {
+  const databaseUrl = await createDatabase(t, 'sqlite')
+  const dir = await mkdtemp(join(tmpdir(), 'accounts-import-'))
+  const good = { id: '0b0e8f4e-4a4c-4d53-9a57-2c1f0e0f8a11', username: 'okay', passwordHash: `$2b$04$${'a'.repeat(53)}`, admin: false, data: {}, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' }
+  const cases: Array<[string, string, RegExp]> = [
+    ['plaintext instead of a hash', JSON.stringify({ ...good, passwordHash: 'hunter22' }), /line 2: passwordHash must be a bcrypt hash/],
+    ['not JSON', '{oops', /line 2: not valid JSON/],
+    ['same name twice', JSON.stringify({ ...good, id: '1b0e8f4e-4a4c-4d53-9a57-2c1f0e0f8a11', username: 'OKAY' }), /line 2: username "OKAY" also appears on line 1/]
+  ]
+  for (const [name, second, message] of cases) {
+    const file = join(dir, `${name.replaceAll(' ', '-')}.jsonl`)
+    writeFileSync(file, `${JSON.stringify(good)}\n${second}\n`)
+    const result = npm(databaseUrl, 'import', '--', file)
+    t.equal(result.status, 1, name)
+    t.match(result.stderr, message, name)
+  }
+  const exported = npm(databaseUrl, 'export')
+  t.equal(exported.stdout, '', 'nothing was imported')
+  t.ok((await readFile(join(dir, 'not-JSON.jsonl'), 'utf8')).length > 0)
+})

@@ -1,0 +1,345 @@
+/**
+ * Accounts on both backends: sign-up (JSON and form), what a user looks like, `data` surviving
+ * every round trip unchanged, username and password rules, replacing data, and how passwords
+ * are stored (bcrypt at the test cost, never in clear).
+ */
+import t, { type Test } from 'tap'
+import { forEachBackend, PASSWORD, type Response, type Service, startService, TEST_BCRYPT_COST, uniqueName } from './helper.js'
+
+const USER_KEYS = ['admin', 'createdAt', 'data', 'updatedAt', 'username']
+const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Data that tends to break stores: unicode, emoji, nesting, big and small numbers, nulls. */
+const RICH_DATA = {
+  email: 'ben@example.com',
+  '名前': 'ベン',
+  'emoji 🎉 key': '🚀👩‍💻🏳️‍🌈',
+  'ключ': 'значение',
+  'مرحبا': 'עברית',
+  combining: 'e\u0301 vs é',
+  // (U+0000 is left out on purpose: openapi.yaml rules it out of data.)
+  escapes: 'quote " backslash \\ newline \n tab \t bell \u0007 escape \u001b',
+  '': 'the empty key',
+  nested: { deeper: { deepest: { list: [1, 'two', { three: 3 }, [4, [5]]] } } },
+  array: [null, true, false, 0, -1, 'x', {}, []],
+  nothing: null,
+  yes: true,
+  no: false,
+  maxSafe: 2 ** 53 - 1,
+  minSafe: -(2 ** 53 - 1),
+  pi: 3.141592653589793,
+  tiny: 1e-7,
+  huge: 1.5e300,
+  negativeFloat: -0.5,
+  emptyObject: {},
+  emptyArray: [],
+  emptyString: ''
+}
+
+const OTHER_DATA = { '✨': ['ü', 'ñ', '😀'], counts: { a: 2 ** 53 - 1, b: 0.1 }, flags: [true, null] }
+
+function fieldsOf(res: Response): string[] {
+  return (res.body?.errors ?? []).map((e: { field: string }) => e.field)
+}
+
+/** The user representation: exactly these keys, well-formed timestamps, nothing secret. */
+function assertUserShape(t: Test, res: Response, what: string): void {
+  t.strictSame(Object.keys(res.body).sort(), USER_KEYS, `${what}: exactly username, admin, data, createdAt, updatedAt`)
+  t.match(res.body.createdAt, ISO_UTC, `${what}: createdAt is ISO-8601 UTC`)
+  t.match(res.body.updatedAt, ISO_UTC, `${what}: updatedAt is ISO-8601 UTC`)
+  t.equal(new Date(res.body.createdAt).toISOString(), res.body.createdAt, `${what}: createdAt round-trips through Date`)
+  const text = JSON.stringify(res.body)
+  t.notMatch(text, /\$2[aby]\$/, `${what}: no bcrypt hash anywhere`)
+  t.notMatch(text, /password/i, `${what}: no password field anywhere`)
+}
+
+async function storedRow(service: Service, username: string) {
+  return service.app.db.kysely.selectFrom('users').selectAll().where('username_key', '=', username.toLowerCase()).executeTakeFirstOrThrow()
+}
+
+forEachBackend(t, async (t, backend) => {
+  void backend // same tests on both backends
+  const service = await startService(t, backend)
+
+  await t.test('sign up by JSON with data', async (t) => {
+    const name = uniqueName('json')
+    const before = Date.now()
+    const res = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: { email: 'a@b.c' } } })
+    t.equal(res.status, 201)
+    t.equal(res.headers.get('location'), `/user/${name}`, 'Location names the new account')
+    assertUserShape(t, res, 'POST /user')
+    t.equal(res.body.username, name)
+    t.equal(res.body.admin, false)
+    t.strictSame(res.body.data, { email: 'a@b.c' })
+    t.equal(res.body.createdAt, res.body.updatedAt, 'a new account was last updated when it was created')
+    t.ok(Math.abs(Date.parse(res.body.createdAt) - before) < 5000, 'createdAt is now')
+    // The Location works.
+    const token = await service.logIn(name)
+    const got = await service.request('GET', res.headers.get('location')!, { token })
+    t.strictSame(got.body, res.body, 'GET Location gives back the same account')
+  })
+
+  await t.test('sign up by form, without data', async (t) => {
+    const name = uniqueName('form')
+    const res = await service.request('POST', '/user', { form: { username: name, password: PASSWORD } })
+    t.equal(res.status, 201)
+    t.equal(res.headers.get('location'), `/user/${name}`)
+    assertUserShape(t, res, 'form POST /user')
+    t.strictSame(res.body.data, {}, 'data defaults to an empty object')
+    const login = await service.request('POST', '/auth', { form: { username: name, password: PASSWORD } })
+    t.equal(login.status, 201, 'and the form-made account can log in by form')
+    // A form has no `data` field: it is an unknown property there.
+    const withData = await service.request('POST', '/user', { form: { username: uniqueName('form'), password: PASSWORD, data: '{}' } })
+    t.equal(withData.status, 400, 'form sign-up with a data field')
+  })
+
+  await t.test('data round-trips exactly through POST, GET /user, GET / and PUT', async (t) => {
+    const name = uniqueName('rich')
+    const created = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: RICH_DATA } })
+    t.equal(created.status, 201)
+    t.strictSame(created.body.data, RICH_DATA, 'POST /user answer')
+    const token = await service.logIn(name)
+    t.strictSame((await service.request('GET', `/user/${name}`, { token })).body.data, RICH_DATA, 'GET /user/{username}')
+    t.strictSame((await service.request('GET', '/', { token })).body, { username: name, data: RICH_DATA }, 'GET /')
+
+    for (const data of [OTHER_DATA, RICH_DATA, {}]) {
+      const put = await service.request('PUT', `/user/${name}`, { token, json: { data } })
+      t.equal(put.status, 200)
+      t.strictSame(put.body.data, data, 'PUT answer')
+      t.strictSame((await service.request('GET', `/user/${name}`, { token })).body.data, data, 'GET after PUT')
+      t.strictSame((await service.request('GET', '/', { token })).body.data, data, 'GET / after PUT')
+    }
+    // The big integer is still exact, not rounded through a float or a DECIMAL.
+    await service.request('PUT', `/user/${name}`, { token, json: { data: RICH_DATA } })
+    const raw = await fetch(`${service.url}/user/${name}`, { headers: { authorization: `Bearer ${token}` } })
+    t.match(await raw.text(), /"maxSafe":9007199254740991[,}]/, 'the wire carries 9007199254740991 digit for digit')
+  })
+
+  await t.test('usernames are case-insensitive and keep their spelling', async (t) => {
+    const name = `Ben_${uniqueName('ci')}`
+    t.equal((await service.request('POST', '/user', { json: { username: name, password: PASSWORD } })).status, 201)
+    for (const variant of [name, name.toLowerCase(), name.toUpperCase()]) {
+      const res = await service.request('POST', '/user', { json: { username: variant, password: 'another password' } })
+      t.equal(res.status, 409, `${variant} is taken`)
+      t.equal(res.body.type, 'urn:account-service:problem:username-taken')
+    }
+    const token = await service.logIn(name.toLowerCase())
+    const res = await service.request('GET', `/user/${name.toLowerCase()}`, { token })
+    t.equal(res.body.username, name, 'the spelling given at sign-up is kept')
+    // The losing attempts changed nothing: the original password still works, theirs does not.
+    const theirs = await service.request('POST', '/auth', { json: { username: name, password: 'another password' } })
+    t.equal(theirs.status, 401)
+  })
+
+  await t.test('username rules: 3 to 32 of [A-Za-z0-9_.-]', async (t) => {
+    const refused: Record<string, string> = {
+      'too short': 'ab',
+      'too long': 'a'.repeat(33),
+      empty: '',
+      'a space': 'has space',
+      'unicode letter': 'bén',
+      emoji: 'ben😀',
+      'a slash': 'a/b',
+      'an at sign': 'ben@home'
+    }
+    for (const [why, username] of Object.entries(refused)) {
+      const res = await service.request('POST', '/user', { json: { username, password: PASSWORD } })
+      t.equal(res.status, 400, `${why}: ${JSON.stringify(username)}`)
+      t.ok(fieldsOf(res).includes('/username'), `${why}: errors[] names /username`)
+      t.equal(res.body.type, 'urn:account-service:problem:validation')
+    }
+    const accepted = {
+      'three characters': uniqueName('x').slice(-3),
+      'thirty-two characters': `a.b-c_${uniqueName('').slice(1)}`.padEnd(32, 'Z'),
+      'every allowed symbol': `A.z-0_${uniqueName('9')}`
+    }
+    for (const [why, username] of Object.entries(accepted)) {
+      const res = await service.request('POST', '/user', { json: { username, password: PASSWORD } })
+      t.equal(res.status, 201, `${why}: ${username} (${username.length})`)
+    }
+  })
+
+  await t.test('passwords: 8 to 72 bytes of UTF-8', async (t) => {
+    const cases: { why: string; password: string; ok: boolean }[] = [
+      { why: '72 ASCII bytes', password: 'p'.repeat(71) + '!', ok: true },
+      { why: '73 ASCII bytes', password: 'p'.repeat(73), ok: false },
+      { why: '8 ASCII bytes', password: '12345678', ok: true },
+      { why: '7 ASCII bytes', password: '1234567', ok: false },
+      { why: "18 'é' (36 bytes)", password: 'é'.repeat(18), ok: true },
+      { why: "4 'é' (8 bytes, 4 characters)", password: 'é'.repeat(4), ok: true },
+      { why: "3 'é' (6 bytes)", password: 'é'.repeat(3), ok: false },
+      { why: "24 '€' (72 bytes)", password: '€'.repeat(24), ok: true },
+      { why: "25 '€' (75 bytes, only 25 characters)", password: '€'.repeat(25), ok: false },
+      { why: "18 '😀' (72 bytes)", password: '😀'.repeat(18), ok: true },
+      { why: "19 '😀' (76 bytes)", password: '😀'.repeat(19), ok: false }
+    ]
+    for (const { why, password, ok } of cases) {
+      const name = uniqueName('pw')
+      const res = await service.request('POST', '/user', { json: { username: name, password } })
+      if (!ok) {
+        t.equal(res.status, 400, `${why}: refused`)
+        t.ok(fieldsOf(res).includes('/password'), `${why}: errors[] names /password`)
+        continue
+      }
+      t.equal(res.status, 201, `${why}: accepted`)
+      const login = await service.request('POST', '/auth', { json: { username: name, password } })
+      t.equal(login.status, 201, `${why}: and it logs in`)
+    }
+    // At 72 bytes every byte counts: a different last byte is a wrong password.
+    const name = uniqueName('pw72')
+    const full = 'q'.repeat(71) + 'A'
+    await service.request('POST', '/user', { json: { username: name, password: full } })
+    t.equal((await service.request('POST', '/auth', { json: { username: name, password: 'q'.repeat(71) + 'B' } })).status, 401, '72nd byte matters')
+    // Logging in with 73 bytes is refused, not silently cut to the first 72 bytes.
+    const tooLong = await service.request('POST', '/auth', { json: { username: name, password: `${full}X` } })
+    t.equal(tooLong.status, 400, '73-byte password at login is a 400')
+    const tooLongUtf8 = await service.request('POST', '/auth', { json: { username: name, password: '€'.repeat(25) } })
+    t.equal(tooLongUtf8.status, 400, '75-byte (25 character) password at login is a 400')
+  })
+
+  await t.test('unknown or mistyped properties at sign-up are refused by name', async (t) => {
+    const bodies: [string, Record<string, unknown>, string][] = [
+      ['an unknown property', { username: uniqueName('u'), password: PASSWORD, email: 'ben@example.com' }, '/email'],
+      ['admin', { username: uniqueName('u'), password: PASSWORD, admin: false }, '/admin'],
+      ['no password', { username: uniqueName('u') }, '/password'],
+      ['no username', { password: PASSWORD }, '/username'],
+      ['a number as password', { username: uniqueName('u'), password: 12345678 }, '/password'],
+      ['data that is an array', { username: uniqueName('u'), password: PASSWORD, data: [1] }, '/data'],
+      ['data that is null', { username: uniqueName('u'), password: PASSWORD, data: null }, '/data'],
+      ['data that is a string', { username: uniqueName('u'), password: PASSWORD, data: '{}' }, '/data']
+    ]
+    for (const [why, json, field] of bodies) {
+      const res = await service.request('POST', '/user', { json })
+      t.equal(res.status, 400, why)
+      t.ok(fieldsOf(res).includes(field), `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res))})`)
+    }
+  })
+
+  await t.test('PUT replaces data entirely and touches nothing else', async (t) => {
+    const name = uniqueName('put')
+    const created = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: { keep: 'no', nested: { a: 1 } } } })
+    const token = await service.logIn(name)
+    await sleep(20) // so that updatedAt can visibly advance (timestamps are in milliseconds)
+
+    const put = await service.request('PUT', `/user/${name}`, { token, json: { data: { fresh: true } } })
+    t.equal(put.status, 200)
+    assertUserShape(t, put, 'PUT /user')
+    t.strictSame(put.body.data, { fresh: true }, 'old keys are gone, not merged')
+    t.equal(put.body.username, name, 'username unchanged')
+    t.equal(put.body.admin, false, 'admin unchanged')
+    t.equal(put.body.createdAt, created.body.createdAt, 'createdAt unchanged')
+    t.ok(Date.parse(put.body.updatedAt) > Date.parse(created.body.updatedAt), 'updatedAt advanced')
+
+    const got = await service.request('GET', `/user/${name}`, { token })
+    t.strictSame(got.body, put.body, 'GET agrees with the PUT answer, timestamps included')
+    t.equal((await service.request('POST', '/auth', { json: { username: name, password: PASSWORD } })).status, 201, 'password unchanged')
+  })
+
+  await t.test('PUT refuses anything but a data object', async (t) => {
+    const name = uniqueName('badput')
+    const token = await service.signUpAndLogIn(name, { untouched: 1 })
+    const bodies: [string, unknown, string][] = [
+      ['an extra property', { data: {}, extra: 1 }, '/extra'],
+      ['a username', { data: {}, username: 'someone' }, '/username'],
+      ['a password', { data: {}, password: 'new password!' }, '/password'],
+      ['no data', {}, '/data'],
+      ['data that is an array', { data: [] }, '/data'],
+      ['data that is a string', { data: 'text' }, '/data'],
+      ['data that is a number', { data: 5 }, '/data'],
+      ['data that is null', { data: null }, '/data']
+    ]
+    for (const [why, json, field] of bodies) {
+      const res = await service.request('PUT', `/user/${name}`, { token, json })
+      t.equal(res.status, 400, why)
+      t.ok(fieldsOf(res).includes(field), `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res))})`)
+    }
+    const after = await service.request('GET', `/user/${name}`, { token })
+    t.strictSame(after.body.data, { untouched: 1 }, 'none of them changed the data')
+    t.equal(after.body.createdAt, after.body.updatedAt, 'nor updatedAt')
+  })
+
+  // openapi.yaml declares only application/json for PUT. The form parser is registered for the
+  // whole app (sign-up and login take forms), so a form body must still be refused here, not
+  // handed to the handler unvalidated.
+  await t.test('PUT takes JSON only: a form body is refused and changes nothing', async (t) => {
+    const forms: Record<string, string>[] = [{ data: 'foo' }, { data: '{"a":1}' }, { admin: 'true' }]
+    for (const form of forms) {
+      // A fresh account each time, so one bad outcome cannot mask the next.
+      const name = uniqueName('formput')
+      const token = await service.signUpAndLogIn(name, { untouched: 1 })
+      const before = await service.request('GET', `/user/${name}`, { token })
+      const res = await service.request('PUT', `/user/${name}`, { token, form })
+      t.ok([400, 415].includes(res.status), `form ${JSON.stringify(form)} is refused with 400 or 415 (got ${res.status})`)
+      const after = await service.request('GET', `/user/${name}`, { token })
+      t.equal(after.status, 200, 'the account can still be read with its token')
+      t.strictSame(after.body, before.body, 'data and updatedAt are unchanged')
+    }
+  })
+
+  await t.test('concurrent sign-ups of one name: exactly one wins', async (t) => {
+    const name = uniqueName('race')
+    const variants = [name, name.toUpperCase(), name, name.toUpperCase(), name]
+    const results = await Promise.all(
+      variants.map((username) => service.request('POST', '/user', { json: { username, password: PASSWORD } }))
+    )
+    const statuses = results.map((res) => res.status).sort()
+    t.strictSame(statuses, [201, 409, 409, 409, 409], 'one 201, the rest 409 (the unique index decides races)')
+  })
+
+  await t.test('data larger than the body limit is a 413 problem', async (t) => {
+    const name = uniqueName('big')
+    const token = await service.signUpAndLogIn(name)
+    const res = await service.request('PUT', `/user/${name}`, { token, json: { data: { blob: 'x'.repeat(70 * 1024) } } })
+    t.equal(res.status, 413)
+    t.strictSame((await service.request('GET', `/user/${name}`, { token })).body.data, {}, 'nothing was stored')
+  })
+
+  await t.test('passwords are stored as bcrypt hashes, never in clear', async (t) => {
+    const name = uniqueName('hash')
+    const password = 'a distinctive passphrase ✓'
+    const created = await service.request('POST', '/user', { json: { username: name, password, data: { note: 'hi' } } })
+    t.equal(created.status, 201)
+    const row = await storedRow(service, name)
+    const cost = String(TEST_BCRYPT_COST).padStart(2, '0')
+    t.match(row.password_hash, new RegExp(`^\\$2[aby]\\$${cost}\\$[./A-Za-z0-9]{53}$`), `password_hash is bcrypt at cost ${cost}`)
+    t.match(row.password_hash, /^\$2[aby]\$04\$/)
+    for (const [column, value] of Object.entries(row)) {
+      t.notOk(String(value).includes(password), `users.${column} does not contain the password`)
+    }
+    // Two accounts with one password get different hashes (salted).
+    const twin = uniqueName('hash')
+    await service.request('POST', '/user', { json: { username: twin, password } })
+    t.not((await storedRow(service, twin)).password_hash, row.password_hash, 'hashes are salted')
+
+    // No answer ever shows the password or its hash.
+    const token = await service.logIn(name, password)
+    for (const [method, path, json] of [
+      ['GET', `/user/${name}`],
+      ['PUT', `/user/${name}`, { data: { note: 'bye' } }],
+      ['GET', '/']
+    ] as const) {
+      const res = await service.request(method, path, { token, json })
+      const text = JSON.stringify(res.body)
+      t.notOk(text.includes(password), `${method} ${path} does not show the password`)
+      t.notOk(text.includes(row.password_hash), `${method} ${path} does not show the hash`)
+      if (path !== '/') assertUserShape(t, res, `${method} ${path}`)
+      else t.strictSame(Object.keys(res.body).sort(), ['data', 'username'], 'GET / is just username and data')
+    }
+  })
+
+  await t.test('timestamps are ISO-8601 UTC and are the stored instants', async (t) => {
+    // Read back from the store (not the in-memory copy) and compare with what sign-up said.
+    const name = uniqueName('time')
+    const created = await service.request('POST', '/user', { json: { username: name, password: PASSWORD } })
+    const row = await storedRow(service, name)
+    t.equal(new Date(row.created_at as string | Date).toISOString(), created.body.createdAt, 'stored created_at is the same instant')
+    const token = await service.logIn(name)
+    const got = await service.request('GET', `/user/${name}`, { token })
+    t.equal(got.body.createdAt, created.body.createdAt, 'GET shows the same createdAt')
+    t.match(got.body.createdAt, ISO_UTC)
+    t.match(got.body.updatedAt, ISO_UTC)
+  })
+})
+
