@@ -132,6 +132,10 @@ export async function testConfig(t: Test, backend: Backend, env: Record<string, 
     BCRYPT_COST: String(TEST_BCRYPT_COST),
     HASH_THREADS: '2',
     LOG_LEVEL: 'silent',
+    // Tests send bursts from one address; the rate-limit tests set their own, real limits.
+    RATE_LIMIT_LOGIN_PER_IP: '1000000',
+    RATE_LIMIT_LOGIN_FAILURES: '1000000',
+    RATE_LIMIT_SIGNUP_PER_IP: '1000000',
     ...env
   })
 }
