@@ -1,27 +1,53 @@
 /**
- * Builds the service: external plugins first (body parsers, docs), then our own (the account use
- * cases on their stores), then the routes, bound from the contract by fastify-openapi-glue.
+ * Builds the service: external plugins first (security headers, body parsers, docs), then our own
+ * (stores, account use cases, rate limits), then the routes, bound from the contract by
+ * fastify-openapi-glue.
  */
 import formbody from '@fastify/formbody'
-import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import openapiGlue from 'fastify-openapi-glue'
 import { specDocument } from '../generated/contract.js'
 import type { Config } from './config/config.js'
 import { problems } from './errors/problem.js'
 import { ServiceHandlers } from './handlers/service-handlers.js'
-import { registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
+import { Readiness } from './health/readiness.js'
+import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
 import accountsPlugin from './plugins/accounts.js'
 import docsPlugin from './plugins/docs.js'
+import rateLimitsPlugin from './plugins/rate-limits.js'
+import securityHeadersPlugin from './plugins/security-headers.js'
+import storesPlugin from './plugins/stores.js'
 import { createSecurityHandlers } from './security/bearer-auth.js'
 
 export const BODY_LIMIT_BYTES = 64 * 1024
 
 export interface BuildAppOptions {
-  logger?: FastifyServerOptions['logger']
+  /** Where log lines go (tests capture them); stdout by default. */
+  logStream?: NodeJS.WritableStream
 }
 
-/** Never logged in clear, whatever the level. */
-export const REDACTED_PATHS = ['req.headers.authorization', 'req.body.password', '*.password', '*.token']
+/** Never logged in clear, whatever the level. mysql2 errors carry their SQL with values inlined. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.body.password',
+  '*.password',
+  '*.token',
+  'err.sql',
+  'err.cause.sql'
+]
+
+const PROTOTYPE_KEYS = 'body must not use the keys "__proto__" or "constructor.prototype"'
+
+/** True when the text is valid JSON, i.e. the secure parser refused it for its prototype keys. */
+function isPlainJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
 
 /**
  * Only JSON and forms are accepted; anything else is a 415, not a string the schema then refuses.
@@ -42,18 +68,6 @@ function registerBodyParsers(app: FastifyInstance): void {
   })
 }
 
-const PROTOTYPE_KEYS = 'body must not use the keys "__proto__" or "constructor.prototype"'
-
-/** True when the text is valid JSON, i.e. the secure parser refused it for its prototype keys. */
-function isPlainJson(text: string): boolean {
-  try {
-    JSON.parse(text)
-    return true
-  } catch {
-    return false
-  }
-}
-
 /**
  * Fastify parses every registered media type on every route, but validates a body only against the
  * schema of its own media type. So a body whose type the operation does not declare (a form sent to
@@ -66,12 +80,27 @@ async function requireDeclaredMediaType(request: FastifyRequest): Promise<void> 
   if (!(mediaType in declared)) throw problems.unsupportedMediaType(mediaType, Object.keys(declared))
 }
 
+/** TRUST_PROXY=<n>: believe the n proxies nearest to us (Fastify's types take this form only as a function). */
+function trustHops(hops: number) {
+  return (_address: string, hop: number) => hop < hops
+}
+
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger ?? { level: config.logLevel, redact: REDACTED_PATHS },
+    logger: {
+      level: config.logLevel,
+      redact: REDACTED_PATHS,
+      ...(options.logStream && { stream: options.logStream })
+    },
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Usernames are at most 32 characters; a far longer path segment is a 414, not a lookup.
+    maxParamLength: 100,
+    // While closing, finish what is in flight and keep answering properly (never a bare 503 body).
+    return503OnClosing: false,
     // Errors the router raises before any route runs (e.g. a malformed percent-encoding).
     frameworkErrors: (error, _request, reply) => sendProblem(reply, toProblem(error)),
+    clientErrorHandler,
     ajv: {
       customOptions: {
         // Refuse unknown properties (e.g. `admin`) instead of silently dropping them,
@@ -84,24 +113,32 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   })
 
   registerProblemHandlers(app)
+  await app.register(securityHeadersPlugin, { config })
   registerBodyParsers(app)
   await app.register(formbody)
   await app.register(docsPlugin)
 
+  await app.register(storesPlugin, { config })
   await app.register(accountsPlugin, { config })
+  await app.register(rateLimitsPlugin, { config })
   app.decorateRequest('account', null)
   app.decorateRequest('token', null)
   app.decorateRequest('authError', null)
 
+  const handlers = new ServiceHandlers({
+    accounts: app.accounts,
+    loginThrottle: app.loginThrottle,
+    readiness: new Readiness(app.db, app.sessionStore)
+  })
   await app.register(async function api(routes) {
-    // Responses carry account data and tokens: no cache may keep them.
     routes.addHook('preValidation', requireDeclaredMediaType)
+    // Responses carry account data and tokens: no cache may keep them.
     routes.addHook('onSend', async (_request, reply) => {
       reply.header('cache-control', 'no-store')
     })
     await routes.register(openapiGlue, {
       specification: specDocument,
-      serviceHandlers: new ServiceHandlers(app.accounts),
+      serviceHandlers: handlers,
       securityHandlers: createSecurityHandlers(app.accounts)
     })
   })

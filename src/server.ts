@@ -2,6 +2,9 @@
 import { buildApp } from './app.js'
 import { ConfigError, type Config, loadConfig, redact } from './config/config.js'
 
+/** In-flight requests get this long to finish after SIGTERM before the process exits anyway. */
+const SHUTDOWN_DEADLINE_MS = 10_000
+
 function configOrExit(): Config {
   try {
     return loadConfig()
@@ -20,7 +23,12 @@ const app = await buildApp(config).catch((error: unknown) => {
 
 for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   process.once(signal, () => {
-    app.log.info({ signal }, 'shutting down')
+    app.log.info({ signal }, 'shutting down: finishing requests in flight')
+    setTimeout(() => {
+      app.log.error('requests still in flight after the shutdown deadline; exiting')
+      process.exit(1)
+    }, SHUTDOWN_DEADLINE_MS).unref()
+    // Stops accepting, waits for requests in flight, then closes the pools (onClose hooks).
     app.close().then(
       () => process.exit(0),
       (error: unknown) => {

@@ -18,6 +18,21 @@ export interface Config {
   /** Worker threads that hash and compare passwords off the event loop. */
   hashThreads: number
   logLevel: string
+  /** Whom to believe about the client's address (X-Forwarded-For): Fastify's `trustProxy`. */
+  trustProxy: boolean | number | string
+  /** Browser origins allowed by CORS; empty means CORS is off. */
+  corsOrigins: string[]
+  rateLimits: RateLimits
+}
+
+export interface RateLimits {
+  windowSeconds: number
+  /** POST /auth requests per client address per window. */
+  loginPerIp: number
+  /** Failed logins per username and client address per window; a success resets it. */
+  loginFailures: number
+  /** POST /user requests per client address per window. */
+  signUpPerIp: number
 }
 
 export class ConfigError extends Error {
@@ -62,6 +77,26 @@ export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@')
 }
 
+/** `false` (default), `true`, a hop count, or a comma-separated list of proxy addresses/CIDRs. */
+function trustProxy(env: Env): boolean | number | string {
+  const raw = env.TRUST_PROXY?.trim() ?? ''
+  if (raw === '' || raw === 'false') return false
+  if (raw === 'true') return true
+  if (/^\d+$/.test(raw)) return Number(raw)
+  if (/^[0-9a-fA-F.:/,\s]+$/.test(raw)) return raw
+  throw new ConfigError(`TRUST_PROXY must be true, false, a number of hops or a list of proxy addresses, got "${raw}"`)
+}
+
+function corsOrigins(env: Env): string[] {
+  const origins = (env.CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean)
+  for (const origin of origins) {
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
+      throw new ConfigError(`CORS_ORIGINS must be a comma-separated list of origins like https://app.example.com, got "${origin}"`)
+    }
+  }
+  return origins
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = env.LOG_LEVEL?.trim() || 'info'
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
@@ -75,6 +110,14 @@ export function loadConfig(env: Env = process.env): Config {
     // bcrypt's own bounds; bcryptjs refuses anything outside 4..31.
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 31),
     hashThreads: integer(env, 'HASH_THREADS', availableParallelism(), 1, 64),
-    logLevel
+    logLevel,
+    trustProxy: trustProxy(env),
+    corsOrigins: corsOrigins(env),
+    rateLimits: {
+      windowSeconds: integer(env, 'RATE_LIMIT_WINDOW_SECONDS', 60, 1, 86_400),
+      loginPerIp: integer(env, 'RATE_LIMIT_LOGIN_PER_IP', 100, 1, 1_000_000_000),
+      loginFailures: integer(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000_000),
+      signUpPerIp: integer(env, 'RATE_LIMIT_SIGNUP_PER_IP', 20, 1, 1_000_000_000)
+    }
   }
 }

@@ -100,6 +100,15 @@ export const problems = {
       detail: `This operation takes ${accepted.join(' or ')}, not ${mediaType || 'a body without a Content-Type'}.`
     }),
 
+  tooManyRequests: (retryAfterSeconds: number, what = 'Too many requests from this address') =>
+    new ProblemError({
+      status: 429,
+      slug: 'rate-limited',
+      title: 'Too Many Requests',
+      detail: `${what}; try again in ${Math.max(1, retryAfterSeconds)} s.`,
+      headers: { 'retry-after': String(Math.max(1, retryAfterSeconds)) }
+    }),
+
   internal: (cause: unknown) =>
     new ProblemError(
       { status: 500, slug: 'internal', title: 'Internal Server Error', detail: 'Something went wrong on our side; it has been logged.' },

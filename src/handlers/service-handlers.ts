@@ -8,6 +8,8 @@ import type { components, operations } from '../../generated/openapi.js'
 import type { Accounts } from '../accounts/accounts.js'
 import type { UserRecord } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
+import type { Readiness } from '../health/readiness.js'
+import type { LoginThrottle } from '../rate-limits/login-throttle.js'
 import { presentSession, presentUser } from './presenters.js'
 
 type Schemas = components['schemas']
@@ -20,8 +22,22 @@ function actorOf(request: FastifyRequest): UserRecord {
   return request.account
 }
 
+export interface HandlerDependencies {
+  accounts: Accounts
+  loginThrottle: LoginThrottle
+  readiness: Readiness
+}
+
 export class ServiceHandlers {
-  constructor(private readonly accounts: Accounts) {}
+  private readonly accounts: Accounts
+  private readonly loginThrottle: LoginThrottle
+  private readonly readiness: Readiness
+
+  constructor(dependencies: HandlerDependencies) {
+    this.accounts = dependencies.accounts
+    this.loginThrottle = dependencies.loginThrottle
+    this.readiness = dependencies.readiness
+  }
 
   async getRoot(request: Request): Promise<Schemas['Greeting'] | Schemas['Profile']> {
     // The bearer scheme is optional here, so a refused token falls through to anonymous: a token
@@ -53,7 +69,8 @@ export class ServiceHandlers {
   }
 
   async logIn(request: Request<{ Body: Schemas['Credentials'] }>, reply: FastifyReply) {
-    const session = await this.accounts.logIn(request.body.username, request.body.password)
+    const { username, password } = request.body
+    const session = await this.loginThrottle.attempt(request.ip, username, () => this.accounts.logIn(username, password))
     return reply.code(201).send(presentSession(session))
   }
 
@@ -61,5 +78,14 @@ export class ServiceHandlers {
     actorOf(request)
     if (request.token) await this.accounts.logOut(request.token)
     return reply.code(204).send()
+  }
+
+  async getHealth(): Promise<Schemas['Health']> {
+    return { status: 'ok' }
+  }
+
+  async getReadiness(): Promise<Schemas['Readiness']> {
+    await this.readiness.check()
+    return { status: 'ready', checks: { database: 'ok', sessions: 'ok' } }
   }
 }

@@ -4,9 +4,11 @@
  * `application/problem+json` document. Internals of 5xx errors are logged, never sent.
  */
 import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import { type FieldError, ProblemError, problems } from '../errors/problem.js'
+import { allowedMethods } from './method-not-allowed.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
 
@@ -86,15 +88,51 @@ export function registerProblemHandlers(app: FastifyInstance): void {
     return sendProblem(reply, problem)
   })
 
-  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) =>
-    sendProblem(
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0]
+    const allowed = allowedMethods(request.url)
+    if (allowed) {
+      return sendProblem(
+        reply,
+        new ProblemError({
+          status: 405,
+          slug: 'method-not-allowed',
+          title: 'Method Not Allowed',
+          detail: `${path} does not take ${request.method}; it takes ${allowed.join(', ')}.`,
+          headers: { allow: allowed.join(', ') }
+        })
+      )
+    }
+    return sendProblem(
       reply,
       new ProblemError({
         status: 404,
         slug: 'not-found',
         title: 'Not Found',
-        detail: `There is no route ${request.method} ${request.url.split('?')[0]}; see /docs for the API.`
+        detail: `There is no route ${request.method} ${path}; see /docs for the API.`
       })
     )
-  )
+  })
+}
+
+const CLIENT_ERRORS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large.'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.']
+}
+
+/**
+ * Requests Node's HTTP parser rejects never reach Fastify's handlers (oversized headers, broken
+ * framing): answer them with a problem document too, then close the connection.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return
+  const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is not valid HTTP.']
+  const title = STATUS_CODES[status] ?? 'Bad Request'
+  const body = JSON.stringify({ type: `urn:account-service:problem:${title.toLowerCase().replaceAll(' ', '-')}`, title, status, detail })
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+    )
+  }
+  socket.destroy(error)
 }

@@ -1,0 +1,61 @@
+/**
+ * Opens the stores: the database (migrated to this release's schema) and, when REDIS_URL is set,
+ * Redis. Both are decorated onto the instance and closed on `app.close()`.
+ */
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import type { Config } from '../config/config.js'
+import { openDb } from '../db/connect.js'
+import { migrateToLatest } from '../db/migrator.js'
+import type { Db } from '../db/schema.js'
+import { createRedisClient, type RedisClient } from '../redis/client.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    db: Db
+    /** Null on the embedded default, where sessions and counters live elsewhere. */
+    redis: RedisClient | null
+  }
+}
+
+/** Waits briefly for Redis at start-up; if it is down we still start, answer 503, and recover. */
+async function connectRedis(app: FastifyInstance, redis: RedisClient): Promise<void> {
+  const connected = redis.connect().then(
+    () => true,
+    (error: unknown) => {
+      app.log.error({ err: error }, 'Redis connection failed')
+      return false
+    }
+  )
+  const timeout = new Promise<false>((resolve) => setTimeout(resolve, 2000, false).unref())
+  if (!(await Promise.race([connected, timeout]))) app.log.warn('Redis is not reachable yet; session routes answer 503 until it is')
+}
+
+async function closeRedis(redis: RedisClient): Promise<void> {
+  if (redis.isReady) await redis.close()
+  else if (redis.isOpen) redis.destroy()
+}
+
+export default fp(
+  async function storesPlugin(app: FastifyInstance, { config }: { config: Config }) {
+    const db = openDb(config.databaseUrl, { onIdleError: (error) => app.log.warn({ err: error }, 'database connection error') })
+    try {
+      await migrateToLatest(db.kysely)
+    } catch (error) {
+      await db.kysely.destroy()
+      throw error
+    }
+    app.addHook('onClose', () => db.kysely.destroy())
+    app.decorate('db', db)
+
+    let redis: RedisClient | null = null
+    if (config.redisUrl) {
+      redis = createRedisClient(config.redisUrl, (error) => app.log.warn({ err: error }, 'Redis error'))
+      const client = redis
+      app.addHook('onClose', () => closeRedis(client))
+      await connectRedis(app, client)
+    }
+    app.decorate('redis', redis)
+  },
+  { name: 'stores' }
+)
