@@ -6,12 +6,14 @@ import { once } from 'node:events'
 import { exportAccounts } from '../src/accounts/transfer.js'
 import { ConfigError, loadConfig } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
-import { migrateToLatest } from '../src/db/migrator.js'
+import { migrationStatus } from '../src/db/migrator.js'
 
 async function main(): Promise<void> {
   const db = openDb(loadConfig().databaseUrl, { poolSize: 1 })
   try {
-    await migrateToLatest(db.kysely)
+    // Read-only: a database this release has not migrated is refused, never changed.
+    const pending = (await migrationStatus(db.kysely)).filter((migration) => !migration.appliedAt)
+    if (pending.length) throw new Error(`the database has pending migrations (${pending.map((m) => m.name).join(', ')}): run npm run migrate first`)
     let count = 0
     for await (const line of exportAccounts(db)) {
       if (!process.stdout.write(line)) await once(process.stdout, 'drain')

@@ -3,14 +3,13 @@
  * (stores, account use cases, rate limits), then the routes, bound from the contract by
  * fastify-openapi-glue.
  */
-import formbody from '@fastify/formbody'
-import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import openapiGlue from 'fastify-openapi-glue'
 import { specDocument } from '../generated/contract.js'
 import type { Config } from './config/config.js'
-import { problems } from './errors/problem.js'
 import { ServiceHandlers } from './handlers/service-handlers.js'
 import { Readiness } from './health/readiness.js'
+import { ignoreBodies, registerBodyParsers } from './http/body-parsers.js'
 import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
 import accountsPlugin from './plugins/accounts.js'
 import docsPlugin from './plugins/docs.js'
@@ -36,49 +35,6 @@ export const REDACTED_PATHS = [
   'err.sql',
   'err.cause.sql'
 ]
-
-const PROTOTYPE_KEYS = 'body must not use the keys "__proto__" or "constructor.prototype"'
-
-/** True when the text is valid JSON, i.e. the secure parser refused it for its prototype keys. */
-function isPlainJson(text: string): boolean {
-  try {
-    JSON.parse(text)
-    return true
-  } catch {
-    return false
-  }
-}
-
-/**
- * Only JSON and forms are accepted; anything else is a 415, not a string the schema then refuses.
- * An empty JSON body counts as no body, so a client that always sends `Content-Type: application/json`
- * (curl scripts, some SDKs) can still GET and DELETE; a route that needs a body then says so.
- */
-function registerBodyParsers(app: FastifyInstance): void {
-  app.removeContentTypeParser('text/plain')
-  const parseJson = app.getDefaultJsonParser('error', 'error')
-  app.removeContentTypeParser('application/json')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string
-    if (text.trim() === '') return done(null, undefined)
-    parseJson(request, text, (error, value) => {
-      if (error && isPlainJson(text)) return done(problems.validation(PROTOTYPE_KEYS), undefined)
-      done(error, value)
-    })
-  })
-}
-
-/**
- * Fastify parses every registered media type on every route, but validates a body only against the
- * schema of its own media type. So a body whose type the operation does not declare (a form sent to
- * PUT /user/{username}, say) would reach the handler unchecked: refuse it with a 415 instead.
- */
-async function requireDeclaredMediaType(request: FastifyRequest): Promise<void> {
-  const declared = (request.routeOptions.schema?.body as { content?: Record<string, unknown> } | undefined)?.content
-  if (!declared || request.body === undefined) return
-  const mediaType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
-  if (!(mediaType in declared)) throw problems.unsupportedMediaType(mediaType, Object.keys(declared))
-}
 
 /** TRUST_PROXY=<n>: believe the n proxies nearest to us (Fastify's types take this form only as a function). */
 function trustHops(hops: number) {
@@ -112,10 +68,20 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     }
   })
 
+  try {
+    await registerPlugins(app, config)
+  } catch (error) {
+    // Close whatever was opened (pools, threads, Redis) so a failed start leaves nothing behind.
+    await app.close().catch(() => {})
+    throw error
+  }
+  return app
+}
+
+async function registerPlugins(app: FastifyInstance, config: Config): Promise<void> {
   registerProblemHandlers(app)
+  ignoreBodies(app)
   await app.register(securityHeadersPlugin, { config })
-  registerBodyParsers(app)
-  await app.register(formbody)
   await app.register(docsPlugin)
 
   await app.register(storesPlugin, { config })
@@ -131,7 +97,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     readiness: new Readiness(app.db, app.sessionStore)
   })
   await app.register(async function api(routes) {
-    routes.addHook('preValidation', requireDeclaredMediaType)
+    await registerBodyParsers(routes)
     // Responses carry account data and tokens: no cache may keep them.
     routes.addHook('onSend', async (_request, reply) => {
       reply.header('cache-control', 'no-store')
@@ -142,6 +108,4 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
       securityHandlers: createSecurityHandlers(app.accounts)
     })
   })
-
-  return app
 }

@@ -39,7 +39,13 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
   })
 }
 
-await app.listen({ host: config.host, port: config.port })
+try {
+  await app.listen({ host: config.host, port: config.port })
+} catch (error) {
+  console.error(`Cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : String(error)}`)
+  await app.close()
+  process.exit(1)
+}
 app.log.info(
   { database: redact(config.databaseUrl), sessions: config.redisUrl ? redact(config.redisUrl) : 'database' },
   'account service ready; docs at /docs'

@@ -71,8 +71,11 @@ export function uniqueName(prefix = 'acct'): string {
 async function createMariaDbDatabase(t: Test): Promise<string> {
   const name = uniqueName('test')
   const admin = await createConnection(MARIADB_URL)
-  await admin.query(`CREATE DATABASE \`${name}\``)
-  await admin.end()
+  try {
+    await admin.query(`CREATE DATABASE \`${name}\``)
+  } finally {
+    await admin.end()
+  }
   t.teardown(async () => {
     const conn = await createConnection(MARIADB_URL)
     await conn.query(`DROP DATABASE IF EXISTS \`${name}\``)

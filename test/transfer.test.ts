@@ -55,7 +55,7 @@ t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
       for (const person of people) {
         const token = await target.logIn(person.username, person.password)
         const account = await target.request('GET', `/user/${person.username}`, { token })
-        t.same(account.body, originals.get(person.username), `${person.username} is the same account on ${kind}`)
+        t.strictSame(account.body, originals.get(person.username), `${person.username} is the same account on ${kind}`)
       }
       const missing = await target.request('GET', '/user/nobody-here', { token: await target.logIn('ben') })
       t.equal(missing.status, 404, 'Ben is still an admin there (404, not 403, for a missing user)')

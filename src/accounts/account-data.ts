@@ -1,9 +1,17 @@
 /**
- * The limits on a user's free-form `data`, the same on every database:
- * at most 16 KiB as JSON, at most 32 levels deep, and no U+0000 (PostgreSQL's jsonb cannot hold it).
+ * The limits on a user's free-form `data`, the same on every database: a JSON object of at most
+ * 16 KiB, at most 32 levels deep, whose strings are well-formed Unicode without U+0000 (PostgreSQL's
+ * jsonb cannot hold U+0000, and a lone surrogate cannot be stored as UTF-8 anywhere), and whose
+ * numbers are finite (JSON has no Infinity: 1e400 would silently come back as null).
  */
 export const MAX_DATA_BYTES = 16 * 1024
 export const MAX_DATA_DEPTH = 32
+
+function stringProblem(text: string): string | undefined {
+  if (text.includes('\u0000')) return 'must not contain the character U+0000'
+  if (!text.isWellFormed()) return 'must not contain unpaired surrogates (invalid Unicode)'
+  return undefined
+}
 
 /** Why `data` cannot be stored, or undefined when it can. Walks iteratively: no input can overflow the stack. */
 export function accountDataProblem(data: unknown): string | undefined {
@@ -12,11 +20,15 @@ export function accountDataProblem(data: unknown): string | undefined {
   while (pending.length) {
     const [value, depth] = pending.pop()!
     if (typeof value === 'string') {
-      if (value.includes('\u0000')) return 'must not contain the character U+0000'
+      const problem = stringProblem(value)
+      if (problem) return problem
+    } else if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return 'must not contain numbers beyond the range of a double'
     } else if (typeof value === 'object' && value !== null) {
       if (depth > MAX_DATA_DEPTH) return `must be at most ${MAX_DATA_DEPTH} levels deep`
       for (const [key, child] of Object.entries(value)) {
-        if (key.includes('\u0000')) return 'must not contain the character U+0000'
+        const problem = stringProblem(key)
+        if (problem) return problem
         pending.push([child, depth + 1])
       }
     }

@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto'
 import { isUniqueViolation } from '../db/errors.js'
 import type { UserRecord, UsersRepository } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
-import { MAX_PASSWORD_BYTES, type PasswordHasher, passwordLengthProblem } from '../passwords/password-hasher.js'
+import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
+import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
 import type { Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo } from './access-policy.js'
 import { accountDataProblem } from './account-data.js'
@@ -25,8 +26,7 @@ function checkData(data: AccountData): void {
   if (message) throw dataProblem(message)
 }
 
-function passwordProblem(password: string) {
-  const message = passwordLengthProblem(password) ?? 'is not acceptable'
+function refusePassword(message: string) {
   return problems.validation(`body/password ${message}`, [{ field: '/password', message }])
 }
 
@@ -38,7 +38,8 @@ export class Accounts {
   ) {}
 
   async signUp({ username, password, data = {} }: SignUp): Promise<UserRecord> {
-    if (passwordLengthProblem(password)) throw passwordProblem(password)
+    const passwordIssue = passwordProblem(password)
+    if (passwordIssue) throw refusePassword(passwordIssue)
     checkData(data)
     // Cheap check first, so a taken name does not cost a bcrypt hash; the unique index decides races.
     if (await this.users.findByUsername(username)) throw problems.usernameTaken(username)
@@ -53,13 +54,18 @@ export class Accounts {
 
   /** Same answer, and the same bcrypt work, for an unknown user and a wrong password. */
   async logIn(username: string, password: string): Promise<StartedSession> {
-    // Too long could never have been signed up, and bcrypt would silently compare a prefix.
-    if (Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) throw passwordProblem(password)
+    const passwordIssue = loginPasswordProblem(password)
+    if (passwordIssue) throw refusePassword(passwordIssue)
     const user = await this.users.findByUsername(username)
     const valid = user
       ? await this.passwords.verify(password, user.passwordHash)
       : await this.passwords.verifyAgainstDummy(password)
     if (!user || !valid) throw problems.invalidCredentials()
+    // Hashes made at another cost (an import, an older BCRYPT_COST) are brought up to date while
+    // the password is at hand, so every login costs the same and old hashes do not linger.
+    if (costOf(user.passwordHash) !== this.passwords.cost) {
+      await this.users.replacePasswordHash(user.id, await this.passwords.hash(password))
+    }
     return this.sessions.start(user.id)
   }
 

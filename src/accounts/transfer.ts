@@ -22,6 +22,8 @@ export class ImportError extends Error {
 }
 
 const PAGE_SIZE = 1000
+/** Rows per INSERT: 100 x 16 KiB of data stays far below MariaDB's default max_allowed_packet. */
+const INSERT_BATCH = 100
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
 const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -79,6 +81,7 @@ function parseLine(text: string, lineNumber: number): UserRecord {
 export async function importAccounts(db: Db, lines: AsyncIterable<string>): Promise<number> {
   const accounts: UserRecord[] = []
   const lineOf = new Map<string, number>()
+  const idLine = new Map<string, number>()
   let lineNumber = 0
   for await (const line of lines) {
     lineNumber++
@@ -88,13 +91,16 @@ export async function importAccounts(db: Db, lines: AsyncIterable<string>): Prom
     const earlier = lineOf.get(key)
     if (earlier !== undefined) throw new ImportError(`line ${lineNumber}: username "${account.username}" also appears on line ${earlier}`)
     lineOf.set(key, lineNumber)
+    const sameId = idLine.get(account.id)
+    if (sameId !== undefined) throw new ImportError(`line ${lineNumber}: id ${account.id} also appears on line ${sameId}`)
+    idLine.set(account.id, lineNumber)
     accounts.push(account)
   }
 
   await db.kysely.transaction().execute(async (trx) => {
     const users = new UsersRepository({ ...db, kysely: trx })
-    for (let start = 0; start < accounts.length; start += PAGE_SIZE) {
-      const batch = accounts.slice(start, start + PAGE_SIZE)
+    for (let start = 0; start < accounts.length; start += INSERT_BATCH) {
+      const batch = accounts.slice(start, start + INSERT_BATCH)
       const taken = await users.existingUsernames(batch.map((account) => account.username))
       if (taken.length) {
         const first = taken[0]!
@@ -102,6 +108,8 @@ export async function importAccounts(db: Db, lines: AsyncIterable<string>): Prom
           `line ${lineOf.get(usernameKey(first))}: username "${first}" already exists in the target database; nothing was imported`
         )
       }
+      const takenId = (await users.existingIds(batch.map((account) => account.id)))[0]
+      if (takenId) throw new ImportError(`line ${idLine.get(takenId)}: id ${takenId} already exists in the target database; nothing was imported`)
       await users.insertExact(batch)
     }
   })

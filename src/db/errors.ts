@@ -18,6 +18,12 @@ export function isUniqueViolation(error: unknown): boolean {
   return c === 'ER_DUP_ENTRY' || c === '23505' || c === 'SQLITE_CONSTRAINT_UNIQUE' || c === 'SQLITE_CONSTRAINT_PRIMARYKEY'
 }
 
+/** A row points at one that is gone, e.g. a session created for a user deleted a moment before. */
+export function isForeignKeyViolation(error: unknown): boolean {
+  const c = code(error)
+  return c === 'SQLITE_CONSTRAINT_FOREIGNKEY' || c === 'ER_NO_REFERENCED_ROW_2' || c === 'ER_NO_REFERENCED_ROW' || c === '23503'
+}
+
 /** The database is down, unreachable, overloaded or busy: worth a 503 and a retry, not a 500. */
 export function isDatabaseUnavailable(error: unknown): boolean {
   const c = code(error)

@@ -1,5 +1,5 @@
 /** The tables, as Kysely sees them. Timestamps are Date on MySQL and PostgreSQL, ISO-8601 text on SQLite. */
-import type { ColumnType, Generated } from 'kysely'
+import type { ColumnType } from 'kysely'
 
 type Timestamp = ColumnType<Date | string, Date | string, Date | string>
 
@@ -44,4 +44,3 @@ export interface Db {
   bool(value: boolean): boolean | number
 }
 
-export type { Generated }

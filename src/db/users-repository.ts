@@ -103,6 +103,10 @@ export class UsersRepository {
     return result.numUpdatedRows > 0n
   }
 
+  async replacePasswordHash(id: string, passwordHash: string): Promise<void> {
+    await this.db.kysely.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
+  }
+
   /** Returns false when the user no longer exists. */
   async delete(id: string): Promise<boolean> {
     const result = await this.db.kysely.deleteFrom('users').where('id', '=', id).executeTakeFirst()
@@ -125,6 +129,13 @@ export class UsersRepository {
       .where('username_key', 'in', usernames.map(usernameKey))
       .execute()
     return rows.map((row) => row.username)
+  }
+
+  /** Which of these ids exist already. */
+  async existingIds(ids: string[]): Promise<string[]> {
+    if (ids.length === 0) return []
+    const rows = await this.db.kysely.selectFrom('users').select('id').where('id', 'in', ids).execute()
+    return rows.map((row) => row.id)
   }
 
   /** Inserts accounts exactly as exported from another database (for import). */

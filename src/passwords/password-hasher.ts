@@ -1,21 +1,13 @@
 /**
  * bcrypt hashing and comparing in a pool of worker threads, so logins never block other requests.
- * bcrypt reads at most 72 bytes of a password and bcryptjs silently drops the rest, so longer
- * passwords are refused before they get here (see `checkPasswordLength`).
+ * The queue in front of the pool is bounded: past it, callers get a 503 rather than an ever longer wait.
  */
 import { randomBytes } from 'node:crypto'
 import { Piscina } from 'piscina'
+import { problems } from '../errors/problem.js'
 
-export const MAX_PASSWORD_BYTES = 72
-export const MIN_PASSWORD_BYTES = 8
-
-/** Why a password cannot be used, or undefined when it can. */
-export function passwordLengthProblem(password: string): string | undefined {
-  const bytes = Buffer.byteLength(password, 'utf8')
-  if (bytes > MAX_PASSWORD_BYTES) return `must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (it is ${bytes}): bcrypt ignores the rest`
-  if (bytes < MIN_PASSWORD_BYTES) return `must be at least ${MIN_PASSWORD_BYTES} bytes in UTF-8 (it is ${bytes})`
-  return undefined
-}
+/** Hashing tasks allowed to wait per thread before new ones are turned away. */
+const QUEUE_PER_THREAD = 256
 
 /** The cost factor a bcrypt hash was made with: `$2b$12$...` -> 12. */
 export function costOf(hash: string): number {
@@ -24,26 +16,41 @@ export function costOf(hash: string): number {
 
 export class PasswordHasher {
   private readonly pool: Piscina
-  private dummyHash: Promise<string> | undefined
+  private dummyHash: string | undefined
 
   constructor(
-    private readonly cost: number,
+    readonly cost: number,
     threads: number
   ) {
     this.pool = new Piscina({
       filename: new URL('./bcrypt-worker.js', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
+      maxQueue: threads * QUEUE_PER_THREAD,
       idleTimeout: Number.POSITIVE_INFINITY
     })
   }
 
+  /** Makes the dummy hash up front, so the first login for an unknown user costs no extra hash. */
+  async start(): Promise<void> {
+    this.dummyHash = await this.hash(randomBytes(18).toString('base64'))
+  }
+
+  private async run<T>(task: object): Promise<T> {
+    try {
+      return await this.pool.run(task)
+    } catch (error) {
+      if (error instanceof Error && /queue is at limit/i.test(error.message)) throw problems.unavailable('password hashing pool (too busy)', error)
+      throw error
+    }
+  }
+
   hash(password: string): Promise<string> {
-    return this.pool.run({ op: 'hash', password, cost: this.cost })
+    return this.run({ op: 'hash', password, cost: this.cost })
   }
 
   verify(password: string, hash: string): Promise<boolean> {
-    return this.pool.run({ op: 'compare', password, hash })
+    return this.run({ op: 'compare', password, hash })
   }
 
   /**
@@ -51,14 +58,9 @@ export class PasswordHasher {
    * unknown user costs the same time as one with a wrong password.
    */
   async verifyAgainstDummy(password: string): Promise<false> {
-    this.dummyHash ??= this.hash(randomBytes(18).toString('base64'))
-    await this.verify(password, await this.dummyHash)
+    if (!this.dummyHash) await this.start()
+    await this.verify(password, this.dummyHash!)
     return false
-  }
-
-  /** Tasks waiting for a free thread. */
-  get queueSize(): number {
-    return this.pool.queueSize
   }
 
   async close(): Promise<void> {

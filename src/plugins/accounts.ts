@@ -29,6 +29,7 @@ export default fp(
       : new SqlSessionStore(new SessionsRepository(app.db))
     const passwordHasher = new PasswordHasher(config.bcryptCost, config.hashThreads)
     app.addHook('onClose', () => passwordHasher.close())
+    await passwordHasher.start()
 
     const sessions = new Sessions(store, config.sessionTtlSeconds)
     app.decorate('sessionStore', store)

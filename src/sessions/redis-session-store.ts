@@ -49,8 +49,10 @@ export class RedisSessionStore implements SessionStore {
         .set(this.sessionKey(tokenHash), userId, { expiration: { type: 'EX', value: ttlSeconds } })
         .zAdd(index, { score: expiresAtMs, value: tokenHash })
         .zRemRangeByScore(index, '-inf', Date.now())
-        // Every session has the same lifetime, so the newest one expires last.
-        .pExpireAt(index, expiresAtMs)
+        // The index lives as long as its longest session: set an expiry if it has none, and only
+        // ever push it later (a shorter SESSION_TTL_SECONDS must not orphan older sessions).
+        .pExpireAt(index, expiresAtMs, 'NX')
+        .pExpireAt(index, expiresAtMs, 'GT')
         .exec()
     })
   }
@@ -70,10 +72,6 @@ export class RedisSessionStore implements SessionStore {
     return this.guard(async () => {
       await this.redis.eval(REVOKE_ALL, { keys: [this.indexKey(userId)], arguments: [this.sessionKey('')] })
     })
-  }
-
-  countForUser(userId: string): Promise<number> {
-    return this.guard(() => this.redis.zCount(this.indexKey(userId), Date.now() + 1, '+inf'))
   }
 
   ping(): Promise<void> {

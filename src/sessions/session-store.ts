@@ -9,8 +9,6 @@ export interface SessionStore {
   findUserId(tokenHash: string): Promise<string | undefined>
   revoke(tokenHash: string): Promise<void>
   revokeAllForUser(userId: string): Promise<void>
-  /** Live sessions of one user (for tests and operators). */
-  countForUser(userId: string): Promise<number>
   /** Answers when the store is reachable, throws otherwise. */
   ping(): Promise<void>
   close(): Promise<void>

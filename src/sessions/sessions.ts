@@ -34,8 +34,4 @@ export class Sessions {
   endAllForUser(userId: string): Promise<void> {
     return this.store.revokeAllForUser(userId)
   }
-
-  countForUser(userId: string): Promise<number> {
-    return this.store.countForUser(userId)
-  }
 }

@@ -9,7 +9,7 @@
  *   - only an operator (`service.makeAdmin`) can make an admin; no request can
  */
 import t, { type Test } from 'tap'
-import { forEachBackend, PASSWORD, type Response, type Service, startService, uniqueName } from './helper.js'
+import { forEachBackend, PASSWORD, type Response, type Service, startService, uniqueName } from '../helper.js'
 
 type Actor = 'anonymous' | 'owner' | 'another' | 'admin'
 const ACTORS: readonly Actor[] = ['anonymous', 'owner', 'another', 'admin']

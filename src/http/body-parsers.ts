@@ -1,0 +1,69 @@
+/**
+ * Request bodies: JSON and URL-encoded forms, and only where the contract declares a body.
+ * - Anything else is a 415 on operations that take a body, not a string the schema then refuses.
+ * - Operations without a body (GET, DELETE) ignore whatever body a client sends, as a browser-era
+ *   service would, so a stray `Content-Type` or payload never turns a DELETE into a 400.
+ * - An empty JSON body counts as no body: clients that always send `Content-Type: application/json`
+ *   (curl scripts, some SDKs) still work, and an operation that needs a body then says so.
+ */
+import formbody from '@fastify/formbody'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { problems } from '../errors/problem.js'
+
+const PROTOTYPE_KEYS = 'body must not use the keys "__proto__" or "constructor.prototype"'
+
+/** The media types the operation's requestBody lists, or undefined when it takes no body. */
+function declaredMediaTypes(request: FastifyRequest): Record<string, unknown> | undefined {
+  return (request.routeOptions.schema?.body as { content?: Record<string, unknown> } | undefined)?.content
+}
+
+function mediaTypeOf(request: FastifyRequest): string {
+  return (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+}
+
+/** True when the text is valid JSON, i.e. the secure parser refused it for its prototype keys. */
+function isPlainJson(text: string): boolean {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** Outside the API (docs, unknown paths) no route takes a body: ignore any that is sent. */
+export function ignoreBodies(app: FastifyInstance): void {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, undefined))
+}
+
+export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
+  app.removeAllContentTypeParsers()
+
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    const text = body as string
+    if (!declaredMediaTypes(request) || text.trim() === '') return done(null, undefined)
+    parseJson(request, text, (error, value) => {
+      if (error && isPlainJson(text)) return done(problems.validation(PROTOTYPE_KEYS), undefined)
+      done(error, value)
+    })
+  })
+
+  await app.register(formbody)
+
+  // Any other media type: refused where a body is expected, ignored where none is.
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, _body, done) => {
+    const declared = declaredMediaTypes(request)
+    if (declared) return done(problems.unsupportedMediaType(mediaTypeOf(request), Object.keys(declared)), undefined)
+    done(null, undefined)
+  })
+
+  // Fastify parses every registered type on every route but validates a body only against the
+  // schema of its own media type: a form sent where only JSON is declared would go unchecked.
+  app.addHook('preValidation', async (request) => {
+    const declared = declaredMediaTypes(request)
+    if (!declared || request.body === undefined) return
+    if (!(mediaTypeOf(request) in declared)) throw problems.unsupportedMediaType(mediaTypeOf(request), Object.keys(declared))
+  })
+}
