@@ -158,7 +158,8 @@ export interface components {
         Password: string;
         /**
          * @description Any JSON object you like (email, address, phone, nested objects, arrays): at most
-         *     16 KiB as JSON and 32 levels deep, without the character U+0000. Key order is not
+         *     16 KiB as JSON, 32 levels deep (31 nested objects or arrays) and well-formed Unicode
+         *     without the character U+0000; numbers must be finite. Key order is not
          *     significant and may differ when read back.
          * @example {
          *       "email": "ben@example.com",

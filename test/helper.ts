@@ -16,7 +16,7 @@ import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import { createClient } from 'redis'
 import type { Test } from 'tap'
-import { buildApp } from '../src/app.js'
+import { type BuildAppOptions, buildApp } from '../src/app.js'
 import { type Config, loadConfig } from '../src/config/config.js'
 import { contractViolations } from './contract.js'
 
@@ -143,9 +143,14 @@ export async function testConfig(t: Test, backend: Backend, env: Record<string, 
   })
 }
 
-export async function startService(t: Test, backend: Backend, env: Record<string, string> = {}): Promise<Service> {
+export async function startService(
+  t: Test,
+  backend: Backend,
+  env: Record<string, string> = {},
+  options: BuildAppOptions = {}
+): Promise<Service> {
   const config = await testConfig(t, backend, env)
-  const app = await buildApp(config)
+  const app = await buildApp(config, options)
   t.teardown(() => app.close())
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address()

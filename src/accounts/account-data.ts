@@ -1,6 +1,7 @@
 /**
  * The limits on a user's free-form `data`, the same on every database: a JSON object of at most
- * 16 KiB, at most 32 levels deep, whose strings are well-formed Unicode without U+0000 (PostgreSQL's
+ * 16 KiB, at most 32 levels deep counting the innermost values (so at most 31 nested objects or
+ * arrays: MariaDB's JSON check refuses a 32nd), whose strings are well-formed Unicode without U+0000 (PostgreSQL's
  * jsonb cannot hold U+0000, and a lone surrogate cannot be stored as UTF-8 anywhere), and whose
  * numbers are finite (JSON has no Infinity: 1e400 would silently come back as null).
  */
@@ -25,7 +26,7 @@ export function accountDataProblem(data: unknown): string | undefined {
     } else if (typeof value === 'number') {
       if (!Number.isFinite(value)) return 'must not contain numbers beyond the range of a double'
     } else if (typeof value === 'object' && value !== null) {
-      if (depth > MAX_DATA_DEPTH) return `must be at most ${MAX_DATA_DEPTH} levels deep`
+      if (depth >= MAX_DATA_DEPTH) return `must be at most ${MAX_DATA_DEPTH} levels deep`
       for (const [key, child] of Object.entries(value)) {
         const problem = stringProblem(key)
         if (problem) return problem

@@ -1,0 +1,59 @@
+/**
+ * OWASP API8:2023 Security Misconfiguration: security headers, no caching of account data or
+ * tokens, CORS closed unless configured, and errors that say what went wrong without internals.
+ */
+import t from 'tap'
+import { PASSWORD, startService } from '../helper.js'
+
+t.test('headers and errors', async (t) => {
+  const service = await startService(t, 'sqlite')
+  const token = await service.signUpAndLogIn('ben')
+
+  for (const [method, path, options] of [
+    ['GET', '/', { token }],
+    ['GET', '/user/ben', { token }],
+    ['POST', '/auth', { json: { username: 'ben', password: PASSWORD } }],
+    ['GET', '/user/nobody', { token }]
+  ] as const) {
+    const res = await service.request(method, path, options)
+    t.equal(res.headers.get('cache-control'), 'no-store', `${method} ${path}: no-store`)
+    t.equal(res.headers.get('x-content-type-options'), 'nosniff')
+    t.equal(res.headers.get('x-powered-by'), null)
+    t.match(res.headers.get('content-security-policy'), /default-src 'self'/)
+    t.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/)
+    t.equal(res.headers.get('access-control-allow-origin'), null, 'CORS is off by default')
+  }
+
+  const preflight = await fetch(`${service.url}/user/ben`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://evil.example', 'access-control-request-method': 'PUT' }
+  })
+  t.equal(preflight.headers.get('access-control-allow-origin'), null, 'no preflight is granted')
+
+  const notAllowed = await service.request('PATCH', '/user/ben', { token, json: { data: {} } })
+  t.equal(notAllowed.status, 405)
+  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, DELETE, HEAD')
+  t.equal((await service.request('GET', '/nowhere')).status, 404)
+
+  // Error documents explain the request's fault, never the server's internals.
+  for (const res of [
+    await service.request('POST', '/user', { body: '{"username":', headers: { 'content-type': 'application/json' } }),
+    await service.request('GET', '/user/%E0%A4%A', { token }),
+    await service.request('PUT', '/user/ben', { token, json: { data: 1 } })
+  ]) {
+    t.notMatch(JSON.stringify(res.body), /\bat .+\(|node_modules|\.ts:\d|SELECT|INSERT|sqlite|mysql|postgres|kysely/i)
+  }
+})
+
+t.test('CORS answers only the configured origins', async (t) => {
+  const service = await startService(t, 'sqlite', { CORS_ORIGINS: 'https://app.example.com' })
+  const allowed = await fetch(`${service.url}/user/ben`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization' }
+  })
+  t.equal(allowed.status, 204)
+  t.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com')
+  t.match(allowed.headers.get('access-control-allow-headers'), /Authorization/i)
+  const other = await fetch(`${service.url}/`, { headers: { origin: 'https://evil.example' } })
+  t.equal(other.headers.get('access-control-allow-origin'), null)
+})
