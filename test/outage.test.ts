@@ -63,6 +63,10 @@ t.test('Redis outage: fail closed, then recover without a restart', async (t) =>
     t.ok(ms < 2500, `${method} ${path} answered in ${ms.toFixed(0)} ms`)
   }
   t.equal((await service.request('GET', '/')).status, 200, 'anonymous GET / still works')
+  const notReady = await service.request('GET', '/readyz')
+  t.equal(notReady.status, 503, '/readyz says the session store is down')
+  t.match(notReady.body.detail, /session store/)
+  t.equal((await service.request('GET', '/healthz')).status, 200, '/healthz: the process itself is fine')
   t.equal((await service.request('POST', '/user', { json: { username: 'amy', password: PASSWORD } })).status, 201, 'sign-up needs no session store')
 
   redis = await startRedis(port)
@@ -74,6 +78,7 @@ t.test('Redis outage: fail closed, then recover without a restart', async (t) =>
     await sleep(100)
   }
   t.equal(status, 201, `logins work again ${(performance.now() - back).toFixed(0)} ms after Redis returned`)
+  t.strictSame((await service.request('GET', '/readyz')).body, { status: 'ready', checks: { database: 'ok', sessions: 'ok' } })
   // This Redis keeps nothing on disk, so the old session is gone: refused, not resurrected.
   t.equal((await service.request('GET', '/', { token })).status, 401)
 })
