@@ -78,8 +78,23 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   return app
 }
 
+/**
+ * Once shutdown begins, every reply asks its client to close the connection, so keep-alive
+ * connections end with their last request instead of holding the process open.
+ */
+function closeConnectionsOnShutdown(app: FastifyInstance): void {
+  let closing = false
+  app.addHook('preClose', async () => {
+    closing = true
+  })
+  app.addHook('onSend', async (_request, reply) => {
+    if (closing) reply.header('connection', 'close')
+  })
+}
+
 async function registerPlugins(app: FastifyInstance, config: Config): Promise<void> {
   registerProblemHandlers(app)
+  closeConnectionsOnShutdown(app)
   ignoreBodies(app)
   await app.register(securityHeadersPlugin, { config })
   await app.register(docsPlugin)

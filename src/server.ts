@@ -28,6 +28,8 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       app.log.error('requests still in flight after the shutdown deadline; exiting')
       process.exit(1)
     }, SHUTDOWN_DEADLINE_MS).unref()
+    // Connections that finish a request during shutdown are closed as soon as they are idle.
+    setInterval(() => app.server.closeIdleConnections(), 100).unref()
     // Stops accepting, waits for requests in flight, then closes the pools (onClose hooks).
     app.close().then(
       () => process.exit(0),

@@ -2,7 +2,7 @@
 
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
+  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'POOL_ACQUIRE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
   'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK',
   // PostgreSQL SQLSTATEs: connection exceptions, shutdown, too many connections, deadlock.
   '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300', '40P01', '55P03',
@@ -30,8 +30,8 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   if (CONNECTION_CODES.has(c) || c.startsWith('SQLITE_BUSY') || c.startsWith('SQLITE_IOERR')) return true
   // mysql2 rejects queued requests with a plain Error once its pool is closed or a socket fails.
   const message = error instanceof Error ? error.message : ''
-  // pg says "timeout exceeded when trying to connect" and "Connection terminated unexpectedly".
-  return /Pool is closed|connect ETIMEDOUT|Connection lost|Can't add new command when connection is in closed state|timeout exceeded when trying to connect|Connection terminated/i.test(
+  // pg says "timeout exceeded when trying to connect", "Query read timeout", "Connection terminated".
+  return /Pool is closed|connect ETIMEDOUT|Connection lost|Can't add new command when connection is in closed state|timeout exceeded when trying to connect|Connection terminated|Query read timeout/i.test(
     message
   )
 }
