@@ -11,7 +11,8 @@ export default fp(
     await app.register(swagger, { mode: 'static', specification: { document: specDocument as never } })
     await app.register(swaggerUi, {
       routePrefix: '/docs',
-      uiConfig: { deepLinking: true, persistAuthorization: true, tryItOutEnabled: true }
+      // No validator badge: it would call a third-party host, which the CSP (rightly) forbids.
+      uiConfig: { deepLinking: true, persistAuthorization: true, tryItOutEnabled: true, validatorUrl: null }
     })
     const hidden = { schema: { hide: true } }
     app.get('/openapi.json', hidden, async () => specDocument)
