@@ -8,7 +8,8 @@ forEachBackend(t, async (t, backend) => {
 
   const cases: Array<[string, string, string, Parameters<typeof service.request>[2], number, RegExp]> = [
     ['malformed JSON', 'POST', '/user', { body: '{"username": "x', headers: { 'content-type': 'application/json' } }, 400, /not valid JSON/],
-    ['empty JSON body', 'POST', '/auth', { body: '', headers: { 'content-type': 'application/json' } }, 400, /body must be object/],
+    ['empty JSON body', 'POST', '/auth', { body: '', headers: { 'content-type': 'application/json' } }, 400, /body is required: this operation takes application\/json or application\/x-www-form-urlencoded/],
+    ['no body and no Content-Type', 'PUT', '/user/ben', { token }, 400, /body is required: this operation takes application\/json/],
     ['JSON that is not an object', 'POST', '/user', { json: ['ben', PASSWORD] }, 400, /must be object/],
     ['text/plain body', 'POST', '/user', { body: 'username=x', headers: { 'content-type': 'text/plain' } }, 415, /takes application\/json or application\/x-www-form-urlencoded, not text\/plain/],
     ['prototype poisoning', 'POST', '/user', { body: `{"username":"eve","password":"${PASSWORD}","__proto__":{"admin":true}}`, headers: { 'content-type': 'application/json' } }, 400, /must not use the keys "__proto__"/],

@@ -61,9 +61,14 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
 
   // Fastify parses every registered type on every route but validates a body only against the
   // schema of its own media type: a form sent where only JSON is declared would go unchecked.
+  // Without a Content-Type Fastify validates nothing at all: a missing body must be refused here.
   app.addHook('preValidation', async (request) => {
     const declared = declaredMediaTypes(request)
-    if (!declared || request.body === undefined) return
+    if (!declared) return
+    if (request.body === undefined) {
+      const accepted = Object.keys(declared).join(' or ')
+      throw problems.validation(`body is required: this operation takes ${accepted}`, [{ field: '/', message: 'is required' }])
+    }
     if (!(mediaTypeOf(request) in declared)) throw problems.unsupportedMediaType(mediaTypeOf(request), Object.keys(declared))
   })
 }

@@ -1,0 +1,442 @@
+/**
+ * The fuzzer's model of the service and its oracle.
+ *
+ * The model is what the accepted requests should have written: accounts by case-insensitive
+ * username, and every session token ever handed out with whether it is still live. The oracle,
+ * `predict`, reads a request the way openapi.yaml and issue 4 say the service must (media type,
+ * body limits, JSON and prototype keys, the schemas, bearer tokens, who may act on whom) and says
+ * which status must come back and what the model becomes if it does.
+ *
+ * Order of checks: a body that cannot be read (415, 413, malformed JSON) is refused first, then
+ * the contract's schemas (400), then the bearer token (401), then the use case (password and
+ * `data` rules 400, access 403/404, taken 409). Where the contract leaves a choice (which of two
+ * refusals comes first, whether a lone surrogate is stored or refused, whether a body sent to an
+ * operation that takes none is ignored or refused) the oracle accepts either answer, and only the
+ * predicted one changes the model. What it never accepts: a 5xx, a write nobody asked for, a
+ * refusal of what the contract allows.
+ */
+import { isDeepStrictEqual } from 'node:util'
+import type { WireRequest, WireResponse } from './wire.js'
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+export type JsonObject = { [key: string]: Json }
+
+export interface Account {
+  /** As typed at sign-up. */
+  username: string
+  password: string
+  data: JsonObject
+  admin: boolean
+}
+
+export interface Session {
+  token: string
+  /** Username key (lower case) of the account it was issued to. */
+  owner: string
+  live: boolean
+  /** Seen refused since it was revoked (checks then skip it until the end of the run). */
+  seenDead?: boolean
+}
+
+export class Model {
+  readonly accounts = new Map<string, Account>()
+  readonly sessions: Session[] = []
+
+  liveSessions(): Session[] {
+    return this.sessions.filter((session) => session.live)
+  }
+}
+
+export const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
+export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
+export const BODY_LIMIT_BYTES = 64 * 1024
+export const MAX_DATA_BYTES = 16 * 1024
+export const MAX_DATA_DEPTH = 32
+const SESSION_TTL_MS = 86_400_000
+const JSON_TYPE = 'application/json'
+const FORM_TYPE = 'application/x-www-form-urlencoded'
+
+export const keyOf = (username: string) => username.toLowerCase()
+export const normalise = <T>(value: T): T => JSON.parse(JSON.stringify(value))
+const utf8Bytes = (text: string) => Buffer.byteLength(text, 'utf8')
+const codePoints = (text: string) => [...text].length
+const isObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+// ---------------------------------------------------------------------------------------------
+// What an answer must be
+
+export interface Outcome {
+  /** Acceptable statuses. The first is what the model predicts; others are tolerated alternatives. */
+  statuses: number[]
+  because: string
+  /** Runs when the predicted status (the first) came back: checks the body, updates the model. Returns what is wrong. */
+  then?: (res: WireResponse) => string[]
+}
+
+const refuse = (status: number, because: string): Outcome => ({ statuses: [status], because })
+
+/** The same outcome, with other statuses tolerated (and, when one of them comes back, no effect). */
+function tolerate(outcome: Outcome, statuses: number[], because: string): Outcome {
+  const extra = statuses.filter((status) => !outcome.statuses.includes(status))
+  return extra.length ? { ...outcome, statuses: [...outcome.statuses, ...extra], because: `${outcome.because}; or ${extra.join('/')}: ${because}` } : outcome
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading a body the way the contract says
+
+type Parsed = { kind: 'none' } | { kind: 'refused'; outcome: Outcome } | { kind: 'json' | 'form'; value: unknown }
+
+/** `__proto__` anywhere, or `constructor` holding an object with `prototype`: refused (400). */
+export function hasPrototypeKeys(value: unknown): boolean {
+  const pending = [value]
+  while (pending.length) {
+    const node = pending.pop()
+    if (typeof node !== 'object' || node === null) continue
+    if (Object.hasOwn(node, '__proto__')) return true
+    const ctor = (node as Record<string, unknown>).constructor
+    if (Object.hasOwn(node, 'constructor') && typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype')) return true
+    pending.push(...Object.values(node))
+  }
+  return false
+}
+
+/** `+` is a space; a malformed percent-encoding stays as it was sent. */
+function formDecode(text: string): string {
+  const spaced = text.replaceAll('+', ' ')
+  try {
+    return decodeURIComponent(spaced)
+  } catch {
+    return spaced
+  }
+}
+
+/** A URL-encoded form as an object; a repeated key becomes an array (which no schema accepts). */
+export function parseForm(text: string): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  const pairs = text
+    .split('&')
+    .filter((pair) => pair !== '')
+    .map((pair) => {
+      const at = pair.indexOf('=')
+      return at === -1 ? [formDecode(pair), ''] : [formDecode(pair.slice(0, at)), formDecode(pair.slice(at + 1))]
+    })
+  for (const [key, value] of pairs as Array<[string, string]>) {
+    const seen = Object.hasOwn(out, key) ? out[key] : undefined
+    Object.defineProperty(out, key, {
+      value: seen === undefined ? value : ([] as string[]).concat(seen, value),
+      enumerable: true,
+      writable: true,
+      configurable: true
+    })
+  }
+  return out
+}
+
+function readBody(request: WireRequest): Parsed {
+  if (request.method === 'GET' || request.method === 'HEAD' || request.body === undefined) return { kind: 'none' }
+  const contentType = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'content-type')?.[1]
+  // An unsupported type is a 415; a service may read (and limit) the body before it says so.
+  const tooLarge = request.body.length > BODY_LIMIT_BYTES
+  const unsupported = (because: string): Parsed => ({ kind: 'refused', outcome: { statuses: tooLarge ? [415, 413] : [415], because } })
+  if (contentType === undefined) return request.body.length === 0 ? { kind: 'none' } : unsupported('a body without Content-Type')
+  const mediaType = contentType.split(';')[0]!.trim().toLowerCase()
+  if (mediaType !== JSON_TYPE && mediaType !== FORM_TYPE) return unsupported(`Content-Type ${JSON.stringify(contentType)} is neither JSON nor a form`)
+  if (tooLarge) return { kind: 'refused', outcome: refuse(413, `a body of ${request.body.length} bytes`) }
+  let text = request.body.toString('utf8')
+  if (mediaType === FORM_TYPE) return { kind: 'form', value: parseForm(text) }
+  // An empty JSON body counts as no body (the service's documented choice); a leading BOM is allowed (RFC 8259 §8.1).
+  if (text.trim() === '') return { kind: 'none' }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return { kind: 'refused', outcome: refuse(400, 'the body is not valid JSON') }
+  }
+  if (hasPrototypeKeys(value)) return { kind: 'refused', outcome: refuse(400, 'the body uses __proto__ or constructor.prototype') }
+  return { kind: 'json', value }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The contract's schemas and the service's rules on `data`
+
+function onlyKeys(value: Record<string, unknown>, allowed: string[], required: string[]): boolean {
+  return Object.keys(value).every((key) => allowed.includes(key)) && required.every((key) => Object.hasOwn(value, key))
+}
+
+const schemaUsername = (value: unknown): value is string => typeof value === 'string' && USERNAME.test(value)
+const schemaPassword = (value: unknown): value is string =>
+  typeof value === 'string' && codePoints(value) >= 2 && codePoints(value) <= 72
+
+interface SignUpBody {
+  username: string
+  password: string
+  data?: JsonObject
+}
+
+function signUpBody(parsed: Parsed): SignUpBody | undefined {
+  if (parsed.kind !== 'json' && parsed.kind !== 'form') return undefined
+  const value = parsed.value
+  if (!isObject(value)) return undefined
+  const allowed = parsed.kind === 'json' ? ['username', 'password', 'data'] : ['username', 'password']
+  if (!onlyKeys(value, allowed, ['username', 'password'])) return undefined
+  if (!schemaUsername(value.username) || !schemaPassword(value.password)) return undefined
+  if (Object.hasOwn(value, 'data') && !isObject(value.data)) return undefined
+  return value as unknown as SignUpBody
+}
+
+function credentialsBody(parsed: Parsed): { username: string; password: string } | undefined {
+  if (parsed.kind !== 'json' && parsed.kind !== 'form') return undefined
+  const value = parsed.value
+  if (!isObject(value) || !onlyKeys(value, ['username', 'password'], ['username', 'password'])) return undefined
+  if (!schemaUsername(value.username) || !schemaPassword(value.password)) return undefined
+  return { username: value.username, password: value.password }
+}
+
+function updateBody(parsed: Parsed): { data: JsonObject } | undefined {
+  if (parsed.kind !== 'json' || !isObject(parsed.value)) return undefined
+  if (!onlyKeys(parsed.value, ['data'], ['data']) || !isObject(parsed.value.data)) return undefined
+  return { data: parsed.value.data as JsonObject }
+}
+
+/**
+ * openapi.yaml: `data` is any JSON object of at most 16 KiB as JSON and 32 levels deep, without
+ * U+0000. Must be accepted: anything inside those limits. Must be refused (400): past them, and
+ * numbers beyond a double (1e400 would silently come back as null). May go either way (a 400, or
+ * stored exactly; never a 5xx): a lone surrogate (valid JSON, not valid Unicode), and exactly 32
+ * nested objects or arrays, where "32 levels" depends on whether the innermost value counts.
+ */
+export function dataVerdict(data: JsonObject): 'ok' | 'invalid' | 'either' {
+  let either = false
+  const pending: Array<[unknown, number]> = [[data, 1]]
+  while (pending.length) {
+    const [value, depth] = pending.pop()!
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) return 'invalid'
+      if (LONE_SURROGATE.test(value)) either = true
+    } else if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return 'invalid'
+    } else if (typeof value === 'object' && value !== null) {
+      if (depth > MAX_DATA_DEPTH) return 'invalid'
+      if (depth === MAX_DATA_DEPTH) either = true
+      for (const [key, child] of Object.entries(value)) {
+        if (key.includes('\u0000')) return 'invalid'
+        if (LONE_SURROGATE.test(key)) either = true
+        pending.push([child, depth + 1])
+      }
+    }
+  }
+  if (utf8Bytes(JSON.stringify(data)) > MAX_DATA_BYTES) return 'invalid'
+  return either ? 'either' : 'ok'
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bearer tokens
+
+export type Auth = { kind: 'none' } | { kind: 'refused' } | { kind: 'actor'; account: Account; session: Session }
+
+/** RFC 6750: `Bearer <token>`, scheme case-insensitive; Node trims spaces and tabs around the value. */
+export function resolveAuth(model: Model, header: string | undefined): Auth {
+  if (header === undefined) return { kind: 'none' }
+  const match = /^Bearer +(\S+) *$/i.exec(header.replace(/^[ \t]+|[ \t]+$/g, ''))
+  const token = match?.[1]
+  const session = token === undefined ? undefined : model.sessions.find((s) => s.live && s.token === token)
+  const account = session && model.accounts.get(session.owner)
+  return session && account ? { kind: 'actor', account, session } : { kind: 'refused' }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Checking answers
+
+const brief = (value: unknown) => JSON.stringify(value)?.slice(0, 300)
+
+function userProblems(res: WireResponse, account: Account): string[] {
+  const want = { username: account.username, admin: account.admin, data: account.data }
+  const got = { username: res.body?.username, admin: res.body?.admin, data: res.body?.data }
+  return isDeepStrictEqual(normalise(got), normalise(want)) ? [] : [`the account should be ${brief(want)}, not ${brief(got)}`]
+}
+
+function profileProblems(res: WireResponse, account: Account): string[] {
+  const want = { username: account.username, data: account.data }
+  return isDeepStrictEqual(normalise(res.body), normalise(want)) ? [] : [`the profile should be ${brief(want)}, not ${brief(res.body)}`]
+}
+
+const withBody = (method: string, check: (res: WireResponse) => string[]) => (res: WireResponse) => (method === 'HEAD' ? [] : check(res))
+
+// ---------------------------------------------------------------------------------------------
+// The operations
+
+export type OperationId = 'getRoot' | 'signUp' | 'getUser' | 'updateUser' | 'deleteUser' | 'logIn' | 'logOut'
+
+export interface Call {
+  op: OperationId
+  request: WireRequest
+  /** The raw path segment naming the target account (getUser, updateUser, deleteUser). */
+  segment?: string
+}
+
+function authorization(request: WireRequest): string | undefined {
+  return Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'authorization')?.[1]
+}
+
+/** The username a raw path segment names, or undefined when it is not a valid username (400/414, or 431 past 16 KiB). */
+export function segmentUsername(segment: string): string | undefined {
+  let decoded: string
+  try {
+    decoded = decodeURIComponent(segment)
+  } catch {
+    return undefined
+  }
+  return USERNAME.test(decoded) ? decoded : undefined
+}
+
+/** The media types each operation's requestBody declares; the others take no body. */
+const BODY_TYPES: Partial<Record<OperationId, Array<'json' | 'form'>>> = { signUp: ['json', 'form'], logIn: ['json', 'form'], updateUser: ['json'] }
+
+/** The answer the request must get, given the model. */
+export function predict(model: Model, call: Call): Outcome {
+  const accepts = BODY_TYPES[call.op]
+  const { request } = call
+  if (!accepts) {
+    // The contract declares no body here: one that is sent may be ignored, or refused (400, 413, 415), never obeyed.
+    const outcome = operation(model, call, { kind: 'none' })
+    const carriesBody = request.method !== 'GET' && request.method !== 'HEAD' && request.body !== undefined
+    return carriesBody ? tolerate(outcome, [400, 413, 415], 'a body where the operation takes none') : outcome
+  }
+  const parsed = readBody(request)
+  if (parsed.kind === 'refused') return parsed.outcome
+  if ((parsed.kind === 'json' || parsed.kind === 'form') && !accepts.includes(parsed.kind)) {
+    return refuse(415, `${call.op} does not take a ${parsed.kind} body`)
+  }
+  return operation(model, call, parsed)
+}
+
+/** The operation itself, once the body has been read: path, body schema, token, then the use case. */
+function operation(model: Model, call: Call, parsed: Parsed): Outcome {
+  const { request } = call
+  let target: string | undefined
+  if (call.segment !== undefined) {
+    target = segmentUsername(call.segment)
+    if (target === undefined) {
+      // 431: Node refuses a request line that, with the headers, passes 16 KiB before routing.
+      return { statuses: [400, 414, 431], because: `path segment ${JSON.stringify(call.segment.slice(0, 60))} is not a username` }
+    }
+  }
+  const auth = resolveAuth(model, authorization(request))
+  const method = request.method
+
+  switch (call.op) {
+    case 'getRoot':
+      if (auth.kind === 'none') {
+        return { statuses: [200], because: 'anonymous greeting', then: withBody(method, (res) => (isDeepStrictEqual(res.body, { message: 'Hello World' }) ? [] : ['expected the greeting'])) }
+      }
+      if (auth.kind === 'refused') return refuse(401, 'the token is not live')
+      return { statuses: [200], because: `profile of ${auth.account.username}`, then: withBody(method, (res) => profileProblems(res, auth.account)) }
+
+    case 'signUp': {
+      const body = signUpBody(parsed)
+      if (!body) return refuse(400, 'the body breaks SignUpRequest')
+      return signUp(model, body)
+    }
+
+    case 'logIn': {
+      const body = credentialsBody(parsed)
+      if (!body) return refuse(400, 'the body breaks Credentials')
+      if (utf8Bytes(body.password) > 72) return refuse(400, 'a password over 72 bytes')
+      const account = model.accounts.get(keyOf(body.username))
+      const illFormed = (outcome: Outcome) =>
+        body.password.isWellFormed() ? outcome : tolerate(outcome, [400], 'a password with a lone surrogate may be refused')
+      if (!account || account.password !== body.password) return illFormed(refuse(401, 'wrong username or password'))
+      return illFormed({
+        statuses: [201],
+        because: `${account.username} logs in`,
+        then: (res) => {
+          const token = res.body?.token
+          if (typeof token !== 'string' || !TOKEN_SHAPE.test(token)) return [`token ${JSON.stringify(token)} is not 43 base64url characters`]
+          if (model.sessions.some((s) => s.token === token)) return ['a token was handed out twice']
+          const expires = Date.parse(res.body.expiresAt) - Date.now()
+          if (!(Math.abs(expires - SESSION_TTL_MS) < 120_000)) return [`expiresAt ${res.body.expiresAt} is not 24 h away`]
+          model.sessions.push({ token, owner: keyOf(account.username), live: true })
+          return []
+        }
+      })
+    }
+
+    case 'getUser':
+    case 'updateUser':
+    case 'deleteUser': {
+      const update = call.op === 'updateUser' ? updateBody(parsed) : undefined
+      if (call.op === 'updateUser' && !update) {
+        const invalid = refuse(400, 'the body breaks UpdateUserRequest')
+        // Which comes first, the schema or the token, is the service's choice; either refusal will do.
+        return auth.kind === 'actor' ? invalid : tolerate(invalid, [401], 'there is no valid token either')
+      }
+      if (auth.kind !== 'actor') return refuse(401, auth.kind === 'none' ? 'no token' : 'the token is not live')
+      const verdict = update ? dataVerdict(update.data) : 'ok'
+      if (verdict === 'invalid') return refuse(400, 'data breaks the limits')
+      const maybe400 = verdict === 'either' ? [400] : []
+      const key = keyOf(target!)
+      const self = key === keyOf(auth.account.username)
+      if (!self && !auth.account.admin) return { statuses: [403, ...maybe400], because: `${auth.account.username} may not act on ${target}` }
+      const account = model.accounts.get(key)
+      if (!account) return { statuses: [404, ...maybe400], because: `admin asks for ${target}, who does not exist` }
+      if (call.op === 'getUser') return { statuses: [200], because: `read ${account.username}`, then: withBody(method, (res) => userProblems(res, account)) }
+      if (call.op === 'updateUser') {
+        return {
+          statuses: [200, ...maybe400],
+          because: `replace the data of ${account.username}`,
+          then: (res) => {
+            account.data = normalise(update!.data)
+            return userProblems(res, account)
+          }
+        }
+      }
+      return {
+        statuses: [204],
+        because: `delete ${account.username}`,
+        then: () => {
+          model.accounts.delete(key)
+          for (const session of model.sessions) if (session.owner === key) session.live = false
+          return []
+        }
+      }
+    }
+
+    case 'logOut':
+      if (auth.kind !== 'actor') return refuse(401, auth.kind === 'none' ? 'no token' : 'the token is not live')
+      return {
+        statuses: [204],
+        because: 'log out this one session',
+        then: () => {
+          auth.session.live = false
+          return []
+        }
+      }
+  }
+}
+
+function signUp(model: Model, body: SignUpBody): Outcome {
+  const bytes = utf8Bytes(body.password)
+  if (bytes < 8 || bytes > 72) return refuse(400, `a password of ${bytes} bytes`)
+  const data = body.data ?? {}
+  const verdict = dataVerdict(data)
+  if (verdict === 'invalid') return refuse(400, 'data breaks the limits')
+  const maybe400 = verdict === 'either' || !body.password.isWellFormed() ? [400] : []
+  const key = keyOf(body.username)
+  const taken = model.accounts.get(key)
+  if (taken) return { statuses: [409, ...maybe400], because: `${body.username} is taken by ${taken.username}` }
+  return {
+    statuses: [201, ...maybe400],
+    because: `sign up ${body.username}`,
+    then: (res) => {
+      const account: Account = { username: body.username, password: body.password, data: normalise(data), admin: false }
+      model.accounts.set(key, account)
+      const problems = userProblems(res, account)
+      const location = res.headers.get('location')
+      if (location !== `/user/${encodeURIComponent(body.username)}`) problems.push(`Location is ${location}`)
+      return problems
+    }
+  }
+}
