@@ -1,5 +1,6 @@
 /** Settings: defaults, and a bad value stops start-up with one clear line and a non-zero exit. */
 import { spawnSync } from 'node:child_process'
+import { availableParallelism } from 'node:os'
 import t from 'tap'
 import { ConfigError, DEFAULT_DATABASE_URL, loadConfig, redact } from '../src/config/config.js'
 
@@ -12,6 +13,9 @@ t.test('defaults', async (t) => {
   t.equal(config.sessionTtlSeconds, 86_400, 'sessions last 24 h')
   t.equal(config.bcryptCost, 12)
   t.equal(config.logLevel, 'info')
+  t.equal(config.workers, availableParallelism(), 'one process per core')
+  t.equal(config.hashThreads, Math.max(1, Math.floor(availableParallelism() / config.workers)), 'hash threads share the cores')
+  t.equal(loadConfig({ WORKERS: '1' }).hashThreads, availableParallelism())
 })
 
 const bad: Array<[string, Record<string, string>, RegExp]> = [

@@ -15,7 +15,9 @@ export interface Config {
   redisKeyPrefix: string
   sessionTtlSeconds: number
   bcryptCost: number
-  /** Worker threads that hash and compare passwords off the event loop. */
+  /** Processes serving HTTP (node:cluster); 1 serves from this process alone. */
+  workers: number
+  /** Worker threads per process that hash and compare passwords off the event loop. */
   hashThreads: number
   logLevel: string
   /** Whom to believe about the client's address (X-Forwarded-For): Fastify's `trustProxy`. */
@@ -99,6 +101,7 @@ function corsOrigins(env: Env): string[] {
 
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = env.LOG_LEVEL?.trim() || 'info'
+  const workers = integer(env, 'WORKERS', availableParallelism(), 1, 64)
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
   return {
     host: env.HOST?.trim() || '0.0.0.0',
@@ -109,7 +112,9 @@ export function loadConfig(env: Env = process.env): Config {
     sessionTtlSeconds: integer(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
     // bcrypt's own bounds; bcryptjs refuses anything outside 4..31.
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 31),
-    hashThreads: integer(env, 'HASH_THREADS', availableParallelism(), 1, 64),
+    workers,
+    // Together the processes' hash threads use every core once.
+    hashThreads: integer(env, 'HASH_THREADS', Math.max(1, Math.floor(availableParallelism() / workers)), 1, 64),
     logLevel,
     trustProxy: trustProxy(env),
     corsOrigins: corsOrigins(env),
