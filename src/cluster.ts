@@ -9,8 +9,10 @@ import { openDb } from './db/connect.js'
 import { migrateToLatest } from './db/migrator.js'
 import { SHUTDOWN_DEADLINE_MS } from './serve.js'
 
+/** The primary's few lines, at info level, in the workers' JSON shape; quiet above info. */
+let quiet = false
 function log(message: string): void {
-  console.log(JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message }))
+  if (!quiet) console.log(JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message }))
 }
 
 async function migrateOnce(config: Config): Promise<void> {
@@ -23,6 +25,7 @@ async function migrateOnce(config: Config): Promise<void> {
 }
 
 export async function runPrimary(config: Config): Promise<void> {
+  quiet = !['info', 'debug', 'trace'].includes(config.logLevel)
   try {
     await migrateOnce(config)
   } catch (error) {

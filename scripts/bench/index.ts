@@ -1,0 +1,544 @@
+/**
+ * `npm run bench [-- --quick] [-- --docs]`: the service against the limits of this machine (issue 5).
+ *
+ *  - the limit for reads: a bare Fastify app (scripts/bench/bare-server.ts), same Node, same process count;
+ *  - the service (dist/src/server.js) on MariaDB + Redis and on SQLite, seeded through its own repositories;
+ *  - the limit for logins: bcryptjs at BCRYPT_COST in a piscina pool of the service's size, no HTTP.
+ *
+ * Writes bench/results.json and, on a full run (or with --docs), docs/benchmarks.svg and docs/benchmarks.md.
+ * Exits non-zero when a scenario that should succeed saw an error or a non-2xx response.
+ */
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import bcrypt from 'bcryptjs'
+import { createConnection } from 'mysql2/promise'
+import { createClient } from 'redis'
+import { loadConfig } from '../../src/config/config.js'
+import { type BcryptLimit, measureBcryptLimit } from './bcrypt-limit.js'
+import { type LoadOptions, type RunResult, load, median } from './load.js'
+import { type Server, startServer } from './proc.js'
+import { machineInfo, writeReports } from './report.js'
+import { type SeedTarget, type SeededUser, countRows, seedAccounts } from './seed.js'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const args = new Set(process.argv.slice(2))
+const QUICK = args.has('--quick')
+const WRITE_DOCS = !QUICK || args.has('--docs')
+
+const MARIADB_URL = process.env.BENCH_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306'
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379'
+const PASSWORD = 'bench-password-1'
+
+/** Runs per scenario, seconds per run, warm-up seconds, and account counts. */
+const PLAN = QUICK
+  ? { runs: 1, seconds: 1, bcryptSeconds: 2, warmup: 0.3, sizes: [1_000] }
+  : { runs: 3, seconds: 3, bcryptSeconds: 4, warmup: 1, sizes: [1_000, 100_000] }
+const READ_CONNECTIONS = 64
+/** The login storm's reader: a fixed request rate over a few connections, so p99 is the service's latency, not a queue of our own. */
+const STORM_READ = { connections: 8, rate: 1000 }
+
+const runId = randomBytes(3).toString('hex')
+const serverScript = join(ROOT, 'dist/src/server.js')
+const bareScript = join(ROOT, 'dist/scripts/bench/bare-server.js')
+const cores = availableParallelism()
+
+// --- configuration of the service under test --------------------------------------------------
+
+const serviceEnv: Record<string, string> = {
+  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+  RATE_LIMIT_LOGIN_PER_IP: '1000000000',
+  RATE_LIMIT_LOGIN_FAILURES: '1000000000',
+  RATE_LIMIT_SIGNUP_PER_IP: '1000000000',
+  RATE_LIMIT_WINDOW_SECONDS: '60'
+}
+for (const name of ['BCRYPT_COST', 'HASH_THREADS', 'SESSION_TTL_SECONDS']) {
+  if (process.env[name]) serviceEnv[name] = process.env[name]!
+}
+
+/** The service's own reading of its settings (so the bench follows its defaults exactly). */
+function serviceSettings(workers: string | undefined) {
+  const env = { ...process.env, ...serviceEnv, ...(workers ? { WORKERS: workers } : {}) }
+  const config = loadConfig(env) as ReturnType<typeof loadConfig> & { workers?: number }
+  return { workers: config.workers ?? 1, hashThreads: config.hashThreads, cost: config.bcryptCost, ttl: config.sessionTtlSeconds }
+}
+const defaults = serviceSettings(undefined)
+/** Does this build of the service know WORKERS (node:cluster)? */
+const HAS_WORKERS = 'workers' in loadConfig({ ...process.env, ...serviceEnv })
+
+// --- results ----------------------------------------------------------------------------------
+
+export interface Row {
+  scenario: string
+  target: string
+  workers: number
+  accounts: number
+  runs: RunResult[]
+  reqPerSec: number
+  p50: number
+  p99: number
+  errors: number
+  non2xx: number
+  peakRssMb: number
+  /** Highest sampled proportional set size (shared pages split between processes), MB. */
+  peakPssMb: number
+  /** What req/s is compared to, and the ratio. */
+  limit?: { name: string; value: number; ratio: number }
+  /** Read throughput at this size against the same scenario at 1,000 accounts. */
+  vsSmall?: number
+  mustSucceed: boolean
+  note?: string
+}
+
+const rows: Row[] = []
+/** Every measurement of the bcrypt limit (one before each POST /auth run). */
+const bcryptRuns: BcryptLimit[] = []
+const failures: string[] = []
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`)
+}
+
+// --- scenarios ---------------------------------------------------------------------------------
+
+interface Context {
+  port: number
+  users: SeededUser[]
+}
+
+const pick = (users: SeededUser[]) => users[Math.floor(Math.random() * users.length)]!
+let signUps = 0
+const json = { 'content-type': 'application/json' }
+
+type Scenario = {
+  name: string
+  kind: 'read' | 'write' | 'bcrypt'
+  options(ctx: Context): Omit<LoadOptions, 'port' | 'title' | 'duration'>
+}
+
+const scenarios: Record<string, Scenario> = {
+  rootAnon: { name: 'GET / anonymous', kind: 'read', options: () => ({ connections: READ_CONNECTIONS, path: '/' }) },
+  rootToken: {
+    name: 'GET / token',
+    kind: 'read',
+    options: ({ users }) => ({
+      connections: READ_CONNECTIONS,
+      requests: [{ setupRequest: (req) => ({ ...req, method: 'GET', path: '/', headers: { authorization: `Bearer ${pick(users).token}` } }) }]
+    })
+  },
+  getUser: {
+    name: 'GET /user/{username}',
+    kind: 'read',
+    options: ({ users }) => ({
+      connections: READ_CONNECTIONS,
+      requests: [
+        {
+          setupRequest: (req) => {
+            const user = pick(users)
+            return { ...req, method: 'GET', path: `/user/${user.username}`, headers: { authorization: `Bearer ${user.token}` } }
+          }
+        }
+      ]
+    })
+  },
+  putUser: {
+    name: 'PUT /user/{username}',
+    kind: 'write',
+    options: ({ users }) => ({
+      connections: READ_CONNECTIONS,
+      requests: [
+        {
+          setupRequest: (req) => {
+            const user = pick(users)
+            return {
+              ...req,
+              method: 'PUT',
+              path: `/user/${user.username}`,
+              headers: { ...json, authorization: `Bearer ${user.token}` },
+              body: JSON.stringify({ data: { email: `${user.username}@example.com`, plan: 'pro', tags: ['bench'], n: Math.random() } })
+            }
+          }
+        }
+      ]
+    })
+  },
+  logIn: {
+    name: 'POST /auth',
+    kind: 'bcrypt',
+    options: ({ users }) => ({
+      connections: defaults.workers * defaults.hashThreads * 4,
+      requests: [
+        {
+          setupRequest: (req) => ({
+            ...req,
+            method: 'POST',
+            path: '/auth',
+            headers: json,
+            body: JSON.stringify({ username: pick(users).username, password: PASSWORD })
+          })
+        }
+      ]
+    })
+  },
+  signUp: {
+    name: 'POST /user',
+    kind: 'bcrypt',
+    options: () => ({
+      connections: defaults.workers * defaults.hashThreads * 4,
+      requests: [
+        {
+          setupRequest: (req) => ({
+            ...req,
+            method: 'POST',
+            path: '/user',
+            headers: json,
+            body: JSON.stringify({ username: `u${runId}_${signUps++}`, password: PASSWORD, data: { plan: 'free' } })
+          })
+        }
+      ]
+    })
+  }
+}
+
+// --- running ---------------------------------------------------------------------------------
+
+async function runScenario(
+  server: Server,
+  target: string,
+  workers: number,
+  accounts: number,
+  scenario: Scenario,
+  ctx: Context,
+  extra: Partial<Row> & { bcryptThreads?: number } = {}
+): Promise<Row> {
+  const seconds = scenario.kind === 'bcrypt' ? PLAN.bcryptSeconds : PLAN.seconds
+  const base = scenario.options(ctx)
+  const limits: number[] = []
+  if (scenario.kind !== 'bcrypt') await load({ ...base, port: ctx.port, title: `${scenario.name} warm-up`, duration: PLAN.warmup }, false)
+  const runs: RunResult[] = []
+  let peak = 0
+  let pss = 0
+  for (let i = 0; i < PLAN.runs; i++) {
+    // Logins are compared with the bcrypt limit measured just before, in the same conditions.
+    if (extra.bcryptThreads) {
+      const limit = await measureBcryptLimit(defaults.cost, extra.bcryptThreads, seconds, PASSWORD)
+      bcryptRuns.push(limit)
+      limits.push(limit.hashesPerSecond)
+      log(`  ${'bcrypt limit'.padEnd(14)} ${`${limit.threads} threads, cost ${limit.cost}`.padEnd(24)} run ${i + 1}: ${limit.hashesPerSecond.toFixed(2)} hashes/s`)
+    }
+    server.memory.start()
+    const run = await load({ ...base, port: ctx.port, title: `${target} ${scenario.name} #${i + 1}`, duration: seconds })
+    const memory = server.memory.stop()
+    peak = Math.max(peak, memory.rssMb)
+    pss = Math.max(pss, memory.pssMb)
+    runs.push(run)
+    log(`  ${target.padEnd(14)} ${scenario.name.padEnd(24)} run ${i + 1}: ${run.reqPerSec.toFixed(1)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, non-2xx ${run.non2xx}, errors ${run.errors}`)
+  }
+  const { bcryptThreads, ...rest } = extra
+  const row = record({ scenario: scenario.name, target, workers, accounts, runs, peakRssMb: peak, peakPssMb: pss, mustSucceed: true, ...rest })
+  if (bcryptThreads && limits.length) {
+    const value = median(limits)
+    row.limit = { name: `bcrypt limit (${bcryptThreads} threads, measured alongside)`, value, ratio: row.reqPerSec / value }
+  }
+  return row
+}
+
+function record(partial: Omit<Row, 'reqPerSec' | 'p50' | 'p99' | 'errors' | 'non2xx'>): Row {
+  const { runs } = partial
+  const row: Row = {
+    ...partial,
+    reqPerSec: median(runs.map((r) => r.reqPerSec)),
+    p50: median(runs.map((r) => r.p50)),
+    p99: median(runs.map((r) => r.p99)),
+    errors: runs.reduce((n, r) => n + r.errors, 0),
+    non2xx: runs.reduce((n, r) => n + r.non2xx, 0)
+  }
+  if (row.mustSucceed && (row.errors > 0 || row.non2xx > 0)) {
+    const codes = runs.map((r) => JSON.stringify(r.statusCodes)).join(' ')
+    failures.push(`${row.target} ${row.scenario} (${row.accounts} accounts): ${row.non2xx} non-2xx, ${row.errors} errors; status codes ${codes}`)
+  }
+  rows.push(row)
+  return row
+}
+
+/** POST /auth saturating the hash pool while a second client measures GET /user/{username}. */
+async function loginStorm(server: Server, target: string, workers: number, accounts: number, ctx: Context): Promise<Row> {
+  const runs: RunResult[] = []
+  const logins: RunResult[] = []
+  let peak = 0
+  let pss = 0
+  const seconds = PLAN.bcryptSeconds
+  for (let i = 0; i < PLAN.runs; i++) {
+    server.memory.start()
+    const storm = load({ ...scenarios.logIn!.options(ctx), port: ctx.port, title: `${target} storm logins #${i + 1}`, duration: seconds + 1 }, false)
+    // Let the pool fill before measuring, and stop measuring before the storm ends.
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const reads = await load({
+      ...scenarios.getUser!.options(ctx),
+      connections: STORM_READ.connections,
+      overallRate: STORM_READ.rate,
+      port: ctx.port,
+      title: `${target} storm reads #${i + 1}`,
+      duration: seconds - 0.5
+    })
+    logins.push(await storm)
+    const memory = server.memory.stop()
+    peak = Math.max(peak, memory.rssMb)
+    pss = Math.max(pss, memory.pssMb)
+    runs.push(reads)
+    log(`  ${target.padEnd(14)} ${'login storm'.padEnd(24)} run ${i + 1}: reads ${reads.reqPerSec.toFixed(0)} req/s p99 ${reads.p99} ms (non-2xx ${reads.non2xx}); logins ${logins.at(-1)!.reqPerSec.toFixed(1)}/s (non-2xx ${logins.at(-1)!.non2xx})`)
+  }
+  const loginNon2xx = logins.reduce((n, r) => n + r.non2xx + r.errors, 0)
+  if (loginNon2xx > 0) failures.push(`${target} login storm: ${loginNon2xx} logins failed (${logins.map((r) => JSON.stringify(r.statusCodes)).join(' ')})`)
+  return record({
+    scenario: 'login storm: GET /user p99',
+    target,
+    workers,
+    accounts,
+    runs,
+    peakRssMb: peak,
+    peakPssMb: pss,
+    mustSucceed: true,
+    note: `reads at ${STORM_READ.rate}/s over ${STORM_READ.connections} connections while POST /auth ran at ${median(logins.map((r) => r.reqPerSec)).toFixed(1)}/s`
+  })
+}
+
+// --- targets ---------------------------------------------------------------------------------
+
+interface Backend {
+  target: string
+  seed: SeedTarget
+  cleanup(): Promise<void>
+}
+
+async function mariadbBackend(): Promise<Backend> {
+  const database = `bench_${runId}`
+  const admin = await createConnection({ uri: MARIADB_URL })
+  await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`)
+  await admin.end()
+  const prefix = `bench_${runId}:`
+  return {
+    target: 'mariadb+redis',
+    seed: { databaseUrl: `${MARIADB_URL}/${database}`, redisUrl: REDIS_URL, redisKeyPrefix: prefix, sessionTtlSeconds: defaults.ttl },
+    async cleanup() {
+      const conn = await createConnection({ uri: MARIADB_URL })
+      await conn.query(`DROP DATABASE IF EXISTS \`${database}\``)
+      await conn.end()
+      const redis = createClient({ url: REDIS_URL })
+      await redis.connect()
+      let keys = 0
+      for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+        if (batch.length) keys += await redis.unlink(batch)
+      }
+      await redis.close()
+      log(`  cleaned up: dropped ${database}, ${keys} Redis keys under ${prefix}`)
+    }
+  }
+}
+
+function sqliteBackend(): Backend {
+  const dir = mkdtempSync(join(tmpdir(), `bench-${runId}-`))
+  return {
+    target: 'sqlite',
+    seed: { databaseUrl: `sqlite:${join(dir, 'accounts.db')}`, redisKeyPrefix: '', sessionTtlSeconds: defaults.ttl },
+    async cleanup() {
+      rmSync(dir, { recursive: true, force: true })
+      log(`  cleaned up: removed ${dir}`)
+    }
+  }
+}
+
+const live = new Set<Server>()
+/** Bench databases, Redis keys and temp dirs still to remove (also on Ctrl-C). */
+const cleanups = new Set<() => Promise<void>>()
+
+async function start(name: string, script: string, env: Record<string, string>, workers: number, readyPath: string): Promise<Server> {
+  const server = await startServer(name, script, env, { readyPath, workers })
+  live.add(server)
+  return server
+}
+
+async function stop(server: Server): Promise<number> {
+  const peak = server.memory.lifetimePeakMb()
+  await server.stop()
+  live.delete(server)
+  return peak
+}
+
+const lifetimePeaks: Record<string, number> = {}
+
+
+async function benchBackend(backend: Backend, passwordHash: string, bareRps: Map<number, number>, bcryptLimits: Map<number, BcryptLimit>) {
+  const { target, seed } = backend
+  const users: SeededUser[] = []
+  const smallReads = new Map<string, number>()
+  const configs: { label: string; workers?: string }[] = [{ label: 'default' }]
+  if (HAS_WORKERS && defaults.workers !== 1 && !QUICK) configs.push({ label: 'WORKERS=1', workers: '1' })
+
+  for (const size of PLAN.sizes) {
+    log(`\n${target}: seeding ${size.toLocaleString('en')} accounts with one live session each`)
+    const started = performance.now()
+    users.push(...(await seedAccounts(seed, passwordHash, runId, users.length, size)))
+    const counts = await countRows(seed.databaseUrl)
+    log(`  seeded in ${((performance.now() - started) / 1000).toFixed(1)} s (${counts.users} users in the database)`)
+    const first = size === PLAN.sizes[0]
+
+    for (const config of first ? configs : configs.slice(0, 1)) {
+      const settings = serviceSettings(config.workers)
+      const env: Record<string, string> = { ...serviceEnv, DATABASE_URL: seed.databaseUrl }
+      if (seed.redisUrl) Object.assign(env, { REDIS_URL: seed.redisUrl, REDIS_KEY_PREFIX: seed.redisKeyPrefix })
+      if (config.workers) env.WORKERS = config.workers
+      const label = `${target}`
+      log(`${target}: service with ${settings.workers} process(es) x ${settings.hashThreads} hash thread(s), ${size.toLocaleString('en')} accounts`)
+      const server = await start(label, serverScript, env, settings.workers, '/readyz')
+      const ctx: Context = { port: server.port, users }
+      const bare = bareRps.get(settings.workers)
+      const vsBare = (row: Row) => {
+        if (bare) row.limit = { name: `bare Fastify (${settings.workers} proc)`, value: bare, ratio: row.reqPerSec / bare }
+      }
+      const threads = settings.workers * settings.hashThreads
+      const limit = bcryptLimits.get(threads)
+      const vsBcrypt = (row: Row) => {
+        if (limit && !row.limit) row.limit = { name: `bcrypt limit (${limit.threads} threads)`, value: limit.hashesPerSecond, ratio: row.reqPerSec / limit.hashesPerSecond }
+      }
+      try {
+        // WORKERS=1 runs a subset to compare the process counts (not in --quick).
+        const readKeys = first ? (config.workers ? ['rootAnon', 'getUser'] : ['rootAnon', 'rootToken', 'getUser']) : ['rootToken', 'getUser']
+        for (const key of readKeys) {
+          const row = await runScenario(server, target, settings.workers, counts.users, scenarios[key]!, ctx)
+          vsBare(row)
+          const id = `${key}/${settings.workers}`
+          if (first) smallReads.set(id, row.reqPerSec)
+          else if (smallReads.has(id)) row.vsSmall = row.reqPerSec / smallReads.get(id)!
+        }
+        if (first) {
+          if (!config.workers) await runScenario(server, target, settings.workers, counts.users, scenarios.putUser!, ctx)
+          if (!config.workers || !QUICK) {
+            await runScenario(server, target, settings.workers, counts.users, scenarios.logIn!, ctx, { bcryptThreads: threads })
+            await loginStorm(server, target, settings.workers, counts.users, ctx)
+          }
+          if (!config.workers) vsBcrypt(await runScenario(server, target, settings.workers, counts.users, scenarios.signUp!, ctx))
+        }
+        // TODO(bench): with more service variants (e.g. HASH_THREADS, pool sizes), add them to `configs` above.
+      } finally {
+        const peak = await stop(server)
+        lifetimePeaks[target] = Math.max(lifetimePeaks[target] ?? 0, peak)
+        if (server.child.exitCode !== 0 && server.child.exitCode !== null) failures.push(`${target}: the service exited with ${server.child.exitCode}:\n${server.output()}`)
+      }
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  for (const script of [serverScript, bareScript]) {
+    if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm run bench does)`)
+  }
+  const startedAt = Date.now()
+  const machine = machineInfo()
+  log(`bench ${runId} (${QUICK ? 'quick' : 'full'}): ${machine.cpu}, ${machine.nproc} cores, node ${machine.node}, load ${machine.loadavg.join(' ')}`)
+  log(`service defaults: WORKERS=${HAS_WORKERS ? defaults.workers : 'unsupported (1 process)'}, HASH_THREADS=${defaults.hashThreads}, BCRYPT_COST=${defaults.cost}`)
+  if (!HAS_WORKERS) log('TODO: this build has no WORKERS setting; only one process is measured')
+
+  // 1. The limit for reads: bare Fastify at the service's process counts.
+  const bareRps = new Map<number, number>()
+  const processCounts = [...new Set([defaults.workers, ...(HAS_WORKERS && !QUICK ? [1] : [])])]
+  for (const workers of processCounts) {
+    log(`\nbare Fastify, ${workers} process(es)`)
+    const server = await start('bare', bareScript, { WORKERS: String(workers) }, workers, '/healthz')
+    try {
+      const row = await runScenario(server, 'bare', workers, 0, scenarios.rootAnon!, { port: server.port, users: [] })
+      bareRps.set(workers, row.reqPerSec)
+    } finally {
+      lifetimePeaks.bare = Math.max(lifetimePeaks.bare ?? 0, await stop(server))
+    }
+  }
+
+  // 2. The limit for logins: bcrypt in a pool of the service's total thread count, no HTTP.
+  const bcryptLimits = new Map<number, BcryptLimit>()
+  const threadCounts = [...new Set([defaults.workers * defaults.hashThreads, ...(HAS_WORKERS && !QUICK ? [serviceSettings('1').hashThreads] : [])])]
+  for (const threads of threadCounts) {
+    log(`\nbcrypt limit: cost ${defaults.cost}, ${threads} thread(s), ${PLAN.bcryptSeconds} s`)
+    const limit = await measureBcryptLimit(defaults.cost, threads, PLAN.bcryptSeconds, PASSWORD)
+    bcryptLimits.set(threads, limit)
+    log(`  ${limit.hashesPerSecond.toFixed(2)} hashes/s (${limit.msPerHash.toFixed(0)} ms per hash per thread)`)
+  }
+
+  // One precomputed hash, at the configured cost (so logins never rehash), for every seeded account.
+  const passwordHash = bcrypt.hashSync(PASSWORD, defaults.cost)
+
+  // 3. The service on each backend.
+  for (const make of [mariadbBackend, async () => sqliteBackend()]) {
+    const backend = await make()
+    const cleanup = () => backend.cleanup().catch((error: unknown) => log(`  cleanup failed: ${String(error)}`))
+    cleanups.add(cleanup)
+    try {
+      await benchBackend(backend, passwordHash, bareRps, bcryptLimits)
+    } finally {
+      await stopAll()
+      cleanups.delete(cleanup)
+      await cleanup()
+    }
+  }
+
+  const elapsed = (Date.now() - startedAt) / 1000
+  const results = {
+    runId,
+    mode: QUICK ? 'quick' : 'full',
+    date: new Date().toISOString(),
+    elapsedSeconds: Math.round(elapsed),
+    machine,
+    plan: { ...PLAN, readConnections: READ_CONNECTIONS, storm: STORM_READ },
+    service: { workersSupported: HAS_WORKERS, ...defaults, env: serviceEnv },
+    bcryptLimits: [...bcryptLimits.values()],
+    bcryptRuns,
+    lifetimePeakRssMb: lifetimePeaks,
+    peakPssMb: Object.fromEntries([...new Set(rows.map((row) => row.target))].map((t) => [t, Math.max(...rows.filter((row) => row.target === t).map((row) => row.peakPssMb))])),
+    rows,
+    failures
+  }
+  await writeReports(ROOT, results, WRITE_DOCS, log)
+  log(`\nfinished in ${elapsed.toFixed(0)} s`)
+  if (failures.length) {
+    log(`\nFAILED: scenarios that should succeed did not:\n- ${failures.join('\n- ')}`)
+    process.exitCode = 1
+  }
+}
+
+export type Results = {
+  runId: string
+  mode: string
+  date: string
+  elapsedSeconds: number
+  machine: ReturnType<typeof machineInfo>
+  plan: Record<string, unknown>
+  service: { workersSupported: boolean; workers: number; hashThreads: number; cost: number; env: Record<string, string> }
+  bcryptLimits: BcryptLimit[]
+  bcryptRuns: BcryptLimit[]
+  lifetimePeakRssMb: Record<string, number>
+  peakPssMb: Record<string, number>
+  rows: Row[]
+  failures: string[]
+}
+
+async function stopAll(): Promise<void> {
+  await Promise.all([...live].map((server) => server.stop().catch(() => {})))
+}
+
+process.once('SIGINT', () => {
+  log('interrupted: stopping servers and cleaning up')
+  void stopAll()
+    .then(() => Promise.all([...cleanups].map((cleanup) => cleanup())))
+    .then(() => process.exit(130))
+})
+
+try {
+  await mkdir(join(ROOT, 'bench'), { recursive: true })
+  await main()
+} catch (error) {
+  log(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  process.exitCode = 1
+} finally {
+  await stopAll()
+}
