@@ -4,10 +4,11 @@
  */
 import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import { mkdtemp, readFile } from 'node:fs/promises'
+import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
+import { openDb } from '../src/db/connect.js'
 import { PASSWORD, createDatabase, startService } from './helper.js'
 
 function npm(databaseUrl: string, ...args: string[]) {
@@ -86,5 +87,8 @@ t.test('a bad line refuses the whole import', async (t) => {
   }
   const exported = npm(databaseUrl, 'export')
   t.equal(exported.stdout, '', 'nothing was imported')
-  t.ok((await readFile(join(dir, 'not-JSON.jsonl'), 'utf8')).length > 0)
+  const db = openDb(databaseUrl, { poolSize: 1 })
+  const rows = await db.kysely.selectFrom('users').select('id').execute()
+  await db.kysely.destroy()
+  t.equal(rows.length, 0, 'the database holds no account after the refused imports')
 })

@@ -18,6 +18,8 @@ export interface ProblemOptions {
   errors?: FieldError[]
 }
 
+export const PROBLEM_TYPE_PREFIX = 'urn:account-service:problem:'
+
 export class ProblemError extends Error {
   override name = 'ProblemError'
   readonly status: number
@@ -30,7 +32,7 @@ export class ProblemError extends Error {
   constructor(options: ProblemOptions, cause?: unknown) {
     super(options.detail, cause === undefined ? undefined : { cause })
     this.status = options.status
-    this.type = `urn:account-service:problem:${options.slug}`
+    this.type = PROBLEM_TYPE_PREFIX + options.slug
     this.title = options.title
     this.detail = options.detail
     this.headers = options.headers ?? {}

@@ -69,6 +69,7 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
       const accepted = Object.keys(declared).join(' or ')
       throw problems.validation(`body is required: this operation takes ${accepted}`, [{ field: '/', message: 'is required' }])
     }
-    if (!(mediaTypeOf(request) in declared)) throw problems.unsupportedMediaType(mediaTypeOf(request), Object.keys(declared))
+    const mediaType = mediaTypeOf(request)
+    if (!(mediaType in declared)) throw problems.unsupportedMediaType(mediaType, Object.keys(declared))
   })
 }

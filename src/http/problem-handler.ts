@@ -7,10 +7,15 @@ import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isDatabaseUnavailable } from '../db/errors.js'
-import { type FieldError, ProblemError, problems } from '../errors/problem.js'
+import { type FieldError, PROBLEM_TYPE_PREFIX, ProblemError, problems } from '../errors/problem.js'
 import { allowedMethods } from './method-not-allowed.js'
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json'
+
+/** `Request Header Fields Too Large` -> `request-header-fields-too-large`. */
+function slugOf(title: string): string {
+  return title.toLowerCase().replaceAll(' ', '-')
+}
 
 interface ValidationIssue {
   keyword: string
@@ -59,7 +64,7 @@ export function toProblem(error: unknown): ProblemError {
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new ProblemError({
       status,
-      slug: (STATUS_CODES[status] ?? 'client-error').toLowerCase().replaceAll(' ', '-'),
+      slug: slugOf(STATUS_CODES[status] ?? 'Client Error'),
       title: STATUS_CODES[status] ?? 'Client Error',
       detail: status === 414 ? 'The URL is too long: a username has at most 32 characters.' : fastifyError.message
     })
@@ -128,7 +133,7 @@ export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex)
   if (error.code === 'ECONNRESET' || socket.destroyed) return
   const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is not valid HTTP.']
   const title = STATUS_CODES[status] ?? 'Bad Request'
-  const body = JSON.stringify({ type: `urn:account-service:problem:${title.toLowerCase().replaceAll(' ', '-')}`, title, status, detail })
+  const body = JSON.stringify({ type: `${PROBLEM_TYPE_PREFIX}${slugOf(title)}`, title, status, detail })
   if (socket.writable) {
     socket.write(
       `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`

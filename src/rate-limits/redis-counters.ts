@@ -1,6 +1,5 @@
 /** Counters in Redis, shared by every instance of the service. */
-import { problems } from '../errors/problem.js'
-import type { RedisClient } from '../redis/client.js'
+import { callRedis, type RedisClient } from '../redis/client.js'
 import type { Counters, CounterState } from './counters.js'
 
 /** INCR, and start the window on the first hit (or if a key somehow lost its expiry). */
@@ -19,16 +18,9 @@ export class RedisCounters implements Counters {
     private readonly prefix: string
   ) {}
 
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work()
-    } catch (error) {
-      throw problems.unavailable('rate limiter', error)
-    }
-  }
 
   hit(key: string, windowMs: number): Promise<CounterState> {
-    return this.guard(async () => {
+    return callRedis('rate limiter', async () => {
       const [count, ttlMs] = (await this.redis.eval(HIT, { keys: [this.prefix + key], arguments: [String(windowMs)] })) as [
         number,
         number
@@ -38,14 +30,14 @@ export class RedisCounters implements Counters {
   }
 
   peek(key: string): Promise<CounterState> {
-    return this.guard(async () => {
+    return callRedis('rate limiter', async () => {
       const [count, ttlMs] = await this.redis.multi().get(this.prefix + key).pTTL(this.prefix + key).exec()
       return count === null ? { count: 0, ttlMs: 0 } : { count: Number(count), ttlMs: Math.max(0, Number(ttlMs)) }
     })
   }
 
   reset(key: string): Promise<void> {
-    return this.guard(async () => {
+    return callRedis('rate limiter', async () => {
       await this.redis.del(this.prefix + key)
     })
   }

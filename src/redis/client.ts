@@ -1,7 +1,17 @@
 /** A node-redis client that fails fast while Redis is away and reconnects by itself. */
 import { createClient } from 'redis'
+import { problems } from '../errors/problem.js'
 
 export type RedisClient = ReturnType<typeof createClient>
+
+/** Runs Redis work; any failure means `what` is unavailable (a 503): we refuse, never guess. */
+export async function callRedis<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work()
+  } catch (error) {
+    throw problems.unavailable(what, error)
+  }
+}
 
 /** How long one command may wait for Redis before the request gets a 503. */
 export const REDIS_COMMAND_TIMEOUT_MS = 2000

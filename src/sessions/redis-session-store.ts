@@ -5,8 +5,7 @@
  *                                      pruned of expired members on every write, so it cleans itself.
  * The index lets one request revoke every session of a deleted user.
  */
-import { problems } from '../errors/problem.js'
-import type { RedisClient } from '../redis/client.js'
+import { callRedis, type RedisClient } from '../redis/client.js'
 import type { SessionStore } from './session-store.js'
 
 /** Deletes every session in a user's index, and the index, atomically. */
@@ -30,20 +29,12 @@ export class RedisSessionStore implements SessionStore {
     return `${this.prefix}user-sessions:${userId}`
   }
 
-  /** Any Redis failure means the session store is unavailable: refuse, never guess. */
-  private async guard<T>(work: () => Promise<T>): Promise<T> {
-    try {
-      return await work()
-    } catch (error) {
-      throw problems.unavailable('session store', error)
-    }
-  }
 
   create(tokenHash: string, userId: string, expiresAt: Date): Promise<void> {
     const expiresAtMs = expiresAt.getTime()
     const ttlSeconds = Math.max(1, Math.round((expiresAtMs - Date.now()) / 1000))
     const index = this.indexKey(userId)
-    return this.guard(async () => {
+    return callRedis('session store', async () => {
       await this.redis
         .multi()
         .set(this.sessionKey(tokenHash), userId, { expiration: { type: 'EX', value: ttlSeconds } })
@@ -58,24 +49,24 @@ export class RedisSessionStore implements SessionStore {
   }
 
   findUserId(tokenHash: string): Promise<string | undefined> {
-    return this.guard(async () => (await this.redis.get(this.sessionKey(tokenHash))) ?? undefined)
+    return callRedis('session store', async () => (await this.redis.get(this.sessionKey(tokenHash))) ?? undefined)
   }
 
   revoke(tokenHash: string): Promise<void> {
-    return this.guard(async () => {
+    return callRedis('session store', async () => {
       const userId = await this.redis.getDel(this.sessionKey(tokenHash))
       if (userId) await this.redis.zRem(this.indexKey(userId), tokenHash)
     })
   }
 
   revokeAllForUser(userId: string): Promise<void> {
-    return this.guard(async () => {
+    return callRedis('session store', async () => {
       await this.redis.eval(REVOKE_ALL, { keys: [this.indexKey(userId)], arguments: [this.sessionKey('')] })
     })
   }
 
   ping(): Promise<void> {
-    return this.guard(async () => {
+    return callRedis('session store', async () => {
       await this.redis.ping()
     })
   }
