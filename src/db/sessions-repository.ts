@@ -48,6 +48,15 @@ export class SessionsRepository {
     return Number(result.numDeletedRows)
   }
 
+  async countLive(now: Date): Promise<number> {
+    const row = await this.db.kysely
+      .selectFrom('sessions')
+      .select((eb) => eb.fn.countAll<number | string>().as('live'))
+      .where('expires_at', '>', this.db.time(now))
+      .executeTakeFirstOrThrow()
+    return Number(row.live)
+  }
+
   /** Answers when the table can be read. */
   async ping(): Promise<void> {
     await this.db.kysely.selectFrom('sessions').select('token_hash').limit(1).execute()

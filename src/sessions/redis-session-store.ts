@@ -65,6 +65,11 @@ export class RedisSessionStore implements SessionStore {
     })
   }
 
+  /** Counting would mean scanning every key: Redis cannot tell cheaply. */
+  async countActive(): Promise<number | undefined> {
+    return undefined
+  }
+
   ping(): Promise<void> {
     return callRedis('session store', async () => {
       await this.redis.ping()

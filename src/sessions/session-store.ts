@@ -9,6 +9,8 @@ export interface SessionStore {
   findUserId(tokenHash: string): Promise<string | undefined>
   revoke(tokenHash: string): Promise<void>
   revokeAllForUser(userId: string): Promise<void>
+  /** Live sessions right now, or undefined when the store cannot count them cheaply. */
+  countActive(): Promise<number | undefined>
   /** Answers when the store is reachable, throws otherwise. */
   ping(): Promise<void>
   close(): Promise<void>

@@ -39,6 +39,10 @@ export class SqlSessionStore implements SessionStore {
     return this.sessions.deleteForUser(userId)
   }
 
+  countActive(): Promise<number | undefined> {
+    return this.sessions.countLive(new Date())
+  }
+
   ping(): Promise<void> {
     return this.sessions.ping()
   }
