@@ -11,6 +11,7 @@ import type { Config } from './config/config.js'
 import { ServiceHandlers } from './handlers/service-handlers.js'
 import { Readiness } from './health/readiness.js'
 import { ignoreBodies, registerBodyParsers } from './http/body-parsers.js'
+import { RequestLog } from './http/request-log.js'
 import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
 import accountsPlugin from './plugins/accounts.js'
 import docsPlugin from './plugins/docs.js'
@@ -47,6 +48,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
   const logDestination = options.logStream ?? pino.destination({ sync: false })
   const app = Fastify({
     logger: { level: config.logLevel, redact: REDACTED_PATHS, stream: logDestination },
+    logController: new RequestLog(),
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
     // Usernames are at most 32 characters; a far longer path segment is a 414, not a lookup.
@@ -95,8 +97,9 @@ function closeConnectionsOnShutdown(app: FastifyInstance): void {
   app.addHook('preClose', async () => {
     closing = true
   })
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (closing) reply.header('connection', 'close')
+    done(null, payload)
   })
 }
 
@@ -121,10 +124,6 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
   })
   await app.register(async function api(routes) {
     await registerBodyParsers(routes)
-    // Responses carry account data and tokens: no cache may keep them.
-    routes.addHook('onSend', async (_request, reply) => {
-      reply.header('cache-control', 'no-store')
-    })
     await routes.register(openapiGlue, {
       specification: specDocument,
       serviceHandlers: handlers,

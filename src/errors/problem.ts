@@ -30,7 +30,12 @@ export class ProblemError extends Error {
   readonly errors: FieldError[] | undefined
 
   constructor(options: ProblemOptions, cause?: unknown) {
+    // A problem is an answer to the client, not a fault: its stack would never be read, and
+    // capturing one is the dearest part of refusing a request (a 503 keeps its cause's stack).
+    const stackTraceLimit = Error.stackTraceLimit
+    Error.stackTraceLimit = 0
     super(options.detail, cause === undefined ? undefined : { cause })
+    Error.stackTraceLimit = stackTraceLimit
     this.status = options.status
     this.type = PROBLEM_TYPE_PREFIX + options.slug
     this.title = options.title

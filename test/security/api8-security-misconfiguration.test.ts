@@ -19,10 +19,16 @@ t.test('headers and errors', async (t) => {
     t.equal(res.headers.get('cache-control'), 'no-store', `${method} ${path}: no-store`)
     t.equal(res.headers.get('x-content-type-options'), 'nosniff')
     t.equal(res.headers.get('x-powered-by'), null)
-    t.match(res.headers.get('content-security-policy'), /default-src 'self'/)
+    t.match(res.headers.get('content-security-policy'), /default-src 'none'/)
     t.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/)
     t.equal(res.headers.get('access-control-allow-origin'), null, 'CORS is off by default')
   }
+
+  // Swagger UI gets the policy it runs under (tested in a browser by test/browser.test.ts); the API's allows nothing.
+  const docs = await fetch(`${service.url}/docs/`)
+  t.match(docs.headers.get('content-security-policy'), /script-src 'self'/)
+  t.match(docs.headers.get('content-security-policy'), /frame-ancestors 'none'/)
+  t.equal(docs.headers.get('x-content-type-options'), 'nosniff')
 
   const preflight = await fetch(`${service.url}/user/ben`, {
     method: 'OPTIONS',
