@@ -1,0 +1,5 @@
+/** The TypeScript client SDK of the account service: `import { createAccountsClient } from 'account-service/client'`. */
+export { type AccountsClient, type AccountsClientOptions, createAccountsClient } from './accounts-client.js'
+export { AccountsProblem } from './problem.js'
+export type * from './types.js'
+export type { Middleware } from 'openapi-fetch'
