@@ -35,7 +35,7 @@ export interface paths {
          * Sign up
          * @description Creates an account. Send JSON (`username`, `password`, optional `data`) or an
          *     HTML form (`username`, `password`). Usernames compare case-insensitively.
-         *     No request can create an administrator.
+         *     No request can create an administrator. Limited per client address (`429`).
          */
         post: operations["signUp"];
         delete?: never;
@@ -49,14 +49,18 @@ export interface paths {
             query?: never;
             header?: never;
             path: {
-                /** @description The account's username (case-insensitive). */
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
                 username: components["parameters"]["Username"];
             };
             cookie?: never;
         };
         /**
          * Read an account
-         * @description Your own account, or any account if you are an administrator.
+         * @description Your own account, or any account if you are an administrator. Anyone else gets `403`
+         *     whether or not the account exists; only administrators learn that one does not (`404`).
          */
         get: operations["getUser"];
         /**
@@ -89,7 +93,8 @@ export interface paths {
         /**
          * Log in
          * @description Exchanges a username and password (JSON or form) for a bearer token. An unknown
-         *     username and a wrong password give the same answer.
+         *     username and a wrong password give the same answer. Limited per client address, and
+         *     failed logins per username and address (`429`).
          */
         post: operations["logIn"];
         /**
@@ -131,7 +136,8 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description The database and the session store both answer. Route traffic here only while this is 200.
+         * @description The database and the session store both answer, each within 2 seconds. Route traffic
+         *     here only while this is 200; a `503` names the first store that did not answer.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -241,7 +247,7 @@ export interface components {
             /** @description A short summary of the kind of problem. */
             title: string;
             status: number;
-            /** @description What went wrong with this request */
+            /** @description What went wrong with this request, for a person. */
             detail: string;
             /** @description The request path. */
             instance?: string;
@@ -254,33 +260,22 @@ export interface components {
         };
     };
     responses: {
-        /** @description The request is malformed or breaks a rule of this contract. */
+        /** @description The request is malformed or breaks a rule of this contract; each wrong field is named. */
         BadRequest: {
             headers: {
                 [name: string]: unknown;
             };
             content: {
-                /**
-                 * @example {
-                 *       "type": "urn:account-service:problem:validation",
-                 *       "title": "Bad Request",
-                 *       "status": 400,
-                 *       "detail": "body/username must match pattern \"^[A-Za-z0-9_.-]{3,32}$\"",
-                 *       "errors": [
-                 *         {
-                 *           "field": "/username",
-                 *           "message": "must match pattern \"^[A-Za-z0-9_.-]{3,32}$\""
-                 *         }
-                 *       ]
-                 *     }
-                 */
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description No valid bearer token, or wrong username or password. */
+        /** @description No bearer token, or an invalid, expired or revoked one; or a wrong username or password. */
         Unauthorized: {
             headers: {
-                /** @description RFC 6750 challenge, e.g. `Bearer realm="accounts", error="invalid_token"`. */
+                /**
+                 * @description RFC 6750 challenge; `error="invalid_token"` when a token was sent but refused.
+                 * @example Bearer realm="accounts", error="invalid_token", error_description="The token is invalid, expired or revoked"
+                 */
                 "WWW-Authenticate"?: string;
                 [name: string]: unknown;
             };
@@ -288,7 +283,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The caller may not act on this account. */
+        /** @description The caller may not act on this account (whether or not it exists). */
         Forbidden: {
             headers: {
                 [name: string]: unknown;
@@ -306,7 +301,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The path is far longer than any username can be. */
+        /** @description The path is far longer than any username can be (a segment over 100 characters). */
         URITooLong: {
             headers: {
                 [name: string]: unknown;
@@ -324,7 +319,10 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request line and headers together exceed 16 KiB (a path far longer than any username, say). */
+        /**
+         * @description The request line and headers together exceed 16 KiB. Node's HTTP parser refuses these
+         *     before any route runs, so the document has no `instance`, and the connection is closed.
+         */
         RequestHeaderFieldsTooLarge: {
             headers: {
                 [name: string]: unknown;
@@ -354,7 +352,10 @@ export interface components {
         /** @description Too many attempts from this address (or for this username); wait `Retry-After` seconds. */
         TooManyRequests: {
             headers: {
-                /** @description Seconds until the limit resets. */
+                /**
+                 * @description Seconds until the limit resets.
+                 * @example 40
+                 */
                 "Retry-After"?: number;
                 [name: string]: unknown;
             };
@@ -362,10 +363,13 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A store the service depends on is unreachable; retry later. */
+        /** @description A store the service depends on is unreachable (or the password hashing pool is saturated); retry later. */
         ServiceUnavailable: {
             headers: {
-                /** @description Seconds to wait before retrying. */
+                /**
+                 * @description Seconds to wait before retrying.
+                 * @example 1
+                 */
                 "Retry-After"?: number;
                 [name: string]: unknown;
             };
@@ -375,7 +379,10 @@ export interface components {
         };
     };
     parameters: {
-        /** @description The account's username (case-insensitive). */
+        /**
+         * @description The account's username (case-insensitive).
+         * @example ben
+         */
         Username: components["schemas"]["Username"];
     };
     requestBodies: never;
@@ -416,16 +423,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "username": "ben",
-                 *       "password": "correct horse battery",
-                 *       "data": {
-                 *         "email": "ben@example.com",
-                 *         "phone": "+1 555 0100"
-                 *       }
-                 *     }
-                 */
                 "application/json": components["schemas"]["SignUpRequest"];
                 "application/x-www-form-urlencoded": components["schemas"]["SignUpForm"];
             };
@@ -434,7 +431,10 @@ export interface operations {
             /** @description The account was created. */
             201: {
                 headers: {
-                    /** @description The account's URL. */
+                    /**
+                     * @description The account's URL.
+                     * @example /user/ben
+                     */
                     Location?: string;
                     [name: string]: unknown;
                 };
@@ -456,7 +456,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The account's username (case-insensitive). */
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
                 username: components["parameters"]["Username"];
             };
             cookie?: never;
@@ -486,23 +489,16 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The account's username (case-insensitive). */
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
                 username: components["parameters"]["Username"];
             };
             cookie?: never;
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "data": {
-                 *         "email": "ben@example.org",
-                 *         "address": {
-                 *           "city": "Lisbon"
-                 *         }
-                 *       }
-                 *     }
-                 */
                 "application/json": components["schemas"]["UpdateUserRequest"];
             };
         };
@@ -532,7 +528,10 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description The account's username (case-insensitive). */
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
                 username: components["parameters"]["Username"];
             };
             cookie?: never;
@@ -566,12 +565,6 @@ export interface operations {
         };
         requestBody: {
             content: {
-                /**
-                 * @example {
-                 *       "username": "ben",
-                 *       "password": "correct horse battery"
-                 *     }
-                 */
                 "application/json": components["schemas"]["Credentials"];
                 "application/x-www-form-urlencoded": components["schemas"]["Credentials"];
             };
@@ -633,11 +626,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "status": "ok"
-                     *     }
-                     */
                     "application/json": components["schemas"]["Health"];
                 };
             };
@@ -659,15 +647,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "status": "ready",
-                     *       "checks": {
-                     *         "database": "ok",
-                     *         "sessions": "ok"
-                     *       }
-                     *     }
-                     */
                     "application/json": components["schemas"]["Readiness"];
                 };
             };

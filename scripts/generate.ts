@@ -3,6 +3,9 @@
  *   generated/openapi.ts   TypeScript types (openapi-typescript)
  *   generated/contract.ts  the spec itself, as YAML text and as a parsed document,
  *                          so the running service never reads files beside its code.
+ *   generated/openapi.json the spec as plain JSON (keys in the order of openapi.yaml), for
+ *                          tools that want a file rather than a running service: SDK
+ *                          generators, linters, API gateways.
  * With `--check`, writes nothing and exits 1 when the committed files are stale.
  */
 import { readFile, writeFile } from 'node:fs/promises'
@@ -22,7 +25,8 @@ async function render(): Promise<Record<string, string>> {
     `export const specDocument: Record<string, unknown> = ${JSON.stringify(document, null, 2)}\n`
   return {
     'generated/openapi.ts': banner + '/* eslint-disable */\n' + types,
-    'generated/contract.ts': banner + contract
+    'generated/contract.ts': banner + contract,
+    'generated/openapi.json': JSON.stringify(document, null, 2) + '\n'
   }
 }
 
