@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { Ajv2020 } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
+import type { Middleware } from 'openapi-fetch'
 import { parse } from 'yaml'
 
 type Json = Record<string, any>
@@ -74,4 +75,28 @@ export function contractViolations(method: string, path: string, response: Check
   const validate = validatorFor(schemaRef)
   if (validate(response.body)) return []
   return (validate.errors ?? []).map((e) => `${method} ${path} ${response.status}: body${e.instancePath} ${e.message}`)
+}
+
+/** What a response looked like, read without consuming it (the client still parses the original). */
+async function checkedResponse(response: Response): Promise<CheckedResponse> {
+  const text = await response.clone().text()
+  const contentType = response.headers.get('content-type') ?? ''
+  const body = text === '' ? undefined : contentType.includes('json') ? JSON.parse(text) : text
+  return { status: response.status, contentType, body }
+}
+
+/**
+ * openapi-fetch middleware that checks every response a client receives against openapi.yaml and
+ * hands the verdict to `report` (a test asserts on it), so a contract drift fails client calls too.
+ */
+export function contractMiddleware(
+  report: (method: string, path: string, response: CheckedResponse, violations: string[]) => void
+): Middleware {
+  return {
+    async onResponse({ request, response }) {
+      const path = new URL(request.url).pathname
+      const checked = await checkedResponse(response)
+      report(request.method, path, checked, contractViolations(request.method, path, checked))
+    }
+  }
 }

@@ -17,8 +17,9 @@ import pg from 'pg'
 import { createClient } from 'redis'
 import type { Test } from 'tap'
 import { type BuildAppOptions, buildApp } from '../src/app.js'
+import { type AccountsClient, AccountsProblem, createAccountsClient } from '../src/client/index.js'
 import { type Config, loadConfig } from '../src/config/config.js'
-import { contractViolations } from './contract.js'
+import { type CheckedResponse, contractMiddleware, contractViolations } from './contract.js'
 
 export const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306'
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'
@@ -53,15 +54,45 @@ export interface Service {
   config: Config
   app: FastifyInstance
   url: string
-  /** Sends a request and fails the test if the response breaks the contract. */
+  /**
+   * Sends a request and fails the test if the response breaks the contract. For what the typed
+   * client cannot send: malformed bodies, forms, other media types, odd headers.
+   */
   request(method: string, path: string, options?: RequestOptions): Promise<Response>
-  /** Signs a user up (JSON) and returns their token from a fresh login. */
+  /**
+   * A new client of the SDK (src/client), holding `token` if given. Every response it receives is
+   * checked against openapi.yaml and fails the test if it breaks the contract.
+   */
+  client(token?: string): AccountsClient
+  /** Signs a user up (through the client) and returns their token from a fresh login. */
   signUpAndLogIn(username: string, data?: Record<string, unknown>): Promise<string>
   logIn(username: string, password?: string): Promise<string>
   /** What `npm run admin -- grant` does. */
   makeAdmin(username: string): Promise<void>
   /** The Redis key prefix of this test run (mariadb-redis only). */
   redisPrefix: string
+}
+
+/**
+ * The AccountsProblem a client call fails with. A call that succeeds, or fails any other way,
+ * fails the test.
+ */
+export async function problemOf(call: Promise<unknown>): Promise<AccountsProblem> {
+  try {
+    await call
+  } catch (error) {
+    if (error instanceof AccountsProblem) return error
+    throw error
+  }
+  throw new Error('the call succeeded, but a problem was expected')
+}
+
+/** Fails the test unless the response honours openapi.yaml; every error must be problem+json. */
+function assertHonoursContract(t: Test, method: string, path: string, response: CheckedResponse, violations: string[]): void {
+  t.same(violations, [], `${method} ${path} -> ${response.status} honours openapi.yaml`)
+  if (response.status >= 400) {
+    t.match(response.contentType, /^application\/problem\+json/, `${method} ${path} -> ${response.status} is problem+json`)
+  }
 }
 
 export function uniqueName(prefix = 'acct'): string {
@@ -173,18 +204,19 @@ export async function startService(
     const contentType = res.headers.get('content-type') ?? ''
     const parsed = text === '' ? undefined : contentType.includes('json') ? JSON.parse(text) : text
     const response = { status: res.status, headers: res.headers, contentType, body: parsed }
-    const violations = contractViolations(method, path, response)
-    t.same(violations, [], `${method} ${path} -> ${res.status} honours openapi.yaml`)
-    if (res.status >= 400) {
-      t.match(contentType, /^application\/problem\+json/, `${method} ${path} -> ${res.status} is problem+json`)
-    }
+    assertHonoursContract(t, method, path, response, contractViolations(method, path, response))
     return response
   }
 
+  const checkContract = contractMiddleware((method, path, response, violations) =>
+    assertHonoursContract(t, method, path, response, violations)
+  )
+  function client(token?: string): AccountsClient {
+    return createAccountsClient({ baseUrl: url, middleware: [checkContract], ...(token !== undefined && { token }) })
+  }
+
   async function logIn(username: string, password = PASSWORD): Promise<string> {
-    const res = await request('POST', '/auth', { json: { username, password } })
-    if (res.status !== 201) throw new Error(`login of ${username} failed: ${res.status} ${JSON.stringify(res.body)}`)
-    return res.body.token
+    return (await client().login({ username, password })).token
   }
 
   return {
@@ -193,16 +225,17 @@ export async function startService(
     app,
     url,
     request,
+    client,
     logIn,
     redisPrefix: config.redisKeyPrefix,
     async signUpAndLogIn(username, data = {}) {
-      const res = await request('POST', '/user', { json: { username, password: PASSWORD, data } })
-      if (res.status !== 201) throw new Error(`sign-up of ${username} failed: ${res.status} ${JSON.stringify(res.body)}`)
+      await client().signUp({ username, password: PASSWORD, data })
       return logIn(username)
     },
     async makeAdmin(username) {
       const { UsersRepository } = await import('../src/db/users-repository.js')
-      const user = await new UsersRepository(app.db).setAdmin(username, true, new Date())
+      const { setAdminFlag } = await import('../src/accounts/admin-flag.js')
+      const user = await setAdminFlag(new UsersRepository(app.db), app.sessionStore, username, true)
       if (!user) throw new Error(`no user ${username}`)
     }
   }
