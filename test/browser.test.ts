@@ -51,27 +51,34 @@ t.test('Swagger UI in chromium: every operation listed, sign-up, login, Authoriz
   t.ok(operations.length > 0, 'openapi.yaml lists operations')
 
   const service = await startService(t, 'sqlite')
+  // A fresh, throwaway profile: nothing of a previous run (a persisted authorization in
+  // localStorage, say) can leak in.
   const userDataDir = await mkdtemp(join(tmpdir(), 'swagger-ui-chromium-'))
-  t.teardown(() => rm(userDataDir, { recursive: true, force: true }))
-  // A persistent context on a fresh, throwaway profile: nothing of a previous run (localStorage
-  // with a persisted authorization, say) can leak in.
-  const context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync'
-    ],
-    viewport: { width: 1280, height: 900 },
-    timeout: 30_000
+  const context = await chromium
+    .launchPersistentContext(userDataDir, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync'
+      ],
+      viewport: { width: 1280, height: 900 },
+      timeout: 30_000
+    })
+    .catch(async (error) => {
+      await rm(userDataDir, { recursive: true, force: true })
+      throw new Error(`chromium (${CHROMIUM}) did not start: ${error.message}`)
+    })
+  t.teardown(async () => {
+    await context.close()
+    await rm(userDataDir, { recursive: true, force: true })
   })
-  t.teardown(() => context.close())
   context.setDefaultTimeout(15_000)
 
   const page = context.pages()[0] ?? (await context.newPage())
@@ -87,9 +94,11 @@ t.test('Swagger UI in chromium: every operation listed, sign-up, login, Authoriz
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
   page.on('requestfailed', (request) => problems.push(`request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText})`))
   // Every CSP violation fires this event in the page, whether or not Chrome also logs it.
+  // (Page code is written against `any`: the test's typecheck has no DOM library.)
   await page.addInitScript(() => {
-    const seen: string[] = ((globalThis as any).__cspViolations = [])
-    document.addEventListener('securitypolicyviolation', (event) => {
+    const page = globalThis as any
+    const seen: string[] = (page.__cspViolations = [])
+    page.document.addEventListener('securitypolicyviolation', (event: any) => {
       seen.push(`${event.violatedDirective} blocked ${event.blockedURI || '(inline)'} in ${event.sourceFile}:${event.lineNumber}`)
     })
   })
@@ -165,11 +174,12 @@ t.test('Swagger UI in chromium: every operation listed, sign-up, login, Authoriz
 
   // The watcher is not blind: an inline script, which the CSP forbids, is refused and reported.
   const inlineRan = await page.evaluate(async () => {
-    const script = document.createElement('script')
-    script.textContent = '(globalThis).__inlineRan = true'
-    document.body.append(script)
+    const page = globalThis as any
+    const script = page.document.createElement('script')
+    script.textContent = 'globalThis.__inlineRan = true'
+    page.document.body.append(script)
     await new Promise((resolve) => setTimeout(resolve, 100))
-    return (globalThis as any).__inlineRan === true
+    return page.__inlineRan === true
   })
   t.notOk(inlineRan, 'the CSP refuses an inline script in the page')
   const after: string[] = await page.evaluate(() => (globalThis as any).__cspViolations)
