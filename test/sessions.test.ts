@@ -8,7 +8,8 @@ import { readdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
 import { createClient } from 'redis'
 import t, { type Test } from 'tap'
-import { forEachBackend, PASSWORD, REDIS_URL, type Response, type Service, startService, uniqueName } from './helper.js'
+import type { AccountsProblem, Session } from '../src/client/index.js'
+import { forEachBackend, PASSWORD, problemOf, REDIS_URL, type Service, startService, uniqueName } from './helper.js'
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 const DEFAULT_TTL_SECONDS = 86_400
@@ -16,29 +17,29 @@ const DEFAULT_TTL_SECONDS = 86_400
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-function assertRefused(t: Test, res: Response, what: string): void {
-  t.equal(res.status, 401, `${what} -> 401`)
-  t.match(res.headers.get('www-authenticate') ?? '', /^Bearer\b.*error="invalid_token"/, `${what}: invalid_token challenge`)
+function assertRefused(t: Test, problem: AccountsProblem, what: string): void {
+  t.equal(problem.status, 401, `${what} -> 401`)
+  t.match(problem.headers.get('www-authenticate') ?? '', /^Bearer\b.*error="invalid_token"/, `${what}: invalid_token challenge`)
 }
 
 /** The token is refused on every kind of route that reads one. */
 async function assertTokenDead(t: Test, service: Service, token: string, username: string, what: string): Promise<void> {
-  assertRefused(t, await service.request('GET', '/', { token }), `${what}: GET /`)
-  assertRefused(t, await service.request('GET', `/user/${username}`, { token }), `${what}: GET /user/${username}`)
-  assertRefused(t, await service.request('DELETE', '/auth', { token }), `${what}: DELETE /auth`)
+  const client = service.client(token)
+  assertRefused(t, await problemOf(client.me()), `${what}: GET /`)
+  assertRefused(t, await problemOf(client.getUser(username)), `${what}: GET /user/${username}`)
+  assertRefused(t, await problemOf(client.logout()), `${what}: DELETE /auth`)
 }
 
+/** GET / works with the token (a refused one fails the test) and shows the user's own profile. */
 async function assertTokenLive(t: Test, service: Service, token: string, username: string, what: string): Promise<void> {
-  const me = await service.request('GET', '/', { token })
-  t.equal(me.status, 200, `${what}: GET / works`)
-  t.equal(me.body.username, username, `${what}: it is ${username}'s session`)
+  const me = await service.client(token).me()
+  t.equal('username' in me && me.username, username, `${what}: GET / works, and it is ${username}'s session`)
 }
 
 /** A fresh user; returns its name. */
 async function signUp(service: Service, data: Record<string, unknown> = {}): Promise<string> {
   const name = uniqueName('sess')
-  const res = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data } })
-  if (res.status !== 201) throw new Error(`sign-up failed: ${res.status}`)
+  await service.client().signUp({ username: name, password: PASSWORD, data })
   return name
 }
 
@@ -85,32 +86,39 @@ forEachBackend(t, async (t, backend) => {
   await t.test('log in by JSON and by form', async (t) => {
     t.equal(service.config.sessionTtlSeconds, DEFAULT_TTL_SECONDS, 'the default lifetime is 24 h')
     const name = await signUp(service)
-    const logins: [string, Parameters<Service['request']>[2]][] = [
-      ['JSON', { json: { username: name, password: PASSWORD } }],
+    // The client logs in by JSON (its 201 and JSON media type are checked against the contract).
+    const logins: [string, () => Promise<Session>][] = [
+      ['JSON', () => service.client().login({ username: name, password: PASSWORD })],
       // As `http --form POST :8000/auth username=ben password=...` sends it.
-      ['form', { form: { username: name, password: PASSWORD } }],
+      [
+        'form',
+        async () => {
+          const res = await service.request('POST', '/auth', { form: { username: name, password: PASSWORD } })
+          t.equal(res.status, 201, 'login by form')
+          t.match(res.contentType, /^application\/json/)
+          return res.body
+        }
+      ],
       // Usernames are case-insensitive at login too.
-      ['JSON, username in capitals', { json: { username: name.toUpperCase(), password: PASSWORD } }]
+      ['JSON, username in capitals', () => service.client().login({ username: name.toUpperCase(), password: PASSWORD })]
     ]
     const tokens = new Set<string>()
-    for (const [how, options] of logins) {
+    for (const [how, logIn] of logins) {
       const before = Date.now()
-      const res = await service.request('POST', '/auth', options)
+      const session = await logIn()
       const after = Date.now()
-      t.equal(res.status, 201, `login by ${how}`)
-      t.match(res.contentType, /^application\/json/)
-      t.strictSame(Object.keys(res.body).sort(), ['expiresAt', 'token', 'tokenType'], 'exactly token, tokenType, expiresAt')
-      t.equal(res.body.tokenType, 'Bearer')
-      t.match(res.body.token, TOKEN_SHAPE, 'token is 43 characters of base64url')
-      t.equal(Buffer.from(res.body.token, 'base64url').length, 32, 'token carries 32 random bytes')
-      t.match(res.body.expiresAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'expiresAt is ISO-8601 UTC')
-      const expiresAt = Date.parse(res.body.expiresAt)
+      t.strictSame(Object.keys(session).sort(), ['expiresAt', 'token', 'tokenType'], 'exactly token, tokenType, expiresAt')
+      t.equal(session.tokenType, 'Bearer')
+      t.match(session.token, TOKEN_SHAPE, 'token is 43 characters of base64url')
+      t.equal(Buffer.from(session.token, 'base64url').length, 32, 'token carries 32 random bytes')
+      t.match(session.expiresAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'expiresAt is ISO-8601 UTC')
+      const expiresAt = Date.parse(session.expiresAt)
       t.ok(
         expiresAt >= before + DEFAULT_TTL_SECONDS * 1000 - 1000 && expiresAt <= after + DEFAULT_TTL_SECONDS * 1000 + 1000,
         `expiresAt is now + ${DEFAULT_TTL_SECONDS} s`
       )
-      await assertTokenLive(t, service, res.body.token, name, `token from ${how} login`)
-      tokens.add(res.body.token)
+      await assertTokenLive(t, service, session.token, name, `token from ${how} login`)
+      tokens.add(session.token)
     }
     t.equal(tokens.size, logins.length, 'every login gives a new token')
   })
@@ -122,13 +130,13 @@ forEachBackend(t, async (t, backend) => {
       'wrong password': { username: name, password: `${PASSWORD}!` },
       'the password in the wrong case': { username: name, password: PASSWORD.toUpperCase() }
     }
-    const answers: Response[] = []
-    for (const [what, json] of Object.entries(attempts)) {
-      const res = await service.request('POST', '/auth', { json })
-      t.equal(res.status, 401, what)
-      answers.push(res)
+    const answers: { body: unknown; headers: Headers }[] = []
+    for (const [what, credentials] of Object.entries(attempts)) {
+      const problem = await problemOf(service.client().login(credentials))
+      t.equal(problem.status, 401, what)
+      answers.push({ body: problem.problem, headers: problem.headers })
       // The same by form.
-      const byForm = await service.request('POST', '/auth', { form: json })
+      const byForm = await service.request('POST', '/auth', { form: credentials })
       t.equal(byForm.status, 401, `${what} (form)`)
       answers.push(byForm)
     }
@@ -136,7 +144,7 @@ forEachBackend(t, async (t, backend) => {
       t.strictSame(res.body, answers[0]!.body, 'whole problem bodies are identical')
       t.equal(res.headers.get('www-authenticate'), answers[0]!.headers.get('www-authenticate'), 'and so are the challenges')
     }
-    t.equal(answers[0]!.body.type, 'urn:account-service:problem:invalid-credentials')
+    t.match(answers[0]!.body, { type: 'urn:account-service:problem:invalid-credentials' })
   })
 
   await t.test('logout ends exactly the session it is sent with', async (t) => {
@@ -144,16 +152,17 @@ forEachBackend(t, async (t, backend) => {
     const first = await service.logIn(name)
     const second = await service.logIn(name)
 
-    const res = await service.request('DELETE', '/auth', { token: first })
-    t.equal(res.status, 204)
-    t.equal(res.body, undefined, '204 has no body')
+    // A 204 without a body, or the contract check of the client fails the test.
+    const client = service.client(first)
+    await client.logout()
+    t.equal(client.token, undefined, 'the client forgets the ended token')
 
     await assertTokenDead(t, service, first, name, 'the logged-out token')
     // The other session of the same user lives on.
     await assertTokenLive(t, service, second, name, 'the other session')
-    t.equal((await service.request('GET', `/user/${name}`, { token: second })).status, 200, 'the other session reads the account')
+    t.equal((await service.client(second).getUser(name)).username, name, 'the other session reads the account')
     // And it can log itself out in turn.
-    t.equal((await service.request('DELETE', '/auth', { token: second })).status, 204)
+    await service.client(second).logout()
     await assertTokenDead(t, service, second, name, 'the second token after its own logout')
     // Logging out does not harm the account: a new login works.
     await assertTokenLive(t, service, await service.logIn(name), name, 'a fresh login')
@@ -165,8 +174,7 @@ forEachBackend(t, async (t, backend) => {
     for (const token of tokens) await assertTokenLive(t, service, token, name, 'before deletion')
     const { id } = await service.app.db.kysely.selectFrom('users').select('id').where('username', '=', name).executeTakeFirstOrThrow()
 
-    const res = await service.request('DELETE', `/user/${name}`, { token: tokens[1] })
-    t.equal(res.status, 204)
+    await service.client(tokens[1]).deleteUser(name)
     for (const [i, token] of tokens.entries()) await assertTokenDead(t, service, token, name, `session ${i + 1} of 3`)
 
     // Nothing of those sessions is left in the store either.
@@ -184,18 +192,18 @@ forEachBackend(t, async (t, backend) => {
     }
 
     // The name is free again, and the new account is a different account.
-    const again = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: { generation: 2 } } })
-    t.equal(again.status, 201, 'the username can be signed up again')
+    const again = await service.client().signUp({ username: name, password: PASSWORD, data: { generation: 2 } })
+    t.equal(again.username, name, 'the username can be signed up again')
     for (const [i, token] of tokens.entries()) await assertTokenDead(t, service, token, name, `old session ${i + 1} vs the new account`)
     const fresh = await service.logIn(name)
-    const me = await service.request('GET', '/', { token: fresh })
-    t.same(me.body, { username: name, data: { generation: 2 } }, 'a new login reaches the new account')
+    const me = await service.client(fresh).me()
+    t.same(me, { username: name, data: { generation: 2 } }, 'a new login reaches the new account')
   })
 
   await t.test('only token hashes are stored', async (t) => {
     const name = await signUp(service)
-    const res = await service.request('POST', '/auth', { json: { username: name, password: PASSWORD } })
-    const token: string = res.body.token
+    const session = await service.client().login({ username: name, password: PASSWORD })
+    const token = session.token
     const hash = sha256(token)
     const user = await service.app.db.kysely.selectFrom('users').select('id').where('username', '=', name).executeTakeFirstOrThrow()
 
@@ -212,7 +220,7 @@ forEachBackend(t, async (t, backend) => {
       t.equal(mine?.user_id, user.id, 'and the row belongs to the user')
       t.match(mine?.token_hash, /^[0-9a-f]{64}$/)
       const expires = new Date(mine?.expires_at as string | Date).getTime()
-      t.ok(Math.abs(expires - Date.parse(res.body.expiresAt)) < 1000, 'expires_at matches expiresAt')
+      t.ok(Math.abs(expires - Date.parse(session.expiresAt)) < 1000, 'expires_at matches expiresAt')
       if (backend === 'sqlite') {
         // Not in the raw database files either (WAL included).
         const dir = dirname(service.config.databaseUrl.slice('sqlite:'.length))
@@ -244,9 +252,9 @@ forEachBackend(t, async (t, backend) => {
     t.equal(shortLived.config.sessionTtlSeconds, 1)
     const name = await signUp(shortLived)
     const before = Date.now()
-    const res = await shortLived.request('POST', '/auth', { json: { username: name, password: PASSWORD } })
-    const token: string = res.body.token
-    t.ok(Math.abs(Date.parse(res.body.expiresAt) - (before + 1000)) < 1000, 'expiresAt is about a second away')
+    const session = await shortLived.client().login({ username: name, password: PASSWORD })
+    const token = session.token
+    t.ok(Math.abs(Date.parse(session.expiresAt) - (before + 1000)) < 1000, 'expiresAt is about a second away')
     await assertTokenLive(t, shortLived, token, name, 'at first')
     await sleep(1500)
     await assertTokenDead(t, shortLived, token, name, 'after 1.5 s')
