@@ -4,7 +4,8 @@
  * are stored (bcrypt at the test cost, never in clear).
  */
 import t, { type Test } from 'tap'
-import { forEachBackend, PASSWORD, type Response, type Service, startService, TEST_BCRYPT_COST, uniqueName } from './helper.js'
+import type { AccountsProblem, Problem } from '../src/client/index.js'
+import { forEachBackend, PASSWORD, problemOf, type Service, startService, TEST_BCRYPT_COST, uniqueName } from './helper.js'
 
 const USER_KEYS = ['admin', 'createdAt', 'data', 'updatedAt', 'username']
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/
@@ -40,17 +41,18 @@ const RICH_DATA = {
 
 const OTHER_DATA = { '✨': ['ü', 'ñ', '😀'], counts: { a: 2 ** 53 - 1, b: 0.1 }, flags: [true, null] }
 
-function fieldsOf(res: Response): string[] {
-  return (res.body?.errors ?? []).map((e: { field: string }) => e.field)
+/** The fields a validation problem names. */
+function fieldsOf(problem: Problem | undefined): string[] {
+  return (problem?.errors ?? []).map((e) => e.field)
 }
 
 /** The user representation: exactly these keys, well-formed timestamps, nothing secret. */
-function assertUserShape(t: Test, res: Response, what: string): void {
-  t.strictSame(Object.keys(res.body).sort(), USER_KEYS, `${what}: exactly username, admin, data, createdAt, updatedAt`)
-  t.match(res.body.createdAt, ISO_UTC, `${what}: createdAt is ISO-8601 UTC`)
-  t.match(res.body.updatedAt, ISO_UTC, `${what}: updatedAt is ISO-8601 UTC`)
-  t.equal(new Date(res.body.createdAt).toISOString(), res.body.createdAt, `${what}: createdAt round-trips through Date`)
-  const text = JSON.stringify(res.body)
+function assertUserShape(t: Test, user: Record<string, any>, what: string): void {
+  t.strictSame(Object.keys(user).sort(), USER_KEYS, `${what}: exactly username, admin, data, createdAt, updatedAt`)
+  t.match(user.createdAt, ISO_UTC, `${what}: createdAt is ISO-8601 UTC`)
+  t.match(user.updatedAt, ISO_UTC, `${what}: updatedAt is ISO-8601 UTC`)
+  t.equal(new Date(user.createdAt).toISOString(), user.createdAt, `${what}: createdAt round-trips through Date`)
+  const text = JSON.stringify(user)
   t.notMatch(text, /\$2[aby]\$/, `${what}: no bcrypt hash anywhere`)
   t.notMatch(text, /password/i, `${what}: no password field anywhere`)
 }
@@ -69,7 +71,7 @@ forEachBackend(t, async (t, backend) => {
     const res = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: { email: 'a@b.c' } } })
     t.equal(res.status, 201)
     t.equal(res.headers.get('location'), `/user/${name}`, 'Location names the new account')
-    assertUserShape(t, res, 'POST /user')
+    assertUserShape(t, res.body, 'POST /user')
     t.equal(res.body.username, name)
     t.equal(res.body.admin, false)
     t.strictSame(res.body.data, { email: 'a@b.c' })
@@ -86,7 +88,7 @@ forEachBackend(t, async (t, backend) => {
     const res = await service.request('POST', '/user', { form: { username: name, password: PASSWORD } })
     t.equal(res.status, 201)
     t.equal(res.headers.get('location'), `/user/${name}`)
-    assertUserShape(t, res, 'form POST /user')
+    assertUserShape(t, res.body, 'form POST /user')
     t.strictSame(res.body.data, {}, 'data defaults to an empty object')
     const login = await service.request('POST', '/auth', { form: { username: name, password: PASSWORD } })
     t.equal(login.status, 201, 'and the form-made account can log in by form')
@@ -97,39 +99,38 @@ forEachBackend(t, async (t, backend) => {
 
   await t.test('data round-trips exactly through POST, GET /user, GET / and PUT', async (t) => {
     const name = uniqueName('rich')
-    const created = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: RICH_DATA } })
-    t.equal(created.status, 201)
-    t.strictSame(created.body.data, RICH_DATA, 'POST /user answer')
-    const token = await service.logIn(name)
-    t.strictSame((await service.request('GET', `/user/${name}`, { token })).body.data, RICH_DATA, 'GET /user/{username}')
-    t.strictSame((await service.request('GET', '/', { token })).body, { username: name, data: RICH_DATA }, 'GET /')
+    const client = service.client()
+    const created = await client.signUp({ username: name, password: PASSWORD, data: RICH_DATA })
+    t.strictSame(created.data, RICH_DATA, 'POST /user answer')
+    const { token } = await client.login({ username: name, password: PASSWORD })
+    t.strictSame((await client.getUser(name)).data, RICH_DATA, 'GET /user/{username}')
+    t.strictSame(await client.me(), { username: name, data: RICH_DATA }, 'GET /')
 
     for (const data of [OTHER_DATA, RICH_DATA, {}]) {
-      const put = await service.request('PUT', `/user/${name}`, { token, json: { data } })
-      t.equal(put.status, 200)
-      t.strictSame(put.body.data, data, 'PUT answer')
-      t.strictSame((await service.request('GET', `/user/${name}`, { token })).body.data, data, 'GET after PUT')
-      t.strictSame((await service.request('GET', '/', { token })).body.data, data, 'GET / after PUT')
+      const put = await client.updateUser(name, { data })
+      t.strictSame(put.data, data, 'PUT answer')
+      t.strictSame((await client.getUser(name)).data, data, 'GET after PUT')
+      t.strictSame(await client.me(), { username: name, data }, 'GET / after PUT')
     }
     // The big integer is still exact, not rounded through a float or a DECIMAL.
-    await service.request('PUT', `/user/${name}`, { token, json: { data: RICH_DATA } })
+    await client.updateUser(name, { data: RICH_DATA })
     const raw = await fetch(`${service.url}/user/${name}`, { headers: { authorization: `Bearer ${token}` } })
     t.match(await raw.text(), /"maxSafe":9007199254740991[,}]/, 'the wire carries 9007199254740991 digit for digit')
   })
 
   await t.test('usernames are case-insensitive and keep their spelling', async (t) => {
     const name = `Ben_${uniqueName('ci')}`
-    t.equal((await service.request('POST', '/user', { json: { username: name, password: PASSWORD } })).status, 201)
+    const client = service.client()
+    t.equal((await client.signUp({ username: name, password: PASSWORD })).username, name)
     for (const variant of [name, name.toLowerCase(), name.toUpperCase()]) {
-      const res = await service.request('POST', '/user', { json: { username: variant, password: 'another password' } })
-      t.equal(res.status, 409, `${variant} is taken`)
-      t.equal(res.body.type, 'urn:account-service:problem:username-taken')
+      const problem = await problemOf(client.signUp({ username: variant, password: 'another password' }))
+      t.equal(problem.status, 409, `${variant} is taken`)
+      t.equal(problem.type, 'urn:account-service:problem:username-taken')
     }
-    const token = await service.logIn(name.toLowerCase())
-    const res = await service.request('GET', `/user/${name.toLowerCase()}`, { token })
-    t.equal(res.body.username, name, 'the spelling given at sign-up is kept')
+    await client.login({ username: name.toLowerCase(), password: PASSWORD })
+    t.equal((await client.getUser(name.toLowerCase())).username, name, 'the spelling given at sign-up is kept')
     // The losing attempts changed nothing: the original password still works, theirs does not.
-    const theirs = await service.request('POST', '/auth', { json: { username: name, password: 'another password' } })
+    const theirs = await problemOf(service.client().login({ username: name, password: 'another password' }))
     t.equal(theirs.status, 401)
   })
 
@@ -145,10 +146,10 @@ forEachBackend(t, async (t, backend) => {
       'an at sign': 'ben@home'
     }
     for (const [why, username] of Object.entries(refused)) {
-      const res = await service.request('POST', '/user', { json: { username, password: PASSWORD } })
-      t.equal(res.status, 400, `${why}: ${JSON.stringify(username)}`)
-      t.ok(fieldsOf(res).includes('/username'), `${why}: errors[] names /username`)
-      t.equal(res.body.type, 'urn:account-service:problem:validation')
+      const problem = await problemOf(service.client().signUp({ username, password: PASSWORD }))
+      t.equal(problem.status, 400, `${why}: ${JSON.stringify(username)}`)
+      t.ok(fieldsOf(problem.problem).includes('/username'), `${why}: errors[] names /username`)
+      t.equal(problem.type, 'urn:account-service:problem:validation')
     }
     const accepted = {
       'three characters': uniqueName('x').slice(-3),
@@ -156,8 +157,8 @@ forEachBackend(t, async (t, backend) => {
       'every allowed symbol': `A.z-0_${uniqueName('9')}`
     }
     for (const [why, username] of Object.entries(accepted)) {
-      const res = await service.request('POST', '/user', { json: { username, password: PASSWORD } })
-      t.equal(res.status, 201, `${why}: ${username} (${username.length})`)
+      const user = await service.client().signUp({ username, password: PASSWORD })
+      t.equal(user.username, username, `${why}: ${username} (${username.length})`)
     }
   })
 
@@ -175,27 +176,28 @@ forEachBackend(t, async (t, backend) => {
       { why: "18 '😀' (72 bytes)", password: '😀'.repeat(18), ok: true },
       { why: "19 '😀' (76 bytes)", password: '😀'.repeat(19), ok: false }
     ]
+    const client = service.client()
     for (const { why, password, ok } of cases) {
       const name = uniqueName('pw')
-      const res = await service.request('POST', '/user', { json: { username: name, password } })
       if (!ok) {
-        t.equal(res.status, 400, `${why}: refused`)
-        t.ok(fieldsOf(res).includes('/password'), `${why}: errors[] names /password`)
+        const problem = await problemOf(client.signUp({ username: name, password }))
+        t.equal(problem.status, 400, `${why}: refused`)
+        t.ok(fieldsOf(problem.problem).includes('/password'), `${why}: errors[] names /password`)
         continue
       }
-      t.equal(res.status, 201, `${why}: accepted`)
-      const login = await service.request('POST', '/auth', { json: { username: name, password } })
-      t.equal(login.status, 201, `${why}: and it logs in`)
+      t.equal((await client.signUp({ username: name, password })).username, name, `${why}: accepted`)
+      const login = await client.login({ username: name, password })
+      t.equal(login.tokenType, 'Bearer', `${why}: and it logs in`)
     }
     // At 72 bytes every byte counts: a different last byte is a wrong password.
     const name = uniqueName('pw72')
     const full = 'q'.repeat(71) + 'A'
-    await service.request('POST', '/user', { json: { username: name, password: full } })
-    t.equal((await service.request('POST', '/auth', { json: { username: name, password: 'q'.repeat(71) + 'B' } })).status, 401, '72nd byte matters')
+    await client.signUp({ username: name, password: full })
+    t.equal((await problemOf(client.login({ username: name, password: 'q'.repeat(71) + 'B' }))).status, 401, '72nd byte matters')
     // Logging in with 73 bytes is refused, not silently cut to the first 72 bytes.
-    const tooLong = await service.request('POST', '/auth', { json: { username: name, password: `${full}X` } })
+    const tooLong = await problemOf(client.login({ username: name, password: `${full}X` }))
     t.equal(tooLong.status, 400, '73-byte password at login is a 400')
-    const tooLongUtf8 = await service.request('POST', '/auth', { json: { username: name, password: '€'.repeat(25) } })
+    const tooLongUtf8 = await problemOf(client.login({ username: name, password: '€'.repeat(25) }))
     t.equal(tooLongUtf8.status, 400, '75-byte (25 character) password at login is a 400')
   })
 
@@ -210,31 +212,31 @@ forEachBackend(t, async (t, backend) => {
       ['data that is null', { username: uniqueName('u'), password: PASSWORD, data: null }, '/data'],
       ['data that is a string', { username: uniqueName('u'), password: PASSWORD, data: '{}' }, '/data']
     ]
+    // Bodies the typed client cannot send: raw requests.
     for (const [why, json, field] of bodies) {
       const res = await service.request('POST', '/user', { json })
       t.equal(res.status, 400, why)
-      t.ok(fieldsOf(res).includes(field), `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res))})`)
+      t.ok(fieldsOf(res.body).includes(field), `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res.body))})`)
     }
   })
 
   await t.test('PUT replaces data entirely and touches nothing else', async (t) => {
     const name = uniqueName('put')
-    const created = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: { keep: 'no', nested: { a: 1 } } } })
-    const token = await service.logIn(name)
+    const client = service.client()
+    const created = await client.signUp({ username: name, password: PASSWORD, data: { keep: 'no', nested: { a: 1 } } })
+    await client.login({ username: name, password: PASSWORD })
     await sleep(20) // so that updatedAt can visibly advance (timestamps are in milliseconds)
 
-    const put = await service.request('PUT', `/user/${name}`, { token, json: { data: { fresh: true } } })
-    t.equal(put.status, 200)
+    const put = await client.updateUser(name, { data: { fresh: true } })
     assertUserShape(t, put, 'PUT /user')
-    t.strictSame(put.body.data, { fresh: true }, 'old keys are gone, not merged')
-    t.equal(put.body.username, name, 'username unchanged')
-    t.equal(put.body.admin, false, 'admin unchanged')
-    t.equal(put.body.createdAt, created.body.createdAt, 'createdAt unchanged')
-    t.ok(Date.parse(put.body.updatedAt) > Date.parse(created.body.updatedAt), 'updatedAt advanced')
+    t.strictSame(put.data, { fresh: true }, 'old keys are gone, not merged')
+    t.equal(put.username, name, 'username unchanged')
+    t.equal(put.admin, false, 'admin unchanged')
+    t.equal(put.createdAt, created.createdAt, 'createdAt unchanged')
+    t.ok(Date.parse(put.updatedAt) > Date.parse(created.updatedAt), 'updatedAt advanced')
 
-    const got = await service.request('GET', `/user/${name}`, { token })
-    t.strictSame(got.body, put.body, 'GET agrees with the PUT answer, timestamps included')
-    t.equal((await service.request('POST', '/auth', { json: { username: name, password: PASSWORD } })).status, 201, 'password unchanged')
+    t.strictSame(await client.getUser(name), put, 'GET agrees with the PUT answer, timestamps included')
+    t.equal((await service.client().login({ username: name, password: PASSWORD })).tokenType, 'Bearer', 'password unchanged')
   })
 
   await t.test('PUT refuses anything but a data object', async (t) => {
@@ -250,14 +252,15 @@ forEachBackend(t, async (t, backend) => {
       ['data that is a number', { data: 5 }, '/data'],
       ['data that is null', { data: null }, '/data']
     ]
+    // Bodies the typed client cannot send: raw requests.
     for (const [why, json, field] of bodies) {
       const res = await service.request('PUT', `/user/${name}`, { token, json })
       t.equal(res.status, 400, why)
-      t.ok(fieldsOf(res).includes(field), `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res))})`)
+      t.ok(fieldsOf(res.body).includes(field), `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res.body))})`)
     }
-    const after = await service.request('GET', `/user/${name}`, { token })
-    t.strictSame(after.body.data, { untouched: 1 }, 'none of them changed the data')
-    t.equal(after.body.createdAt, after.body.updatedAt, 'nor updatedAt')
+    const after = await service.client(token).getUser(name)
+    t.strictSame(after.data, { untouched: 1 }, 'none of them changed the data')
+    t.equal(after.createdAt, after.updatedAt, 'nor updatedAt')
   })
 
   // openapi.yaml declares only application/json for PUT. The form parser is registered for the
@@ -269,38 +272,44 @@ forEachBackend(t, async (t, backend) => {
       // A fresh account each time, so one bad outcome cannot mask the next.
       const name = uniqueName('formput')
       const token = await service.signUpAndLogIn(name, { untouched: 1 })
-      const before = await service.request('GET', `/user/${name}`, { token })
+      const client = service.client(token)
+      const before = await client.getUser(name)
       const res = await service.request('PUT', `/user/${name}`, { token, form })
       t.ok([400, 415].includes(res.status), `form ${JSON.stringify(form)} is refused with 400 or 415 (got ${res.status})`)
-      const after = await service.request('GET', `/user/${name}`, { token })
-      t.equal(after.status, 200, 'the account can still be read with its token')
-      t.strictSame(after.body, before.body, 'data and updatedAt are unchanged')
+      // A refused token would fail getUser, and the test with it.
+      t.strictSame(await client.getUser(name), before, 'the account can still be read with its token; data and updatedAt are unchanged')
     }
   })
 
   await t.test('concurrent sign-ups of one name: exactly one wins', async (t) => {
     const name = uniqueName('race')
     const variants = [name, name.toUpperCase(), name, name.toUpperCase(), name]
-    const results = await Promise.all(
-      variants.map((username) => service.request('POST', '/user', { json: { username, password: PASSWORD } }))
+    const client = service.client()
+    // A sign-up that resolves got 201: the contract check of the client allows no other success.
+    const statuses = await Promise.all(
+      variants.map((username) =>
+        client.signUp({ username, password: PASSWORD }).then(
+          () => 201,
+          (problem: AccountsProblem) => problem.status
+        )
+      )
     )
-    const statuses = results.map((res) => res.status).sort()
-    t.strictSame(statuses, [201, 409, 409, 409, 409], 'one 201, the rest 409 (the unique index decides races)')
+    t.strictSame(statuses.sort(), [201, 409, 409, 409, 409], 'one 201, the rest 409 (the unique index decides races)')
   })
 
   await t.test('data larger than the body limit is a 413 problem', async (t) => {
     const name = uniqueName('big')
-    const token = await service.signUpAndLogIn(name)
-    const res = await service.request('PUT', `/user/${name}`, { token, json: { data: { blob: 'x'.repeat(70 * 1024) } } })
-    t.equal(res.status, 413)
-    t.strictSame((await service.request('GET', `/user/${name}`, { token })).body.data, {}, 'nothing was stored')
+    const client = service.client(await service.signUpAndLogIn(name))
+    const problem = await problemOf(client.updateUser(name, { data: { blob: 'x'.repeat(70 * 1024) } }))
+    t.equal(problem.status, 413)
+    t.strictSame((await client.getUser(name)).data, {}, 'nothing was stored')
   })
 
   await t.test('passwords are stored as bcrypt hashes, never in clear', async (t) => {
     const name = uniqueName('hash')
     const password = 'a distinctive passphrase ✓'
-    const created = await service.request('POST', '/user', { json: { username: name, password, data: { note: 'hi' } } })
-    t.equal(created.status, 201)
+    const client = service.client()
+    t.equal((await client.signUp({ username: name, password, data: { note: 'hi' } })).username, name)
     const row = await storedRow(service, name)
     const cost = String(TEST_BCRYPT_COST).padStart(2, '0')
     t.match(row.password_hash, new RegExp(`^\\$2[aby]\\$${cost}\\$[./A-Za-z0-9]{53}$`), `password_hash is bcrypt at cost ${cost}`)
@@ -310,36 +319,36 @@ forEachBackend(t, async (t, backend) => {
     }
     // Two accounts with one password get different hashes (salted).
     const twin = uniqueName('hash')
-    await service.request('POST', '/user', { json: { username: twin, password } })
+    await client.signUp({ username: twin, password })
     t.not((await storedRow(service, twin)).password_hash, row.password_hash, 'hashes are salted')
 
     // No answer ever shows the password or its hash.
-    const token = await service.logIn(name, password)
-    for (const [method, path, json] of [
-      ['GET', `/user/${name}`],
-      ['PUT', `/user/${name}`, { data: { note: 'bye' } }],
-      ['GET', '/']
+    await client.login({ username: name, password })
+    for (const [what, body] of [
+      [`GET /user/${name}`, await client.getUser(name)],
+      [`PUT /user/${name}`, await client.updateUser(name, { data: { note: 'bye' } })],
+      ['GET /', await client.me()]
     ] as const) {
-      const res = await service.request(method, path, { token, json })
-      const text = JSON.stringify(res.body)
-      t.notOk(text.includes(password), `${method} ${path} does not show the password`)
-      t.notOk(text.includes(row.password_hash), `${method} ${path} does not show the hash`)
-      if (path !== '/') assertUserShape(t, res, `${method} ${path}`)
-      else t.strictSame(Object.keys(res.body).sort(), ['data', 'username'], 'GET / is just username and data')
+      const text = JSON.stringify(body)
+      t.notOk(text.includes(password), `${what} does not show the password`)
+      t.notOk(text.includes(row.password_hash), `${what} does not show the hash`)
+      if (what !== 'GET /') assertUserShape(t, body, what)
+      else t.strictSame(Object.keys(body).sort(), ['data', 'username'], 'GET / is just username and data')
     }
   })
 
   await t.test('timestamps are ISO-8601 UTC and are the stored instants', async (t) => {
     // Read back from the store (not the in-memory copy) and compare with what sign-up said.
     const name = uniqueName('time')
-    const created = await service.request('POST', '/user', { json: { username: name, password: PASSWORD } })
+    const client = service.client()
+    const created = await client.signUp({ username: name, password: PASSWORD })
     const row = await storedRow(service, name)
-    t.equal(new Date(row.created_at as string | Date).toISOString(), created.body.createdAt, 'stored created_at is the same instant')
-    const token = await service.logIn(name)
-    const got = await service.request('GET', `/user/${name}`, { token })
-    t.equal(got.body.createdAt, created.body.createdAt, 'GET shows the same createdAt')
-    t.match(got.body.createdAt, ISO_UTC)
-    t.match(got.body.updatedAt, ISO_UTC)
+    t.equal(new Date(row.created_at as string | Date).toISOString(), created.createdAt, 'stored created_at is the same instant')
+    await client.login({ username: name, password: PASSWORD })
+    const got = await client.getUser(name)
+    t.equal(got.createdAt, created.createdAt, 'GET shows the same createdAt')
+    t.match(got.createdAt, ISO_UTC)
+    t.match(got.updatedAt, ISO_UTC)
   })
 })
 
