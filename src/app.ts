@@ -5,7 +5,6 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify'
 import openapiGlue from 'fastify-openapi-glue'
-import pino from 'pino'
 import { specDocument } from '../generated/contract.js'
 import type { Config } from './config/config.js'
 import { ServiceHandlers } from './handlers/service-handlers.js'
@@ -13,8 +12,11 @@ import { Readiness } from './health/readiness.js'
 import { ignoreBodies, registerBodyParsers } from './http/body-parsers.js'
 import { RequestLog } from './http/request-log.js'
 import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
+import { logDestination as createLogDestination } from './logging/destination.js'
+import { echoRequestId, requestIdOf } from './logging/request-id.js'
 import accountsPlugin from './plugins/accounts.js'
 import docsPlugin from './plugins/docs.js'
+import metricsPlugin from './plugins/metrics.js'
 import rateLimitsPlugin from './plugins/rate-limits.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
 import storesPlugin from './plugins/stores.js'
@@ -44,11 +46,13 @@ function trustHops(hops: number) {
 }
 
 export async function buildApp(config: Config, options: BuildAppOptions = {}): Promise<FastifyInstance> {
-  // Asynchronous writes: a synchronous write per log line costs a large share of a fast request.
-  const logDestination = options.logStream ?? pino.destination({ sync: false })
+  // JSON written asynchronously, or readable lines with LOG_PRETTY=1 (src/logging/destination.ts).
+  const logDestination = createLogDestination({ pretty: config.logPretty, logStream: options.logStream })
   const app = Fastify({
     logger: { level: config.logLevel, redact: REDACTED_PATHS, stream: logDestination },
     logController: new RequestLog(),
+    // Every log line about a request carries its id (reqId), echoed in X-Request-Id.
+    genReqId: requestIdOf,
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
     // Usernames are at most 32 characters; a far longer path segment is a 414, not a lookup.
@@ -107,6 +111,8 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
   registerProblemHandlers(app)
   closeConnectionsOnShutdown(app)
   ignoreBodies(app)
+  echoRequestId(app)
+  await app.register(metricsPlugin, { config })
   await app.register(securityHeadersPlugin, { config })
   await app.register(docsPlugin)
 

@@ -7,12 +7,17 @@ import cluster, { type Worker } from 'node:cluster'
 import type { Config } from './config/config.js'
 import { openDb } from './db/connect.js'
 import { migrateToLatest } from './db/migrator.js'
+import { clusterMetricsSource } from './metrics/cluster-metrics.js'
+import { startMetricsServer } from './metrics/metrics-server.js'
 import { SHUTDOWN_DEADLINE_MS } from './serve.js'
 
-/** The primary's few lines, at info level, in the workers' JSON shape; quiet above info. */
+/** The primary's few lines, at info level, in the workers' shape (JSON, or LOG_PRETTY's); quiet above info. */
 let quiet = false
+let pretty = false
 function log(message: string): void {
-  if (!quiet) console.log(JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message }))
+  if (quiet) return
+  if (pretty) console.log(`[${new Date().toTimeString().slice(0, 8)}] INFO (${process.pid}): ${message}`)
+  else console.log(JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message }))
 }
 
 async function migrateOnce(config: Config): Promise<void> {
@@ -26,11 +31,24 @@ async function migrateOnce(config: Config): Promise<void> {
 
 export async function runPrimary(config: Config): Promise<void> {
   quiet = !['info', 'debug', 'trace'].includes(config.logLevel)
+  pretty = config.logPretty
   try {
     await migrateOnce(config)
   } catch (error) {
     console.error(`Cannot start: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(1)
+  }
+
+  if (config.metrics) {
+    // Every worker's metrics, aggregated per scrape; the workers serve none themselves.
+    const { host, port } = config.metrics
+    try {
+      const server = await startMetricsServer(host, port, clusterMetricsSource())
+      log(`metrics of all ${config.workers} workers at ${server.url}`)
+    } catch (error) {
+      console.error(`Cannot serve metrics on ${host}:${port}: ${error instanceof Error ? error.message : String(error)}`)
+      process.exit(1)
+    }
   }
 
   let stopping = false

@@ -1,15 +1,40 @@
-/** Serves from this process: build the app, listen, and stop cleanly on SIGTERM/SIGINT. */
+/**
+ * Serves from this process: build the app, listen, and stop cleanly on SIGTERM/SIGINT. With
+ * METRICS_PORT set, a process serving alone also serves its metrics there; a cluster worker hands
+ * them to the primary, which serves every worker's together (src/cluster.ts).
+ */
+import cluster from 'node:cluster'
+import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { type Config, redact } from './config/config.js'
+import { shareWithPrimary } from './metrics/cluster-metrics.js'
+import { type MetricsServer, registrySource, startMetricsServer } from './metrics/metrics-server.js'
 
 /** In-flight requests get this long to finish after SIGTERM before the process exits anyway. */
 export const SHUTDOWN_DEADLINE_MS = 10_000
+
+async function exposeMetrics(app: FastifyInstance, config: Config): Promise<MetricsServer | undefined> {
+  if (!config.metrics || !app.metrics) return undefined
+  if (cluster.isWorker) {
+    shareWithPrimary(app.metrics)
+    return undefined
+  }
+  const { host, port } = config.metrics
+  try {
+    return await startMetricsServer(host, port, registrySource(app.metrics))
+  } catch (error) {
+    console.error(`Cannot serve metrics on ${host}:${port}: ${error instanceof Error ? error.message : String(error)}`)
+    await app.close()
+    process.exit(1)
+  }
+}
 
 export async function serve(config: Config): Promise<void> {
   const app = await buildApp(config).catch((error: unknown) => {
     console.error(`Cannot start: ${error instanceof Error ? error.message : String(error)}`)
     process.exit(1)
   })
+  const metricsServer = await exposeMetrics(app, config)
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
@@ -20,6 +45,7 @@ export async function serve(config: Config): Promise<void> {
       }, SHUTDOWN_DEADLINE_MS).unref()
       // Connections that finish a request during shutdown are closed as soon as they are idle.
       setInterval(() => app.server.closeIdleConnections(), 100).unref()
+      void metricsServer?.close()
       // Stops accepting, waits for requests in flight, then closes the pools (onClose hooks).
       app.close().then(
         () => process.exit(0),
@@ -39,7 +65,12 @@ export async function serve(config: Config): Promise<void> {
     process.exit(1)
   }
   app.log.info(
-    { database: redact(config.databaseUrl), sessions: config.redisUrl ? redact(config.redisUrl) : 'database', pid: process.pid },
+    {
+      database: redact(config.databaseUrl),
+      sessions: config.redisUrl ? redact(config.redisUrl) : 'database',
+      pid: process.pid,
+      ...(metricsServer && { metrics: metricsServer.url })
+    },
     'account service ready; docs at /docs'
   )
 }

@@ -1,14 +1,15 @@
 /**
- * Entry point: read the configuration, then serve from this process (WORKERS=1) or from a cluster
- * of WORKERS processes sharing the port.
+ * Entry point: read the configuration (the environment, over `.env` if there is one), then serve
+ * from this process (WORKERS=1) or from a cluster of WORKERS processes sharing the port.
  */
 import cluster from 'node:cluster'
 import { runPrimary } from './cluster.js'
-import { ConfigError, type Config, loadConfig } from './config/config.js'
+import { ConfigError, type Config, loadConfig, loadEnvFile } from './config/config.js'
 import { serve } from './serve.js'
 
 function configOrExit(): Config {
   try {
+    loadEnvFile()
     return loadConfig()
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error

@@ -2,7 +2,35 @@
  * Every setting of the service, read once from the environment and validated.
  * A bad value is a ConfigError whose message is one line saying what to fix.
  */
+import { existsSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { resolve } from 'node:path'
+
+/**
+ * Every environment variable `loadConfig` reads. Documented in `.env.example`,
+ * docs/configuration.md and the README (test/config-docs.test.ts holds all three to this list).
+ */
+export const SETTINGS = [
+  'PORT',
+  'HOST',
+  'DATABASE_URL',
+  'REDIS_URL',
+  'REDIS_KEY_PREFIX',
+  'SESSION_TTL_SECONDS',
+  'BCRYPT_COST',
+  'WORKERS',
+  'HASH_THREADS',
+  'LOG_LEVEL',
+  'LOG_PRETTY',
+  'TRUST_PROXY',
+  'CORS_ORIGINS',
+  'RATE_LIMIT_WINDOW_SECONDS',
+  'RATE_LIMIT_LOGIN_PER_IP',
+  'RATE_LIMIT_LOGIN_FAILURES',
+  'RATE_LIMIT_SIGNUP_PER_IP',
+  'METRICS_PORT',
+  'METRICS_HOST'
+] as const
 
 export interface Config {
   host: string
@@ -20,11 +48,15 @@ export interface Config {
   /** Worker threads per process that hash and compare passwords off the event loop. */
   hashThreads: number
   logLevel: string
+  /** Human-readable log lines (pino-pretty) instead of JSON, for development. */
+  logPretty: boolean
   /** Whom to believe about the client's address (X-Forwarded-For): Fastify's `trustProxy`. */
   trustProxy: boolean | number | string
   /** Browser origins allowed by CORS; empty means CORS is off. */
   corsOrigins: string[]
   rateLimits: RateLimits
+  /** Prometheus metrics on their own HTTP server (GET /metrics); undefined: no metrics at all. */
+  metrics: { port: number; host: string } | undefined
 }
 
 export interface RateLimits {
@@ -89,6 +121,21 @@ function trustProxy(env: Env): boolean | number | string {
   throw new ConfigError(`TRUST_PROXY must be true, false, a number of hops or a list of proxy addresses, got "${raw}"`)
 }
 
+function flag(env: Env, name: string): boolean {
+  const raw = env[name]?.trim().toLowerCase() ?? ''
+  if (raw === '' || raw === '0' || raw === 'false') return false
+  if (raw === '1' || raw === 'true') return true
+  throw new ConfigError(`${name} must be 1, 0, true or false, got "${env[name]}"`)
+}
+
+/** METRICS_PORT unset or empty: metrics off. */
+function metrics(env: Env): Config['metrics'] {
+  const host = env.METRICS_HOST?.trim() || '127.0.0.1'
+  const raw = env.METRICS_PORT?.trim()
+  if (!raw) return undefined
+  return { port: integer(env, 'METRICS_PORT', 0, 1, 65535), host }
+}
+
 function corsOrigins(env: Env): string[] {
   const origins = (env.CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean)
   for (const origin of origins) {
@@ -116,6 +163,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Together the processes' hash threads use every core once.
     hashThreads: integer(env, 'HASH_THREADS', Math.max(1, Math.floor(availableParallelism() / workers)), 1, 64),
     logLevel,
+    logPretty: flag(env, 'LOG_PRETTY'),
     trustProxy: trustProxy(env),
     corsOrigins: corsOrigins(env),
     rateLimits: {
@@ -123,6 +171,22 @@ export function loadConfig(env: Env = process.env): Config {
       loginPerIp: integer(env, 'RATE_LIMIT_LOGIN_PER_IP', 100, 1, 1_000_000_000),
       loginFailures: integer(env, 'RATE_LIMIT_LOGIN_FAILURES', 10, 1, 1_000_000_000),
       signUpPerIp: integer(env, 'RATE_LIMIT_SIGNUP_PER_IP', 20, 1, 1_000_000_000)
-    }
+    },
+    metrics: metrics(env)
   }
+}
+
+/**
+ * Loads `.env` from the working directory, if there is one, into `process.env`; a variable already
+ * set in the real environment keeps its value. Call it before `loadConfig()` in every entry point.
+ */
+export function loadEnvFile(path = resolve('.env')): void {
+  if (!existsSync(path)) return
+  if (typeof process.loadEnvFile !== 'function') {
+    throw new ConfigError(`${path} exists but this Node.js (${process.version}) cannot read it: use Node.js 20.12 or later`)
+  }
+  const real = { ...process.env }
+  process.loadEnvFile(path)
+  // The real environment wins over the file, whatever this Node.js version's loadEnvFile does.
+  Object.assign(process.env, real)
 }

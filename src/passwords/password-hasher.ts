@@ -63,6 +63,11 @@ export class PasswordHasher {
     return false
   }
 
+  /** Tasks waiting for a free thread right now (read by the metrics at scrape time). */
+  get queueLength(): number {
+    return this.pool.queueSize
+  }
+
   async close(): Promise<void> {
     await this.pool.destroy()
   }

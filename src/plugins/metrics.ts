@@ -1,0 +1,46 @@
+/**
+ * Prometheus metrics of this process (METRICS_PORT set): default process metrics, requests by
+ * route template and status, logins, sign-ups, live sessions and the hashing queue, in a registry of
+ * its own (`app.metrics`). Serving them is the entry point's job (src/serve.ts, src/cluster.ts): on
+ * their own port, or through the cluster primary. With METRICS_PORT unset this adds no hook at all.
+ *
+ * Register it before any route: Fastify gives a route the hooks its context had when it was declared.
+ */
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { collectDefaultMetrics, Registry } from 'prom-client'
+import type { Config } from '../config/config.js'
+import { HttpMetrics } from '../metrics/http-metrics.js'
+import { registerServiceGauges } from '../metrics/service-gauges.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** This process's metrics; null when METRICS_PORT is unset. */
+    metrics: Registry | null
+  }
+}
+
+export default fp(
+  async function metricsPlugin(app: FastifyInstance, { config }: { config: Config }) {
+    if (!config.metrics) {
+      app.decorate('metrics', null)
+      return
+    }
+    const registry = new Registry()
+    collectDefaultMetrics({ register: registry })
+    const http = new HttpMetrics(registry)
+    // Read when scraped; both are decorated by the accounts plugin, registered after this one.
+    registerServiceGauges(registry, {
+      countActiveSessions: () => app.sessionStore.countActive(),
+      hashQueueLength: () => app.passwordHasher.queueLength
+    })
+
+    app.addHook('onResponse', (request, reply, done) => {
+      const route = request.routeOptions
+      http.observe(request.method, route.url, route.schema?.operationId, reply.statusCode, reply.elapsedTime)
+      done()
+    })
+    app.decorate('metrics', registry)
+  },
+  { name: 'metrics' }
+)
