@@ -4,11 +4,12 @@
  */
 import { once } from 'node:events'
 import { exportAccounts } from '../src/accounts/transfer.js'
-import { ConfigError, loadConfig } from '../src/config/config.js'
+import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
 import { migrationStatus } from '../src/db/migrator.js'
 
 async function main(): Promise<void> {
+  loadEnvFile()
   const db = openDb(loadConfig().databaseUrl, { poolSize: 1 })
   try {
     // Read-only: a database this release has not migrated is refused, never changed.

@@ -5,11 +5,12 @@
 import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { ImportError, importAccounts } from '../src/accounts/transfer.js'
-import { ConfigError, loadConfig } from '../src/config/config.js'
+import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
 
 async function main(file: string | undefined): Promise<void> {
+  loadEnvFile()
   const db = openDb(loadConfig().databaseUrl, { poolSize: 1 })
   try {
     await migrateToLatest(db.kysely)

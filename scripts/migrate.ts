@@ -4,7 +4,7 @@
  *   npm run migrate -- status   list every migration, applied or pending
  * Both are idempotent.
  */
-import { ConfigError, loadConfig, redact } from '../src/config/config.js'
+import { ConfigError, loadConfig, loadEnvFile, redact } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
 import { migrateToLatest, migrationStatus } from '../src/db/migrator.js'
 
@@ -13,6 +13,7 @@ async function main(command: string | undefined): Promise<number> {
     console.error('usage: npm run migrate [-- status]')
     return 2
   }
+  loadEnvFile()
   const { databaseUrl } = loadConfig()
   const db = openDb(databaseUrl, { poolSize: 1 })
   try {
