@@ -2,13 +2,16 @@
  * Grants or revokes the admin flag: the only way anyone becomes an admin.
  *   npm run admin -- grant <username>
  *   npm run admin -- revoke <username>
- * Uses the service's own settings (DATABASE_URL, ...). The change applies to live sessions at
- * once, since the flag is read from the database on every request.
+ * Uses the service's own settings (DATABASE_URL, REDIS_URL, ...). The change applies to live sessions
+ * at once: with Redis, it goes through the account cache as every API change does.
  */
 import { ConfigError, loadConfig } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
 import { UsersRepository } from '../src/db/users-repository.js'
+import { createRedisClient } from '../src/redis/client.js'
+import { openSessionStore } from '../src/sessions/open-session-store.js'
+import { setAdminFlag } from '../src/accounts/admin-flag.js'
 
 const USAGE = 'usage: npm run admin -- grant|revoke <username>'
 
@@ -18,10 +21,20 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE)
     return 2
   }
-  const db = openDb(loadConfig().databaseUrl, { poolSize: 1 })
+  const config = loadConfig()
+  const db = openDb(config.databaseUrl, { poolSize: 1 })
+  // With Redis, live sessions read accounts through its cache: the change must go through it too.
+  const redis = config.redisUrl ? createRedisClient(config.redisUrl, () => {}) : undefined
   try {
     await migrateToLatest(db.kysely)
-    const user = await new UsersRepository(db).setAdmin(username, action === 'grant', new Date())
+    await redis?.connect()
+    const cache = openSessionStore({
+      db,
+      redis,
+      redisKeyPrefix: config.redisKeyPrefix,
+      onCacheError: (error) => console.error(`warning: the account cache could not be told (${error}); it refills from the database within a minute`)
+    })
+    const user = await setAdminFlag(new UsersRepository(db), cache, username, action === 'grant')
     if (!user) {
       console.error(`No user named "${username}".`)
       return 1
@@ -29,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(action === 'grant' ? `${user.username} is now an admin.` : `${user.username} is no longer an admin.`)
     return 0
   } finally {
+    if (redis?.isOpen) await redis.close()
     await db.kysely.destroy()
   }
 }

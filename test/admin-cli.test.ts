@@ -13,7 +13,8 @@ function admin(env: Record<string, string | undefined>, ...args: string[]) {
 
 forEachBackend(t, async (t, backend) => {
   const service = await startService(t, backend)
-  const env = { DATABASE_URL: service.config.databaseUrl, REDIS_URL: service.config.redisUrl }
+  // The operator's settings are the service's: with Redis, the CLI changes the account through its cache.
+  const env = { DATABASE_URL: service.config.databaseUrl, REDIS_URL: service.config.redisUrl, REDIS_KEY_PREFIX: service.config.redisKeyPrefix }
   const adminToken = await service.signUpAndLogIn('boss')
   await service.signUpAndLogIn('worker')
 

@@ -1,7 +1,7 @@
 /**
  * Seeding through the service's own code: `openDb` + migrations, the users repository (bulk
  * `insertExact`, one precomputed bcrypt hash for every row), and sessions made the way the service
- * makes them (`newToken`/`hashToken`): through `RedisSessionStore.create` on Redis, rows of the
+ * makes them (`newToken`/`hashToken`): through the Redis session store's `create` on Redis, rows of the
  * `sessions` table otherwise. Every seeded account gets one live session; its token is kept here.
  */
 import { randomUUID } from 'node:crypto'
@@ -11,7 +11,7 @@ import { migrateToLatest } from '../../src/db/migrator.js'
 import type { Db } from '../../src/db/schema.js'
 import { type UserRecord, UsersRepository } from '../../src/db/users-repository.js'
 import type { RedisClient } from '../../src/redis/client.js'
-import { RedisSessionStore } from '../../src/sessions/redis-session-store.js'
+import { openSessionStore } from '../../src/sessions/open-session-store.js'
 import { hashToken, newToken } from '../../src/sessions/tokens.js'
 
 export interface SeededUser {
@@ -77,7 +77,7 @@ export async function seedAccounts(target: SeedTarget, passwordHash: string, run
         }
       })
       if (redis) {
-        const store = new RedisSessionStore(redis, target.redisKeyPrefix)
+        const store = openSessionStore({ db, redis, redisKeyPrefix: target.redisKeyPrefix, onCacheError: () => {} })
         await Promise.all(sessions.map(({ user, token }) => store.create(hashToken(token), user.id, expiresAt)))
       }
       for (const { user, token } of sessions) seeded.push({ username: user.username, token })

@@ -10,12 +10,12 @@
  *    unknown properties), and only `npm run admin` (an operator on the server) changes the flag.
  */
 import { problems } from '../errors/problem.js'
-import { type UserRecord, usernameKey } from '../db/users-repository.js'
+import { type Account, usernameKey } from '../db/users-repository.js'
 
 export type Access = 'self' | 'admin'
 
 /** How the actor may act on the account named `targetUsername`; throws 403 when they may not. */
-export function accessTo(actor: UserRecord, targetUsername: string): Access {
+export function accessTo(actor: Account, targetUsername: string): Access {
   if (usernameKey(actor.username) === usernameKey(targetUsername)) return 'self'
   if (actor.admin) return 'admin'
   throw problems.forbidden()

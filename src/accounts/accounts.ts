@@ -1,10 +1,11 @@
 /** The account use cases: sign up, log in and out, and read, update or delete an account. */
 import { randomUUID } from 'node:crypto'
 import { isUniqueViolation } from '../db/errors.js'
-import type { UserRecord, UsersRepository } from '../db/users-repository.js'
+import type { Account, UserRecord, UsersRepository } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
 import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
+import type { AccountCache } from '../sessions/session-store.js'
 import type { Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo } from './access-policy.js'
 import { accountDataProblem } from './account-data.js'
@@ -34,10 +35,12 @@ export class Accounts {
   constructor(
     private readonly users: UsersRepository,
     private readonly sessions: Sessions,
-    private readonly passwords: PasswordHasher
+    private readonly passwords: PasswordHasher,
+    /** Every change to a user's row goes through it (see session-store.ts). */
+    private readonly cache: AccountCache
   ) {}
 
-  async signUp({ username, password, data = {} }: SignUp): Promise<UserRecord> {
+  async signUp({ username, password, data = {} }: SignUp): Promise<Account> {
     const passwordIssue = passwordProblem(password)
     if (passwordIssue) throw refusePassword(passwordIssue)
     checkData(data)
@@ -74,33 +77,32 @@ export class Accounts {
   }
 
   /** The account behind a bearer token, or undefined when the token is not live. */
-  async authenticate(token: string): Promise<UserRecord | undefined> {
-    const userId = await this.sessions.userIdFor(token)
-    // A session can briefly outlive its deleted user; it then leads nowhere.
-    return userId === undefined ? undefined : this.users.findById(userId)
+  authenticate(token: string): Promise<Account | undefined> {
+    return this.sessions.accountFor(token)
   }
 
-  read(actor: UserRecord, username: string): Promise<UserRecord> {
+  read(actor: Account, username: string): Promise<Account> {
     return this.target(actor, username)
   }
 
-  async replaceData(actor: UserRecord, username: string, data: AccountData): Promise<UserRecord> {
+  async replaceData(actor: Account, username: string, data: AccountData): Promise<Account> {
     checkData(data)
     const target = await this.target(actor, username)
     const now = new Date()
-    if (!(await this.users.replaceData(target.id, data, now))) throw problems.userNotFound(username)
+    const replaced = await this.cache.write(target.id, () => this.users.replaceData(target.id, data, now))
+    if (!replaced) throw problems.userNotFound(username)
     return { ...target, data, updatedAt: now }
   }
 
   /** Deletes the account, then every session it had. */
-  async remove(actor: UserRecord, username: string): Promise<void> {
+  async remove(actor: Account, username: string): Promise<void> {
     const target = await this.target(actor, username)
-    if (!(await this.users.delete(target.id))) throw problems.userNotFound(username)
+    if (!(await this.cache.write(target.id, () => this.users.delete(target.id)))) throw problems.userNotFound(username)
     await this.sessions.endAllForUser(target.id)
   }
 
   /** The account the actor may act on, after the access policy has had its say. */
-  private async target(actor: UserRecord, username: string): Promise<UserRecord> {
+  private async target(actor: Account, username: string): Promise<Account> {
     if (accessTo(actor, username) === 'self') return actor
     const target = await this.users.findByUsername(username)
     if (!target) throw problems.userNotFound(username)

@@ -43,6 +43,7 @@ function openSqlite(path: string): Db {
   database.pragma('synchronous = NORMAL')
   database.pragma('foreign_keys = ON')
   database.pragma('busy_timeout = 5000')
+  cacheStatements(database)
   return {
     kysely: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
     dialect: 'sqlite',
@@ -50,6 +51,27 @@ function openSqlite(path: string): Db {
     time: (date) => date.toISOString(),
     bool: (value) => (value ? 1 : 0)
   }
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement again on every query (9% of a read's CPU). Our
+ * SQL texts are a small fixed set, so each is prepared once and reused; the cap only guards against
+ * a query whose text varies (an `in (...)` list during an import).
+ */
+const STATEMENT_CACHE_SIZE = 200
+
+function cacheStatements(database: SQLite.Database): void {
+  const prepareStatement = database.prepare.bind(database)
+  const statements = new Map<string, SQLite.Statement>()
+  database.prepare = ((source: string) => {
+    let statement = statements.get(source)
+    if (!statement) {
+      if (statements.size >= STATEMENT_CACHE_SIZE) statements.clear()
+      statement = prepareStatement(source)
+      statements.set(source, statement)
+    }
+    return statement
+  }) as SQLite.Database['prepare']
 }
 
 function openMysql(url: string, poolSize: number): Db {

@@ -1,13 +1,28 @@
 /** Every query on the `sessions` table (the embedded default's session store). */
+import { type PreparedQuery, prepare } from './prepared.js'
 import type { Db } from './schema.js'
-
-export interface SessionRow {
-  userId: string
-  expiresAt: Date
-}
+import { type Account, type AccountRow, toAccount } from './users-repository.js'
 
 export class SessionsRepository {
-  constructor(private readonly db: Db) {}
+  /** Every authenticated request runs this: compiled once (see prepared.ts). */
+  private readonly selectLiveAccount: PreparedQuery<[string, Date | string], AccountRow>
+
+  constructor(private readonly db: Db) {
+    this.selectLiveAccount = prepare(db.kysely, 2, (tokenHash: string, now: Date | string) =>
+      db.kysely
+        .selectFrom('sessions')
+        .innerJoin('users', 'users.id', 'sessions.user_id')
+        .select(['users.id', 'users.username', 'users.admin', 'users.data', 'users.created_at', 'users.updated_at'])
+        .where('sessions.token_hash', '=', tokenHash)
+        .where('sessions.expires_at', '>', now)
+    )
+  }
+
+  /** The account behind a session that has not expired at `now`: one query, session and user together. */
+  async findLiveAccount(tokenHash: string, now: Date): Promise<Account | undefined> {
+    const [row] = await this.selectLiveAccount(tokenHash, this.db.time(now))
+    return row && toAccount(row)
+  }
 
   async insert(tokenHash: string, userId: string, expiresAt: Date, now: Date): Promise<void> {
     await this.db.kysely
@@ -19,17 +34,6 @@ export class SessionsRepository {
         created_at: this.db.time(now)
       })
       .execute()
-  }
-
-  /** The session if it exists and has not expired at `now`. */
-  async findLive(tokenHash: string, now: Date): Promise<SessionRow | undefined> {
-    const row = await this.db.kysely
-      .selectFrom('sessions')
-      .select(['user_id', 'expires_at'])
-      .where('token_hash', '=', tokenHash)
-      .where('expires_at', '>', this.db.time(now))
-      .executeTakeFirst()
-    return row && { userId: row.user_id, expiresAt: new Date(row.expires_at) }
   }
 
   async delete(tokenHash: string): Promise<void> {

@@ -1,15 +1,20 @@
 /** Every query on the `users` table. */
+import { type PreparedQuery, prepare } from './prepared.js'
 import type { Db } from './schema.js'
 
-/** An account as the rest of the service sees it. */
-export interface UserRecord {
+/** An account as requests see it: everything but the password hash. */
+export interface Account {
   id: string
   username: string
-  passwordHash: string
   admin: boolean
   data: Record<string, unknown>
   createdAt: Date
   updatedAt: Date
+}
+
+/** The whole row, for logins and transfers. */
+export interface UserRecord extends Account {
+  passwordHash: string
 }
 
 export interface NewUser {
@@ -26,16 +31,19 @@ export function usernameKey(username: string): string {
 }
 
 const COLUMNS = ['id', 'username', 'password_hash', 'admin', 'data', 'created_at', 'updated_at'] as const
+/** What a request needs: the password hash stays in the database. */
+export const ACCOUNT_COLUMNS = ['id', 'username', 'admin', 'data', 'created_at', 'updated_at'] as const
 
-type Row = {
+export type AccountRow = {
   id: string
   username: string
-  password_hash: string
   admin: boolean | number
   data: unknown
   created_at: Date | string
   updated_at: Date | string
 }
+
+type Row = AccountRow & { password_hash: string }
 
 /**
  * SQLite hands `data` back as text; mysql2 and pg parse JSON columns themselves (MariaDB's JSON is
@@ -46,11 +54,10 @@ function parseData(value: unknown): Record<string, unknown> {
   return (typeof value === 'string' ? JSON.parse(value) : value) as Record<string, unknown>
 }
 
-function toRecord(row: Row): UserRecord {
+export function toAccount(row: AccountRow): Account {
   return {
     id: row.id,
     username: row.username,
-    passwordHash: row.password_hash,
     admin: Boolean(row.admin),
     data: parseData(row.data),
     createdAt: new Date(row.created_at),
@@ -58,11 +65,26 @@ function toRecord(row: Row): UserRecord {
   }
 }
 
+function toRecord(row: Row): UserRecord {
+  return { ...toAccount(row), passwordHash: row.password_hash }
+}
+
 export class UsersRepository {
-  constructor(private readonly db: Db) {}
+  // The reads every request may make, compiled once (see prepared.ts).
+  private readonly selectByKey: PreparedQuery<[string], Row>
+  private readonly selectAccountById: PreparedQuery<[string], AccountRow>
+
+  constructor(private readonly db: Db) {
+    this.selectByKey = prepare(db.kysely, 1, (key: string) =>
+      db.kysely.selectFrom('users').select(COLUMNS).where('username_key', '=', key)
+    )
+    this.selectAccountById = prepare(db.kysely, 1, (id: string) =>
+      db.kysely.selectFrom('users').select(ACCOUNT_COLUMNS).where('id', '=', id)
+    )
+  }
 
   /** Throws the driver's unique-violation error when the username is taken. */
-  async insert(user: NewUser): Promise<UserRecord> {
+  async insert(user: NewUser): Promise<Account> {
     const now = this.db.time(user.now)
     await this.db.kysely
       .insertInto('users')
@@ -76,21 +98,17 @@ export class UsersRepository {
         updated_at: now
       })
       .execute()
-    return { ...user, admin: false, createdAt: user.now, updatedAt: user.now }
+    return { id: user.id, username: user.username, admin: false, data: user.data, createdAt: user.now, updatedAt: user.now }
   }
 
   async findByUsername(username: string): Promise<UserRecord | undefined> {
-    const row = await this.db.kysely
-      .selectFrom('users')
-      .select(COLUMNS)
-      .where('username_key', '=', usernameKey(username))
-      .executeTakeFirst()
+    const [row] = await this.selectByKey(usernameKey(username))
     return row && toRecord(row)
   }
 
-  async findById(id: string): Promise<UserRecord | undefined> {
-    const row = await this.db.kysely.selectFrom('users').select(COLUMNS).where('id', '=', id).executeTakeFirst()
-    return row && toRecord(row)
+  async findAccountById(id: string): Promise<Account | undefined> {
+    const [row] = await this.selectAccountById(id)
+    return row && toAccount(row)
   }
 
   /** Returns false when the user no longer exists. */
@@ -158,13 +176,13 @@ export class UsersRepository {
       .execute()
   }
 
-  /** For operators only (`npm run admin`); no API request reaches this. */
-  async setAdmin(username: string, admin: boolean, now: Date): Promise<UserRecord | undefined> {
-    await this.db.kysely
+  /** For operators only (`npm run admin`); no API request reaches this. Returns false when the user no longer exists. */
+  async setAdmin(id: string, admin: boolean, now: Date): Promise<boolean> {
+    const result = await this.db.kysely
       .updateTable('users')
       .set({ admin: this.db.bool(admin), updated_at: this.db.time(now) })
-      .where('username_key', '=', usernameKey(username))
-      .execute()
-    return this.findByUsername(username)
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
   }
 }

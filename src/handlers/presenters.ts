@@ -1,12 +1,12 @@
 /** Turns domain records into the shapes the contract promises. Nothing secret gets through. */
 import type { components } from '../../generated/openapi.js'
-import type { UserRecord } from '../db/users-repository.js'
+import type { Account } from '../db/users-repository.js'
 import type { StartedSession } from '../sessions/sessions.js'
 
 export type User = components['schemas']['User']
 export type Session = components['schemas']['Session']
 
-export function presentUser(user: UserRecord): User {
+export function presentUser(user: Account): User {
   return {
     username: user.username,
     admin: user.admin,

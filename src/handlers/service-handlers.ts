@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { components, operations } from '../../generated/openapi.js'
 import type { Accounts } from '../accounts/accounts.js'
-import type { UserRecord } from '../db/users-repository.js'
+import type { Account } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
 import type { Readiness } from '../health/readiness.js'
 import type { LoginThrottle } from '../rate-limits/login-throttle.js'
@@ -17,7 +17,7 @@ type UserParams = operations['getUser']['parameters']['path']
 type Request<Shape extends { Body?: unknown; Params?: unknown } = {}> = FastifyRequest<Shape>
 
 /** The glue's security handler guarantees an account on every route that requires a token. */
-function actorOf(request: FastifyRequest): UserRecord {
+function actorOf(request: FastifyRequest): Account {
   if (!request.account) throw problems.missingToken()
   return request.account
 }

@@ -6,13 +6,11 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { Accounts } from '../accounts/accounts.js'
 import type { Config } from '../config/config.js'
-import { SessionsRepository } from '../db/sessions-repository.js'
 import { UsersRepository } from '../db/users-repository.js'
 import { PasswordHasher } from '../passwords/password-hasher.js'
-import { RedisSessionStore } from '../sessions/redis-session-store.js'
+import { openSessionStore } from '../sessions/open-session-store.js'
 import type { SessionStore } from '../sessions/session-store.js'
 import { Sessions } from '../sessions/sessions.js'
-import { SqlSessionStore } from '../sessions/sql-session-store.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -24,9 +22,12 @@ declare module 'fastify' {
 
 export default fp(
   async function accountsPlugin(app: FastifyInstance, { config }: { config: Config }) {
-    const store: SessionStore = app.redis
-      ? new RedisSessionStore(app.redis, config.redisKeyPrefix)
-      : new SqlSessionStore(new SessionsRepository(app.db))
+    const store = openSessionStore({
+      db: app.db,
+      redis: app.redis ?? undefined,
+      redisKeyPrefix: config.redisKeyPrefix,
+      onCacheError: (error) => app.log.warn({ err: error }, 'account cache: could not close a write (readers use the database meanwhile)')
+    })
     const passwordHasher = new PasswordHasher(config.bcryptCost, config.hashThreads)
     app.addHook('onClose', () => passwordHasher.close())
     await passwordHasher.start()
@@ -34,7 +35,7 @@ export default fp(
     const sessions = new Sessions(store, config.sessionTtlSeconds)
     app.decorate('sessionStore', store)
     app.decorate('passwordHasher', passwordHasher)
-    app.decorate('accounts', new Accounts(new UsersRepository(app.db), sessions, passwordHasher))
+    app.decorate('accounts', new Accounts(new UsersRepository(app.db), sessions, passwordHasher, store))
   },
   { name: 'accounts', dependencies: ['stores'] }
 )

@@ -4,13 +4,13 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { Accounts } from '../accounts/accounts.js'
-import type { UserRecord } from '../db/users-repository.js'
+import type { Account } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The caller's account, once a bearer token has been accepted. */
-    account: UserRecord | null
+    account: Account | null
     /** The accepted bearer token, so logout can end exactly this session. */
     token: string | null
     /** Why the bearer token was refused; GET / reads it because it also lets anonymous callers in. */

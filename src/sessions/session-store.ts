@@ -3,10 +3,15 @@
  * Both implementations pass the same tests. Keys are token hashes, never tokens.
  * A store that cannot be reached throws `problems.unavailable` (a 503): we fail closed.
  */
-export interface SessionStore {
+import type { Account } from '../db/users-repository.js'
+
+export interface SessionStore extends AccountCache {
   create(tokenHash: string, userId: string, expiresAt: Date): Promise<void>
-  /** The user id of a live (unexpired, unrevoked) session, or undefined. */
-  findUserId(tokenHash: string): Promise<string | undefined>
+  /**
+   * The account behind a live (unexpired, unrevoked) session, or undefined. In the common case one
+   * round trip to the store: a join in SQL, one script in Redis (which caches accounts).
+   */
+  findAccount(tokenHash: string): Promise<Account | undefined>
   revoke(tokenHash: string): Promise<void>
   revokeAllForUser(userId: string): Promise<void>
   /** Live sessions right now, or undefined when the store cannot count them cheaply. */
@@ -14,4 +19,13 @@ export interface SessionStore {
   /** Answers when the store is reachable, throws otherwise. */
   ping(): Promise<void>
   close(): Promise<void>
+}
+
+/**
+ * Keeps any cached copy of an account in step with its row. Every change to a row in `users` runs
+ * through `write`, so that once the change is committed no request on any instance reads the old
+ * row. A store without a cache runs the change as it is.
+ */
+export interface AccountCache {
+  write<T>(userId: string, change: () => Promise<T>): Promise<T>
 }

@@ -1,4 +1,5 @@
 /** Starting, resolving and ending sessions, on whichever store is configured. */
+import type { Account } from '../db/users-repository.js'
 import type { SessionStore } from './session-store.js'
 import { hashToken, isWellFormedToken, newToken } from './tokens.js'
 
@@ -21,10 +22,10 @@ export class Sessions {
     return { token, expiresAt }
   }
 
-  /** The user id behind a live token, or undefined for a malformed, unknown, expired or revoked one. */
-  async userIdFor(token: string): Promise<string | undefined> {
+  /** The account behind a live token, or undefined for a malformed, unknown, expired or revoked one. */
+  async accountFor(token: string): Promise<Account | undefined> {
     if (!isWellFormedToken(token)) return undefined
-    return this.store.findUserId(hashToken(token))
+    return this.store.findAccount(hashToken(token))
   }
 
   end(token: string): Promise<void> {

@@ -1,6 +1,7 @@
 /** Sessions in the `sessions` table of the service's own database (the embedded default). */
 import { isForeignKeyViolation } from '../db/errors.js'
 import type { SessionsRepository } from '../db/sessions-repository.js'
+import type { Account } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
 import type { SessionStore } from './session-store.js'
 
@@ -27,8 +28,13 @@ export class SqlSessionStore implements SessionStore {
     }
   }
 
-  async findUserId(tokenHash: string): Promise<string | undefined> {
-    return (await this.sessions.findLive(tokenHash, new Date()))?.userId
+  findAccount(tokenHash: string): Promise<Account | undefined> {
+    return this.sessions.findLiveAccount(tokenHash, new Date())
+  }
+
+  /** Nothing is cached: the account is read with its session, in the same query. */
+  write<T>(_userId: string, change: () => Promise<T>): Promise<T> {
+    return change()
   }
 
   revoke(tokenHash: string): Promise<void> {

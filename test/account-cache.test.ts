@@ -1,0 +1,167 @@
+/**
+ * Reads reach an account in one round trip (a join in SQL, a cached copy in Redis), yet no change
+ * may ever be read stale: every update, logout, deletion and admin change is visible at once, on
+ * every instance. Two instances share one database (and one Redis) as two servers behind a load
+ * balancer would.
+ */
+import { randomBytes } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { setAdminFlag } from '../src/accounts/admin-flag.js'
+import { UsersRepository } from '../src/db/users-repository.js'
+import { createRedisClient } from '../src/redis/client.js'
+import { RedisSessionStore } from '../src/sessions/redis-session-store.js'
+import { hashToken, newToken } from '../src/sessions/tokens.js'
+import { type Backend, REDIS_URL, type Service, forEachBackend, startService } from './helper.js'
+
+/** A second instance on the first one's database and Redis key space. */
+async function twoInstances(t: Test, backend: Backend): Promise<[Service, Service]> {
+  const a = await startService(t, backend)
+  const b = await startService(t, backend, {
+    DATABASE_URL: a.config.databaseUrl,
+    REDIS_KEY_PREFIX: a.config.redisKeyPrefix
+  })
+  return [a, b]
+}
+
+forEachBackend(t, async (t, backend) => {
+  t.test('every change is visible at once on the other instance', async (t) => {
+    const [a, b] = await twoInstances(t, backend)
+    const token = await a.signUpAndLogIn('ben')
+    await a.signUpAndLogIn('eve')
+    // Warm the cache on both instances before each change, so a stale copy would be there to serve.
+    for (let n = 1; n <= 20; n++) {
+      t.equal((await b.request('GET', '/user/ben', { token })).status, 200)
+      t.equal((await a.request('PUT', '/user/ben', { token, json: { data: { n } } })).status, 200)
+      t.same((await b.request('GET', '/user/ben', { token })).body.data, { n }, `update ${n} seen by the other instance`)
+      t.same((await b.request('GET', '/', { token })).body.data, { n })
+    }
+
+    // Admin granted and revoked by an operator: live sessions follow at once.
+    const users = new UsersRepository(a.app.db)
+    t.equal((await b.request('GET', '/user/eve', { token })).status, 403)
+    await setAdminFlag(users, a.app.sessionStore, 'ben', true)
+    t.equal((await b.request('GET', '/user/eve', { token })).status, 200, 'admin at once')
+    await setAdminFlag(users, a.app.sessionStore, 'ben', false)
+    t.equal((await b.request('GET', '/user/eve', { token })).status, 403, 'no longer admin at once')
+
+    // Logout on one instance ends the token on the other.
+    t.equal((await a.request('DELETE', '/auth', { token })).status, 204)
+    t.equal((await b.request('GET', '/user/ben', { token })).status, 401, 'logged out everywhere')
+
+    // Deletion on one instance ends every session on the other, cached or not.
+    const first = await a.logIn('ben')
+    const second = await b.logIn('ben')
+    t.equal((await a.request('GET', '/', { token: first })).status, 200)
+    t.equal((await b.request('GET', '/', { token: second })).status, 200)
+    t.equal((await b.request('DELETE', '/user/ben', { token: second })).status, 204)
+    t.equal((await a.request('GET', '/', { token: first })).status, 401, 'deleted: the cached account is gone')
+    t.equal((await b.request('GET', '/', { token: second })).status, 401)
+  })
+
+  t.test('reads running alongside writes never go back in time', async (t) => {
+    const [a, b] = await twoInstances(t, backend)
+    const token = await a.signUpAndLogIn('ben')
+    const writes = 60
+    let acknowledged = 0
+    let stale = 0
+    let reads = 0
+    const writer = (async () => {
+      for (let n = 1; n <= writes; n++) {
+        const res = await a.request('PUT', '/user/ben', { token, json: { data: { n } } })
+        if (res.status === 200) acknowledged = n
+      }
+    })()
+    let writing = true
+    void writer.finally(() => {
+      writing = false
+    })
+    // Readers on both instances: a read sent after write n was acknowledged must see n or later.
+    const readers = Array.from({ length: 6 }, async (_, i) => {
+      const service = i % 2 ? a : b
+      while (writing) {
+        const floor = acknowledged
+        const res = await service.request('GET', '/user/ben', { token })
+        reads++
+        const seen = (res.body.data as { n?: number }).n ?? 0
+        if (seen < floor) stale++
+      }
+    })
+    await Promise.all([writer, ...readers])
+    t.equal(acknowledged, writes, 'every write succeeded')
+    t.ok(reads > writes, `${reads} reads ran alongside ${writes} writes`)
+    t.equal(stale, 0, 'no read returned data older than an acknowledged write')
+    t.same((await b.request('GET', '/user/ben', { token })).body.data, { n: writes })
+  })
+})
+
+t.test('Redis: the cache never keeps a row that a change replaced', async (t) => {
+  const service = await startService(t, 'mariadb-redis')
+  const users = new UsersRepository(service.app.db)
+  const prefix = service.config.redisKeyPrefix
+  const token = await service.signUpAndLogIn('ben')
+  const ben = (await users.findByUsername('ben'))!
+
+  t.test('a read that raced a change does not cache what it read', async (t) => {
+    // The reader misses, reads the row, and before it can cache it a whole change commits.
+    let raced = false
+    const store = new RedisSessionStore(service.app.redis!, prefix, {
+      loadAccount: async (id) => {
+        const before = await users.findAccountById(id)
+        if (!raced) {
+          raced = true
+          await service.app.sessionStore.write(id, () => users.replaceData(id, { after: true }, new Date()))
+        }
+        return before
+      },
+      onCacheError: (error) => t.fail(`unexpected cache error: ${error}`)
+    })
+    const sessionHash = hashToken(newToken())
+    await store.create(sessionHash, ben.id, new Date(Date.now() + 60_000))
+    await service.app.sessionStore.write(ben.id, async () => {}) // drop any cached copy
+    const first = await store.findAccount(sessionHash)
+    t.notSame(first?.data, { after: true }, 'the racing reader saw the old row (as it should: it read first)')
+    await new Promise((resolve) => setTimeout(resolve, 50)) // the fill is off the request path
+    t.same((await store.findAccount(sessionHash))?.data, { after: true }, 'the next read sees the change')
+    t.same((await service.request('GET', '/user/ben', { token })).body.data, { after: true })
+  })
+
+  t.test('Redis lost right after a commit: readers use the database until the marker expires', async (t) => {
+    // The writer has its own connection to Redis, which it loses mid-change.
+    const writerRedis = createRedisClient(REDIS_URL, () => {})
+    await writerRedis.connect()
+    const cacheErrors: unknown[] = []
+    const writer = new RedisSessionStore(writerRedis, prefix, {
+      loadAccount: (id) => users.findAccountById(id),
+      onCacheError: (error) => cacheErrors.push(error)
+    })
+    t.equal((await service.request('GET', '/user/ben', { token })).status, 200, 'cached')
+    const data = { marker: randomBytes(4).toString('hex') }
+    await writer.write(ben.id, async () => {
+      await users.replaceData(ben.id, data, new Date())
+      writerRedis.destroy()
+    })
+    t.equal(cacheErrors.length, 1, 'the failed end of the write was reported')
+    for (let i = 0; i < 5; i++) {
+      t.same((await service.request('GET', '/user/ben', { token })).body.data, data, `read ${i} sees the committed change`)
+    }
+    const redis = service.app.redis!
+    t.equal(await redis.exists(`${prefix}account:${ben.id}`), 0, 'nothing was cached while the marker lives')
+    const ttl = await redis.ttl(`${prefix}account-writes:${ben.id}`)
+    t.ok(ttl > 0 && ttl <= 60, `the marker expires by itself (${ttl} s left)`)
+    // Once it has expired, reads fill the cache again, from the database.
+    await redis.del(`${prefix}account-writes:${ben.id}`)
+    t.same((await service.request('GET', '/user/ben', { token })).body.data, data)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    t.equal(await redis.exists(`${prefix}account:${ben.id}`), 1, 'cached again')
+    t.same((await service.request('GET', '/user/ben', { token })).body.data, data)
+  })
+
+  t.test('no password hash is cached', async (t) => {
+    t.equal((await service.request('GET', '/user/ben', { token })).status, 200)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const cached = await service.app.redis!.get(`${prefix}account:${ben.id}`)
+    t.ok(cached, 'the account is cached')
+    t.notMatch(cached!, /\$2[aby]\$/, 'no bcrypt hash in Redis')
+    t.notMatch(cached!, /password/i)
+  })
+})
