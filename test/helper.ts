@@ -14,6 +14,7 @@ import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
+import type { Middleware } from 'openapi-fetch'
 import { createClient } from 'redis'
 import type { Test } from 'tap'
 import { type BuildAppOptions, buildApp } from '../src/app.js'
@@ -61,9 +62,9 @@ export interface Service {
   request(method: string, path: string, options?: RequestOptions): Promise<Response>
   /**
    * A new client of the SDK (src/client), holding `token` if given. Every response it receives is
-   * checked against openapi.yaml and fails the test if it breaks the contract.
+   * checked against openapi.yaml and fails the test if it breaks the contract; `middleware` runs too.
    */
-  client(token?: string): AccountsClient
+  client(token?: string, ...middleware: Middleware[]): AccountsClient
   /** Signs a user up (through the client) and returns their token from a fresh login. */
   signUpAndLogIn(username: string, data?: Record<string, unknown>): Promise<string>
   logIn(username: string, password?: string): Promise<string>
@@ -211,8 +212,8 @@ export async function startService(
   const checkContract = contractMiddleware((method, path, response, violations) =>
     assertHonoursContract(t, method, path, response, violations)
   )
-  function client(token?: string): AccountsClient {
-    return createAccountsClient({ baseUrl: url, middleware: [checkContract], ...(token !== undefined && { token }) })
+  function client(token?: string, ...middleware: Middleware[]): AccountsClient {
+    return createAccountsClient({ baseUrl: url, middleware: [checkContract, ...middleware], ...(token !== undefined && { token }) })
   }
 
   async function logIn(username: string, password = PASSWORD): Promise<string> {

@@ -9,7 +9,8 @@
  *   - only an operator (`service.makeAdmin`) can make an admin; no request can
  */
 import t, { type Test } from 'tap'
-import { forEachBackend, PASSWORD, type Response, type Service, startService, uniqueName } from '../helper.js'
+import { type AccountsClient, AccountsProblem } from '../../src/client/index.js'
+import { forEachBackend, PASSWORD, type Service, startService, uniqueName } from '../helper.js'
 
 type Actor = 'anonymous' | 'owner' | 'another' | 'admin'
 const ACTORS: readonly Actor[] = ['anonymous', 'owner', 'another', 'admin']
@@ -45,20 +46,48 @@ function tokenOf(world: World, actor: Actor): string | undefined {
   return actor === 'anonymous' ? undefined : world[actor].token
 }
 
+/** What the tests look at: the status, body and headers of one answer to a client call. */
+interface Answer {
+  status: number
+  body: any
+  headers: Headers
+}
+
+/**
+ * Makes one call through the client SDK, holding `token`, and tells what came back: the resolved
+ * value or the problem, with the exact status and headers the service answered.
+ */
+async function answer(service: Service, token: string | undefined, call: (client: AccountsClient) => Promise<unknown>): Promise<Answer> {
+  let last: Response | undefined
+  const client = service.client(token, { onResponse: ({ response }) => void (last = response) })
+  try {
+    const body = await call(client)
+    return { status: last!.status, body, headers: last!.headers }
+  } catch (error) {
+    if (error instanceof AccountsProblem) return { status: error.status, body: error.problem, headers: error.headers }
+    throw error
+  }
+}
+
 /** Reads an account with the admin's eyes: the ground truth after a request. */
-async function adminView(world: World, name: string): Promise<Response> {
-  return world.service.request('GET', `/user/${name}`, { token: world.admin.token })
+async function adminView(world: World, name: string): Promise<Answer> {
+  return answer(world.service, world.admin.token, (client) => client.getUser(name))
+}
+
+/** GET / (the caller's profile) with a token. */
+function me(world: World, token: string | undefined): Promise<Answer> {
+  return answer(world.service, token, (client) => client.me())
 }
 
 /** RFC 6750 §3.1: a request without credentials gets a bare challenge, no `error` attribute. */
-function assertMissingToken(t: Test, res: Response, what: string): void {
+function assertMissingToken(t: Test, res: Answer, what: string): void {
   t.equal(res.status, 401, `${what}: 401 without a token`)
   const challenge = res.headers.get('www-authenticate') ?? ''
   t.match(challenge, /^Bearer\b/, `${what}: WWW-Authenticate is a Bearer challenge`)
   t.notMatch(challenge, /error=/, `${what}: no error attribute when no token was sent`)
 }
 
-function assertInvalidToken(t: Test, res: Response, what: string): void {
+function assertInvalidToken(t: Test, res: Answer, what: string): void {
   t.equal(res.status, 401, `${what}: 401 for a refused token`)
   const challenge = res.headers.get('www-authenticate') ?? ''
   t.match(challenge, /^Bearer\b/, `${what}: WWW-Authenticate is a Bearer challenge`)
@@ -77,12 +106,12 @@ function withoutInstance(body: Record<string, unknown>): Record<string, unknown>
 interface Expectation {
   status: number
   /** Assertions on the answer and on the account afterwards. */
-  verify?: (t: Test, res: Response, world: World, actor: Actor) => unknown
+  verify?: (t: Test, res: Answer, world: World, actor: Actor) => unknown
 }
 
 interface Operation {
   id: string
-  send(world: World, token: string | undefined): Promise<Response>
+  send(world: World, token: string | undefined): Promise<Answer>
   expect: Record<Actor, Expectation>
 }
 
@@ -93,11 +122,10 @@ async function assertTargetUntouched(t: Test, world: World): Promise<void> {
   const view = await adminView(world, world.owner.name)
   t.equal(view.status, 200, 'the target still exists')
   t.same(view.body.data, { original: true }, 'the target data is unchanged')
-  const me = await world.service.request('GET', '/', { token: world.owner.token })
-  t.equal(me.status, 200, "the target's session still works")
+  t.equal((await me(world, world.owner.token)).status, 200, "the target's session still works")
 }
 
-async function targetReplaced(t: Test, res: Response, world: World): Promise<void> {
+async function targetReplaced(t: Test, res: Answer, world: World): Promise<void> {
   t.equal(res.body.username, world.owner.name, 'the answer is the target account')
   t.same(res.body.data, NEW_DATA, 'the answer carries the new data')
   t.equal(res.body.admin, false, 'the admin flag is untouched')
@@ -105,21 +133,19 @@ async function targetReplaced(t: Test, res: Response, world: World): Promise<voi
   t.same(view.body.data, NEW_DATA, 'the new data is stored')
 }
 
-async function targetDeleted(t: Test, res: Response, world: World): Promise<void> {
+async function targetDeleted(t: Test, res: Answer, world: World): Promise<void> {
   t.equal(res.body, undefined, '204 has no body')
   t.equal((await adminView(world, world.owner.name)).status, 404, 'the target is gone')
-  const stale = await world.service.request('GET', '/', { token: world.owner.token })
-  assertInvalidToken(t, stale, "the deleted target's token")
+  assertInvalidToken(t, await me(world, world.owner.token), "the deleted target's token")
 }
 
 const targetUntouched: Expectation['verify'] = (t, _res, world) => assertTargetUntouched(t, world)
 
 /** Logout ends the caller's own session, and no other. */
 const ownSessionEnded: Expectation['verify'] = async (t, _res, world, actor) => {
-  assertInvalidToken(t, await world.service.request('GET', '/', { token: tokenOf(world, actor) }), `${actor}'s ended token`)
+  assertInvalidToken(t, await me(world, tokenOf(world, actor)), `${actor}'s ended token`)
   for (const other of ACTORS.filter((a) => a !== actor && a !== 'anonymous')) {
-    const res = await world.service.request('GET', '/', { token: tokenOf(world, other) })
-    t.equal(res.status, 200, `${other}'s session lives on`)
+    t.equal((await me(world, tokenOf(world, other))).status, 200, `${other}'s session lives on`)
   }
 }
 
@@ -131,7 +157,7 @@ function sameForEveryone(expectation: Expectation): Record<Actor, Expectation> {
 const OPERATIONS: Operation[] = [
   {
     id: 'getRoot',
-    send: (w, token) => w.service.request('GET', '/', { token }),
+    send: (w, token) => me(w, token),
     expect: {
       anonymous: { status: 200, verify: (t, res) => t.same(res.body, { message: 'Hello World' }) },
       // With a token, GET / is the caller's own profile, whoever the caller is.
@@ -143,12 +169,12 @@ const OPERATIONS: Operation[] = [
   {
     id: 'signUp',
     // Sign-up is public: a token, even an admin's, neither helps nor hurts, and never makes an admin.
-    send: (w, token) => w.service.request('POST', '/user', { token, json: { username: uniqueName('new'), password: PASSWORD } }),
+    send: (w, token) => answer(w.service, token, (client) => client.signUp({ username: uniqueName('new'), password: PASSWORD })),
     expect: sameForEveryone({ status: 201, verify: (t, res) => t.equal(res.body.admin, false, 'a new account is never an admin') })
   },
   {
     id: 'getUser',
-    send: (w, token) => w.service.request('GET', `/user/${w.owner.name}`, { token }),
+    send: (w, token) => answer(w.service, token, (client) => client.getUser(w.owner.name)),
     expect: {
       anonymous: { status: 401 },
       owner: {
@@ -164,7 +190,7 @@ const OPERATIONS: Operation[] = [
   },
   {
     id: 'updateUser',
-    send: (w, token) => w.service.request('PUT', `/user/${w.owner.name}`, { token, json: { data: NEW_DATA } }),
+    send: (w, token) => answer(w.service, token, (client) => client.updateUser(w.owner.name, { data: NEW_DATA })),
     expect: {
       anonymous: { status: 401, verify: targetUntouched },
       owner: { status: 200, verify: targetReplaced },
@@ -174,7 +200,7 @@ const OPERATIONS: Operation[] = [
   },
   {
     id: 'deleteUser',
-    send: (w, token) => w.service.request('DELETE', `/user/${w.owner.name}`, { token }),
+    send: (w, token) => answer(w.service, token, (client) => client.deleteUser(w.owner.name)),
     expect: {
       anonymous: { status: 401, verify: targetUntouched },
       owner: { status: 204, verify: targetDeleted },
@@ -185,19 +211,18 @@ const OPERATIONS: Operation[] = [
   {
     id: 'logIn',
     // Login is public too: whoever sends it, the owner's credentials give the owner a session.
-    send: (w, token) => w.service.request('POST', '/auth', { token, json: { username: w.owner.name, password: PASSWORD } }),
+    send: (w, token) => answer(w.service, token, (client) => client.login({ username: w.owner.name, password: PASSWORD })),
     expect: sameForEveryone({
       status: 201,
       verify: async (t, res, w) => {
-        const me = await w.service.request('GET', '/', { token: res.body.token })
-        t.equal(me.body.username, w.owner.name, "the new token is the owner's")
+        t.equal((await me(w, res.body.token)).body.username, w.owner.name, "the new token is the owner's")
       }
     })
   },
   {
     id: 'logOut',
     // Logout has no target: it ends the caller's own session, and only that one.
-    send: (w, token) => w.service.request('DELETE', '/auth', { token }),
+    send: (w, token) => answer(w.service, token, (client) => client.logout()),
     expect: {
       anonymous: { status: 401 },
       owner: { status: 204, verify: ownSessionEnded },
@@ -225,10 +250,10 @@ async function matrix(t: Test, service: Service): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-const TARGETED: { id: string; method: string; json?: unknown }[] = [
-  { id: 'getUser', method: 'GET' },
-  { id: 'updateUser', method: 'PUT', json: { data: NEW_DATA } },
-  { id: 'deleteUser', method: 'DELETE' }
+const TARGETED: { id: string; method: string; call: (client: AccountsClient, username: string) => Promise<unknown> }[] = [
+  { id: 'getUser', method: 'GET', call: (client, username) => client.getUser(username) },
+  { id: 'updateUser', method: 'PUT', call: (client, username) => client.updateUser(username, { data: NEW_DATA }) },
+  { id: 'deleteUser', method: 'DELETE', call: (client, username) => client.deleteUser(username) }
 ]
 
 forEachBackend(t, async (t, backend) => {
@@ -240,11 +265,11 @@ forEachBackend(t, async (t, backend) => {
     const world = await newWorld(service)
     const missing = uniqueName('ghost')
     for (const op of TARGETED) {
-      const path = `/user/${missing}`
-      assertMissingToken(t, await service.request(op.method, path, { json: op.json }), `${op.id} anonymous`)
-      const asAnother = await service.request(op.method, path, { token: world.another.token, json: op.json })
+      const send = (token: string | undefined) => answer(service, token, (client) => op.call(client, missing))
+      assertMissingToken(t, await send(undefined), `${op.id} anonymous`)
+      const asAnother = await send(world.another.token)
       t.equal(asAnother.status, 403, `${op.id}: another user cannot learn that it does not exist`)
-      const asAdmin = await service.request(op.method, path, { token: world.admin.token, json: op.json })
+      const asAdmin = await send(world.admin.token)
       t.equal(asAdmin.status, 404, `${op.id}: an admin learns that it does not exist`)
       t.equal(asAdmin.body.type, 'urn:account-service:problem:not-found')
     }
@@ -253,8 +278,8 @@ forEachBackend(t, async (t, backend) => {
   await t.test('403 looks the same whether the target exists or not', async (t) => {
     const world = await newWorld(service)
     for (const op of TARGETED) {
-      const existing = await service.request(op.method, `/user/${world.owner.name}`, { token: world.another.token, json: op.json })
-      const missing = await service.request(op.method, `/user/${uniqueName('ghost')}`, { token: world.another.token, json: op.json })
+      const existing = await answer(service, world.another.token, (client) => op.call(client, world.owner.name))
+      const missing = await answer(service, world.another.token, (client) => op.call(client, uniqueName('ghost')))
       t.equal(existing.status, 403, `${op.id} existing target`)
       t.equal(missing.status, 403, `${op.id} missing target`)
       t.not(existing.body.instance, missing.body.instance, 'instance names each request path')
@@ -267,7 +292,7 @@ forEachBackend(t, async (t, backend) => {
       for (const op of TARGETED) {
         const world = await newWorld(service)
         const shouted = world.owner.name.toUpperCase()
-        const res = await service.request(op.method, `/user/${shouted}`, { token: world[actor].token, json: op.json })
+        const res = await answer(service, world[actor].token, (client) => op.call(client, shouted))
         t.equal(res.status, op.method === 'DELETE' ? 204 : 200, `${op.id} /user/${shouted} as ${actor}`)
         if (res.status === 200) t.equal(res.body.username, world.owner.name, 'the stored spelling is kept')
         if (op.method === 'DELETE') t.equal((await adminView(world, world.owner.name)).status, 404, 'and it is gone')
@@ -276,7 +301,7 @@ forEachBackend(t, async (t, backend) => {
     // The other way round: an owner who signed up with capitals reaches their account in lower case.
     const name = uniqueName('MiXeD')
     const token = await service.signUpAndLogIn(name)
-    const res = await service.request('GET', `/user/${name.toLowerCase()}`, { token })
+    const res = await answer(service, token, (client) => client.getUser(name.toLowerCase()))
     t.equal(res.status, 200)
     t.equal(res.body.username, name)
   })
@@ -285,18 +310,33 @@ forEachBackend(t, async (t, backend) => {
     const world = await newWorld(service)
     // A revoked token: logged out.
     const revoked = await service.logIn(world.owner.name)
-    t.equal((await service.request('DELETE', '/auth', { token: revoked })).status, 204)
+    t.equal((await answer(service, revoked, (client) => client.logout())).status, 204)
     // A token of an account that has since been deleted.
     const doomed = await account(service, 'doomed')
-    t.equal((await service.request('DELETE', `/user/${doomed.name}`, { token: doomed.token })).status, 204)
+    t.equal((await answer(service, doomed.token, (client) => client.deleteUser(doomed.name))).status, 204)
 
-    const refused: Record<string, Record<string, string>> = {
-      'a random well-formed token': { authorization: `Bearer ${'A'.repeat(43)}` },
-      'a malformed token': { authorization: 'Bearer not-a-token!' },
-      'a token one character short': { authorization: `Bearer ${world.owner.token.slice(0, -1)}` },
-      'a logged-out token': { authorization: `Bearer ${revoked}` },
-      "a deleted user's token": { authorization: `Bearer ${doomed.token}` }
+    const refused: Record<string, string> = {
+      'a random well-formed token': 'A'.repeat(43),
+      'a malformed token': 'not-a-token!',
+      'a token one character short': world.owner.token.slice(0, -1),
+      'a logged-out token': revoked,
+      "a deleted user's token": doomed.token
     }
+    const calls: [string, (client: AccountsClient) => Promise<unknown>][] = [
+      ['GET /', (client) => client.me()],
+      [`GET /user/${world.owner.name}`, (client) => client.getUser(world.owner.name)],
+      [`PUT /user/${world.owner.name}`, (client) => client.updateUser(world.owner.name, { data: NEW_DATA })],
+      [`DELETE /user/${world.owner.name}`, (client) => client.deleteUser(world.owner.name)],
+      ['DELETE /auth', (client) => client.logout()]
+    ]
+    for (const [kind, token] of Object.entries(refused)) {
+      for (const [what, call] of calls) {
+        assertInvalidToken(t, await answer(service, token, call), `${what} with ${kind}`)
+      }
+    }
+    // Credentials that are not a bearer token at all, which the client cannot send: raw requests,
+    // still a 401 with a Bearer challenge (whether it carries error="invalid_token" is left open:
+    // RFC 6750 §3.1 allows either).
     const routes: [string, string, unknown?][] = [
       ['GET', '/'],
       ['GET', `/user/${world.owner.name}`],
@@ -304,13 +344,6 @@ forEachBackend(t, async (t, backend) => {
       ['DELETE', `/user/${world.owner.name}`],
       ['DELETE', '/auth']
     ]
-    for (const [kind, headers] of Object.entries(refused)) {
-      for (const [method, path, json] of routes) {
-        assertInvalidToken(t, await service.request(method, path, { headers, json }), `${method} ${path} with ${kind}`)
-      }
-    }
-    // Credentials that are not a bearer token at all: still a 401 with a Bearer challenge
-    // (whether it carries error="invalid_token" is left open: RFC 6750 §3.1 allows either).
     const notBearer: Record<string, string> = {
       'Basic credentials': `Basic ${Buffer.from(`${world.owner.name}:${PASSWORD}`).toString('base64')}`,
       'the scheme alone': 'Bearer'
@@ -333,10 +366,15 @@ forEachBackend(t, async (t, backend) => {
     const shortLived = await startService(t, backend, { SESSION_TTL_SECONDS: '1' })
     const name = uniqueName('brief')
     const token = await shortLived.signUpAndLogIn(name)
-    t.equal((await shortLived.request('GET', `/user/${name}`, { token })).status, 200, 'live at first')
+    t.equal((await answer(shortLived, token, (client) => client.getUser(name))).status, 200, 'live at first')
     await new Promise((resolve) => setTimeout(resolve, 1500))
-    for (const [method, path] of [['GET', '/'], ['GET', `/user/${name}`], ['DELETE', '/auth']] as const) {
-      assertInvalidToken(t, await shortLived.request(method, path, { token }), `${method} ${path} with an expired token`)
+    const calls: [string, (client: AccountsClient) => Promise<unknown>][] = [
+      ['GET /', (client) => client.me()],
+      [`GET /user/${name}`, (client) => client.getUser(name)],
+      ['DELETE /auth', (client) => client.logout()]
+    ]
+    for (const [what, call] of calls) {
+      assertInvalidToken(t, await answer(shortLived, token, call), `${what} with an expired token`)
     }
   })
 
@@ -351,7 +389,8 @@ forEachBackend(t, async (t, backend) => {
       return Boolean(row.admin)
     }
 
-    // Sign-up with an admin field is refused outright, by JSON and by form, and creates nothing.
+    // Sign-up with an admin field is refused outright, by JSON and by form, and creates nothing
+    // (bodies the typed client cannot send: raw requests).
     const name = uniqueName('wannabe')
     const byJson = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, admin: true } })
     t.equal(byJson.status, 400, 'POST /user with admin:true')
@@ -368,34 +407,34 @@ forEachBackend(t, async (t, backend) => {
     t.equal(put.status, 400, 'PUT with admin:true')
     t.ok(put.body.errors?.some((e: { field: string }) => e.field === '/admin'), 'the problem names /admin')
     // An admin key inside data is just data.
-    const inData = await service.request('PUT', `/user/${world.owner.name}`, { token: world.owner.token, json: { data: { admin: true } } })
+    const owner = (call: (client: AccountsClient) => Promise<unknown>) => answer(service, world.owner.token, call)
+    const inData = await owner((client) => client.updateUser(world.owner.name, { data: { admin: true } }))
     t.equal(inData.status, 200)
     t.equal(inData.body.admin, false, 'data.admin is not the admin flag')
     t.equal(await storedAdminFlag(world.owner.name), false, 'the stored flag stays false')
     // Still only their own account.
-    const reach = await service.request('GET', `/user/${world.another.name}`, { token: world.owner.token })
+    const reach = await owner((client) => client.getUser(world.another.name))
     t.equal(reach.status, 403, 'and they still cannot read anyone else')
 
     // The operator's way works, and takes effect on the session the user already has.
     t.equal(await storedAdminFlag(world.admin.name), true, 'makeAdmin sets the stored flag')
     await service.makeAdmin(world.owner.name)
-    const now = await service.request('GET', `/user/${world.another.name}`, { token: world.owner.token })
+    const now = await owner((client) => client.getUser(world.another.name))
     t.equal(now.status, 200, 'after makeAdmin the same token reaches other accounts')
-    const self = await service.request('GET', `/user/${world.owner.name}`, { token: world.owner.token })
+    const self = await owner((client) => client.getUser(world.owner.name))
     t.equal(self.body.admin, true, 'and the account shows admin:true')
   })
 
   await t.test("an admin deleting a user ends all of that user's sessions", async (t) => {
     const world = await newWorld(service)
     const tokens = [world.owner.token, await service.logIn(world.owner.name), await service.logIn(world.owner.name)]
-    const res = await service.request('DELETE', `/user/${world.owner.name}`, { token: world.admin.token })
+    const res = await answer(service, world.admin.token, (client) => client.deleteUser(world.owner.name))
     t.equal(res.status, 204)
     for (const [i, token] of tokens.entries()) {
-      assertInvalidToken(t, await service.request('GET', '/', { token }), `session ${i + 1}: GET /`)
-      assertInvalidToken(t, await service.request('GET', `/user/${world.owner.name}`, { token }), `session ${i + 1}: GET /user`)
-      assertInvalidToken(t, await service.request('DELETE', '/auth', { token }), `session ${i + 1}: DELETE /auth`)
+      assertInvalidToken(t, await me(world, token), `session ${i + 1}: GET /`)
+      assertInvalidToken(t, await answer(service, token, (client) => client.getUser(world.owner.name)), `session ${i + 1}: GET /user`)
+      assertInvalidToken(t, await answer(service, token, (client) => client.logout()), `session ${i + 1}: DELETE /auth`)
     }
-    const adminStillIn = await service.request('GET', '/', { token: world.admin.token })
-    t.equal(adminStillIn.status, 200, "the admin's own session is unaffected")
+    t.equal((await me(world, world.admin.token)).status, 200, "the admin's own session is unaffected")
   })
 })
