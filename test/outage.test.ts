@@ -74,3 +74,41 @@ t.test('Redis outage: fail closed, then recover without a restart', async (t) =>
   // This Redis keeps nothing on disk, so the old session is gone: refused, not resurrected.
   t.equal((await service.request('GET', '/', { token })).status, 401)
 })
+
+t.test('Redis frozen (SIGSTOP): a 503 within the deadline, then recovery on thaw', async (t) => {
+  const port = await sparePort()
+  const redis = await startRedis(port)
+  t.teardown(() => {
+    redis.kill('SIGCONT')
+    return stopRedis(redis).catch(() => {})
+  })
+  const service = await startService(t, 'mariadb-redis', { REDIS_URL: `redis://127.0.0.1:${port}` })
+  const token = await service.signUpAndLogIn('ben')
+  t.equal((await service.request('GET', '/user/ben', { token })).status, 200)
+
+  redis.kill('SIGSTOP')
+  // Several at once, as under load: each is refused on its own deadline, none hangs.
+  const started = performance.now()
+  const frozen = await Promise.all(
+    [
+      service.request('GET', '/user/ben', { token }),
+      service.request('GET', '/', { token }),
+      service.request('PUT', '/user/ben', { token, json: { data: { frozen: true } } })
+    ]
+  )
+  const ms = performance.now() - started
+  t.same(frozen.map((res) => res.status), [503, 503, 503], 'reads and writes are refused while Redis is frozen')
+  t.ok(ms < 3000, `answered in ${ms.toFixed(0)} ms`)
+
+  redis.kill('SIGCONT')
+  const thawed = performance.now()
+  let status = 0
+  while (performance.now() - thawed < 10_000) {
+    status = (await service.request('GET', '/user/ben', { token })).status
+    if (status === 200) break
+    await sleep(100)
+  }
+  t.equal(status, 200, `reads work again ${(performance.now() - thawed).toFixed(0)} ms after the thaw`)
+  const res = await service.request('GET', '/user/ben', { token })
+  t.same(res.body.data, {}, 'the refused PUT changed nothing')
+})

@@ -126,7 +126,7 @@ export class RedisSessionStore implements SessionStore {
     if (account && versionSeen !== undefined) {
       const keys = this.accountKeys(userId)
       // Best effort, off the request's path: a fill that fails only means the next read misses too.
-      FILL.run(this.redis, keys, [JSON.stringify(account), versionSeen, String(ACCOUNT_TTL_SECONDS)]).catch(() => {})
+      callRedis('account cache', () => FILL.run(this.redis, keys, [JSON.stringify(account), versionSeen, String(ACCOUNT_TTL_SECONDS)])).catch(() => {})
     }
     return account
   }
@@ -140,7 +140,9 @@ export class RedisSessionStore implements SessionStore {
       return await change()
     } finally {
       // The change may be committed: its outcome stands. Readers cannot see the old row either way.
-      await END_WRITE.run(this.redis, keys, [String(VERSION_TTL_SECONDS)]).catch((error: unknown) => this.options.onCacheError(error))
+      await callRedis('account cache', () => END_WRITE.run(this.redis, keys, [String(VERSION_TTL_SECONDS)])).catch((error: unknown) =>
+        this.options.onCacheError(error)
+      )
     }
   }
 
