@@ -7,7 +7,7 @@
  *   (curl scripts, some SDKs) still work, and an operation that needs a body then says so.
  */
 import formbody from '@fastify/formbody'
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyRequest, preValidationHookHandler } from 'fastify'
 import { problems } from '../errors/problem.js'
 
 const PROTOTYPE_KEYS = 'body must not use the keys "__proto__" or "constructor.prototype"'
@@ -62,14 +62,19 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   // Fastify parses every registered type on every route but validates a body only against the
   // schema of its own media type: a form sent where only JSON is declared would go unchecked.
   // Without a Content-Type Fastify validates nothing at all: a missing body must be refused here.
-  app.addHook('preValidation', async (request) => {
-    const declared = declaredMediaTypes(request)
+  // Only operations that take a body get the check, so reads pay nothing for it.
+  app.addHook('onRoute', (route) => {
+    const declared = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content
     if (!declared) return
-    if (request.body === undefined) {
-      const accepted = Object.keys(declared).join(' or ')
-      throw problems.validation(`body is required: this operation takes ${accepted}`, [{ field: '/', message: 'is required' }])
+    const accepted = Object.keys(declared)
+    const requireDeclaredBody: preValidationHookHandler = (request, _reply, done) => {
+      if (request.body === undefined) {
+        return done(problems.validation(`body is required: this operation takes ${accepted.join(' or ')}`, [{ field: '/', message: 'is required' }]))
+      }
+      const mediaType = mediaTypeOf(request)
+      if (!(mediaType in declared)) return done(problems.unsupportedMediaType(mediaType, accepted))
+      done()
     }
-    const mediaType = mediaTypeOf(request)
-    if (!(mediaType in declared)) throw problems.unsupportedMediaType(mediaType, Object.keys(declared))
+    route.preValidation = [requireDeclaredBody, ...[route.preValidation ?? []].flat()]
   })
 }

@@ -8,15 +8,15 @@ type Callback = (error: Error | null, result?: { current: number; ttl: number })
 
 export function counterStore(counters: Counters) {
   return class CounterStore {
-    private readonly name: string
+    readonly #name: string
 
     /** `name` is our own option, passed through @fastify/rate-limit's merged route options. */
     constructor(options: unknown) {
-      this.name = (options as { name?: string } | undefined)?.name ?? 'global'
+      this.#name = (options as { name?: string } | undefined)?.name ?? 'global'
     }
 
     incr(key: string, callback: Callback, timeWindow: number): void {
-      counters.hit(`rate:${this.name}:${key}`, timeWindow).then(
+      counters.hit(`rate:${this.#name}:${key}`, timeWindow).then(
         ({ count, ttlMs }) => callback(null, { current: count, ttl: ttlMs }),
         (error: Error) => callback(error)
       )
