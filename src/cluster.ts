@@ -39,20 +39,20 @@ export async function runPrimary(config: Config): Promise<void> {
     process.exit(1)
   }
 
+  let stopping = false
+  const listening = new Set<Worker>()
+
   if (config.metrics) {
-    // Every worker's metrics, aggregated per scrape; the workers serve none themselves.
+    // The serving workers' metrics, aggregated per scrape; the workers serve none themselves.
     const { host, port } = config.metrics
     try {
-      const server = await startMetricsServer(host, port, clusterMetricsSource())
+      const server = await startMetricsServer(host, port, clusterMetricsSource(() => listening))
       log(`metrics of all ${config.workers} workers at ${server.url}`)
     } catch (error) {
       console.error(`Cannot serve metrics on ${host}:${port}: ${error instanceof Error ? error.message : String(error)}`)
       process.exit(1)
     }
   }
-
-  let stopping = false
-  const listening = new Set<Worker>()
   const fork = () => {
     const worker = cluster.fork()
     worker.once('listening', () => listening.add(worker))

@@ -20,7 +20,7 @@ export function requestIdOf(request: IncomingMessage): string {
 
 /** Echoes the request id in every response, errors and 404s included. */
 export function echoRequestId(app: FastifyInstance): void {
-  app.addHook('onRequest', (request, reply, done) => {
+  app.addHook('onRequest', function sendRequestId(request, reply, done) {
     reply.header(REQUEST_ID_HEADER, request.id)
     done()
   })

@@ -35,7 +35,7 @@ export default fp(
       hashQueueLength: () => app.passwordHasher.queueLength
     })
 
-    app.addHook('onResponse', (request, reply, done) => {
+    app.addHook('onResponse', function recordRequestMetrics(request, reply, done) {
       const route = request.routeOptions
       http.observe(request.method, route.url, route.schema?.operationId, reply.statusCode, reply.elapsedTime)
       done()
