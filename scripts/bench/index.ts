@@ -49,13 +49,13 @@ const cores = availableParallelism()
 // --- configuration of the service under test --------------------------------------------------
 
 const serviceEnv: Record<string, string> = {
-  LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   RATE_LIMIT_LOGIN_PER_IP: '1000000000',
   RATE_LIMIT_LOGIN_FAILURES: '1000000000',
   RATE_LIMIT_SIGNUP_PER_IP: '1000000000',
   RATE_LIMIT_WINDOW_SECONDS: '60'
 }
-for (const name of ['BCRYPT_COST', 'HASH_THREADS', 'SESSION_TTL_SECONDS']) {
+// The service runs at its own defaults (LOG_LEVEL=info included) unless the caller sets one.
+for (const name of ['BCRYPT_COST', 'HASH_THREADS', 'SESSION_TTL_SECONDS', 'LOG_LEVEL']) {
   if (process.env[name]) serviceEnv[name] = process.env[name]!
 }
 

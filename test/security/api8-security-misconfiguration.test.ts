@@ -21,6 +21,8 @@ t.test('headers and errors', async (t) => {
     t.equal(res.headers.get('x-powered-by'), null)
     t.match(res.headers.get('content-security-policy'), /default-src 'none'/)
     t.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/)
+    t.equal(res.headers.get('x-frame-options'), 'DENY')
+    t.match(res.headers.get('strict-transport-security'), /max-age=\d+/)
     t.equal(res.headers.get('access-control-allow-origin'), null, 'CORS is off by default')
   }
 
