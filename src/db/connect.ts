@@ -3,12 +3,16 @@
  * `postgres://`, or an embedded better-sqlite3 file for `sqlite:` (created on first use, WAL mode).
  */
 import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
-import SQLite from 'better-sqlite3'
+import type SQLite from 'better-sqlite3'
 import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely'
-import { createPool } from 'mysql2'
-import pg from 'pg'
+import type { createPool as CreatePool } from 'mysql2'
+import type pg from 'pg'
 import { withDeadlines } from './mysql-deadlines.js'
+
+/** Only the driver DATABASE_URL names is loaded: each costs memory in every process (mysql2 alone ~10 MB). */
+const require = createRequire(import.meta.url)
 import type { Database, Db } from './schema.js'
 
 /**
@@ -37,7 +41,8 @@ export function openDb(databaseUrl: string, options: OpenDbOptions = {}): Db {
 
 function openSqlite(path: string): Db {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
-  const database = new SQLite(path)
+  const Database = require('better-sqlite3') as typeof SQLite
+  const database = new Database(path)
   database.pragma('journal_mode = WAL')
   // WAL makes NORMAL durable against process crashes; only an OS crash can lose the last commits.
   database.pragma('synchronous = NORMAL')
@@ -75,6 +80,7 @@ function cacheStatements(database: SQLite.Database): void {
 }
 
 function openMysql(url: string, poolSize: number): Db {
+  const { createPool } = require('mysql2') as { createPool: typeof CreatePool }
   const pool = createPool({
     uri: url,
     connectionLimit: poolSize,
@@ -93,7 +99,8 @@ function openMysql(url: string, poolSize: number): Db {
 }
 
 function openPostgres(url: string, poolSize: number, onIdleError: (error: Error) => void): Db {
-  const pool = new pg.Pool({
+  const { Pool } = require('pg') as typeof pg
+  const pool = new Pool({
     connectionString: url,
     max: poolSize,
     // Also bounds the wait for a free pool connection.
