@@ -27,7 +27,10 @@ export class PasswordHasher {
       minThreads: threads,
       maxThreads: threads,
       maxQueue: threads * QUEUE_PER_THREAD,
-      idleTimeout: Number.POSITIVE_INFINITY
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // bcrypt keeps 4 KB of state per hash: a thread needs nothing like V8's default heap sizes,
+      // whose young generation alone would add tens of MB to every process.
+      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 }
     })
   }
 
