@@ -1,20 +1,17 @@
 /**
- * Request metrics: one latency histogram per method, route template and status code, and the
- * account events read from those same responses (logins, sign-ups). A request costs one histogram
- * observation (plus a counter step on a login or sign-up); `http_requests_total` is derived from the
- * histogram's counts at scrape time, so it costs requests nothing.
+ * Request metrics: a latency histogram and a request count per method, route template and status
+ * code (kept by RequestSeries, at a small cost per request), and the account events read from those
+ * same responses (logins, sign-ups: a counter step on those requests only).
  *
  * Labels stay bounded: the route is the template (`/user/{username}`, never the raw URL), every
  * request no route matched shares one label, the method comes from Node's parser (a fixed set) and
  * the status code is a three-digit number.
  */
-import { Counter, Histogram, type Registry } from 'prom-client'
+import { Counter, type Registry } from 'prom-client'
+import { RequestSeries } from './request-series.js'
 
 /** The route label of every request no route matched (404s, 405s), whatever its URL. */
 export const UNMATCHED_ROUTE = 'unmatched'
-
-/** Seconds: from well under a millisecond (GET /) to a bcrypt login on a busy pool. */
-const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
 /** `/user/:username` (Fastify's form) -> `/user/{username}` (the contract's). */
 export function routeTemplate(url: string): string {
@@ -22,34 +19,14 @@ export function routeTemplate(url: string): string {
 }
 
 export class HttpMetrics {
-  private readonly duration: Histogram<'method' | 'route' | 'status_code'>
+  private readonly requests = new RequestSeries()
   private readonly logins: Counter<'result'>
   private readonly signUps: Counter
-  /** Fastify route URL -> template; as many entries as there are routes. */
+  /** Fastify route URL -> template: one entry per route (routes are declared, never made up by requests). */
   private readonly templates = new Map<string, string>()
 
   constructor(registry: Registry) {
-    const duration = new Histogram({
-      name: 'http_request_duration_seconds',
-      help: 'Time from the request to the end of its response, by method, route template and status code.',
-      labelNames: ['method', 'route', 'status_code'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers: [registry]
-    })
-    this.duration = duration
-    new Counter({
-      name: 'http_requests_total',
-      help: 'Requests answered, by method, route template and status code.',
-      labelNames: ['method', 'route', 'status_code'] as const,
-      registers: [registry],
-      // The histogram already counts every request: copy its counts when scraped.
-      async collect() {
-        this.reset()
-        for (const sample of (await duration.get()).values) {
-          if (sample.metricName === 'http_request_duration_seconds_count') this.inc(sample.labels as never, sample.value)
-        }
-      }
-    })
+    this.requests.register(registry)
     this.logins = new Counter({
       name: 'accounts_logins_total',
       help: 'Login attempts (POST /auth) by result: success, or failure (wrong username or password: 401).',
@@ -73,10 +50,11 @@ export class HttpMetrics {
   observe(method: string, routeUrl: string | undefined, operationId: unknown, statusCode: number, milliseconds: number): void {
     let route = UNMATCHED_ROUTE
     if (routeUrl !== undefined) {
-      route = this.templates.get(routeUrl) ?? routeTemplate(routeUrl)
-      if (this.templates.size < 1000) this.templates.set(routeUrl, route)
+      const known = this.templates.get(routeUrl)
+      if (known === undefined) this.templates.set(routeUrl, (route = routeTemplate(routeUrl)))
+      else route = known
     }
-    this.duration.observe({ method, route, status_code: statusCode }, milliseconds / 1000)
+    this.requests.observe(method, route, statusCode, milliseconds / 1000)
     if (operationId === 'logIn') {
       if (statusCode < 300) this.logins.inc({ result: 'success' })
       else if (statusCode === 401) this.logins.inc({ result: 'failure' })
