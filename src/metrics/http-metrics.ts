@@ -22,8 +22,6 @@ export class HttpMetrics {
   private readonly requests = new RequestSeries()
   private readonly logins: Counter<'result'>
   private readonly signUps: Counter
-  /** Fastify route URL -> template: one entry per route (routes are declared, never made up by requests). */
-  private readonly templates = new Map<string, string>()
 
   constructor(registry: Registry) {
     this.requests.register(registry)
@@ -44,16 +42,10 @@ export class HttpMetrics {
   }
 
   /**
-   * Records one answered request. `routeUrl` is Fastify's route URL, undefined when no route
-   * matched; `operationId` the contract's name for the route, if it has one.
+   * Records one answered request. `route` is the route's template (`/user/{username}`), or
+   * UNMATCHED_ROUTE; `operationId` the contract's name for the route, if it has one.
    */
-  observe(method: string, routeUrl: string | undefined, operationId: unknown, statusCode: number, milliseconds: number): void {
-    let route = UNMATCHED_ROUTE
-    if (routeUrl !== undefined) {
-      const known = this.templates.get(routeUrl)
-      if (known === undefined) this.templates.set(routeUrl, (route = routeTemplate(routeUrl)))
-      else route = known
-    }
+  observe(method: string, route: string, operationId: unknown, statusCode: number, milliseconds: number): void {
     this.requests.observe(method, route, statusCode, milliseconds / 1000)
     if (operationId === 'logIn') {
       if (statusCode < 300) this.logins.inc({ result: 'success' })

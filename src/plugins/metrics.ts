@@ -6,11 +6,11 @@
  *
  * Register it before any route: Fastify gives a route the hooks its context had when it was declared.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import type { Config } from '../config/config.js'
-import { HttpMetrics } from '../metrics/http-metrics.js'
+import { HttpMetrics, UNMATCHED_ROUTE, routeTemplate } from '../metrics/http-metrics.js'
 import { registerServiceGauges } from '../metrics/service-gauges.js'
 
 declare module 'fastify' {
@@ -35,9 +35,20 @@ export default fp(
       hashQueueLength: () => app.passwordHasher.queueLength
     })
 
-    app.addHook('onResponse', function recordRequestMetrics(request, reply, done) {
-      const route = request.routeOptions
-      http.observe(request.method, route.url, route.schema?.operationId, reply.statusCode, reply.elapsedTime)
+    // Each route's own hook knows its label and operation, so a request reads no route options.
+    app.addHook('onRoute', (route) => {
+      const label = routeTemplate(route.url)
+      const operationId = route.schema?.operationId
+      const recordRequestMetrics: onResponseHookHandler = (request, reply, done) => {
+        http.observe(request.method, label, operationId, reply.statusCode, reply.elapsedTime)
+        done()
+      }
+      route.onResponse = [...[route.onResponse ?? []].flat(), recordRequestMetrics]
+    })
+    // Requests no route matched (404, 405) reach no route's hooks: an instance-wide hook counts
+    // them (on a matched route it only reads a flag).
+    app.addHook('onResponse', function recordUnmatchedMetrics(request, reply, done) {
+      if (request.is404) http.observe(request.method, UNMATCHED_ROUTE, undefined, reply.statusCode, reply.elapsedTime)
       done()
     })
     app.decorate('metrics', registry)
