@@ -5,7 +5,7 @@
  * Uses the service's own settings (DATABASE_URL, REDIS_URL, ...). The change applies to live sessions
  * at once: with Redis, it goes through the account cache as every API change does.
  */
-import { ConfigError, loadConfig } from '../src/config/config.js'
+import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
 import { UsersRepository } from '../src/db/users-repository.js'
@@ -21,6 +21,7 @@ async function main(argv: string[]): Promise<number> {
     console.error(USAGE)
     return 2
   }
+  loadEnvFile()
   const config = loadConfig()
   const db = openDb(config.databaseUrl, { poolSize: 1 })
   // With Redis, live sessions read accounts through its cache: the change must go through it too.
