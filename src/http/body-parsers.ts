@@ -53,11 +53,15 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   await app.register(formbody)
 
   // Any other media type: refused where a body is expected, ignored where none is.
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (request, _body, done) => {
+  const refuseOrIgnore = (request: FastifyRequest, _body: Buffer, done: (error: Error | null, body?: unknown) => void) => {
     const declared = declaredMediaTypes(request)
     if (declared) return done(problems.unsupportedMediaType(mediaTypeOf(request), Object.keys(declared)), undefined)
     done(null, undefined)
-  })
+  }
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, refuseOrIgnore)
+  // The glue warns at start-up about every media type in the contract without a parser, responses'
+  // included: problem+json gets the catch-all's behaviour under its own name.
+  app.addContentTypeParser('application/problem+json', { parseAs: 'buffer' }, refuseOrIgnore)
 
   // Fastify parses every registered type on every route but validates a body only against the
   // schema of its own media type: a form sent where only JSON is declared would go unchecked.

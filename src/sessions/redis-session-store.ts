@@ -23,7 +23,7 @@ import { callRedis, type RedisClient } from '../redis/client.js'
 import { LuaScript } from '../redis/lua-script.js'
 import type { SessionStore } from './session-store.js'
 
-/** How long a cached account lives without being read again: bounds Redis memory, not freshness. */
+/** How long a cached account lives after it was cached (reads do not extend it): bounds Redis memory, not freshness. */
 export const ACCOUNT_TTL_SECONDS = 300
 /** Longer than any read can take (database deadlines are about 2 s), so versions never repeat under a reader. */
 const VERSION_TTL_SECONDS = 86_400
