@@ -13,7 +13,7 @@ import { ignoreBodies, registerBodyParsers } from './http/body-parsers.js'
 import { RequestLog } from './http/request-log.js'
 import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
 import { logDestination as createLogDestination } from './logging/destination.js'
-import { echoRequestId, requestIdOf } from './logging/request-id.js'
+import { requestIdOf } from './logging/request-id.js'
 import accountsPlugin from './plugins/accounts.js'
 import docsPlugin from './plugins/docs.js'
 import metricsPlugin from './plugins/metrics.js'
@@ -56,7 +56,7 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
     // Usernames are at most 32 characters; a far longer path segment is a 414, not a lookup.
-    maxParamLength: 100,
+    routerOptions: { maxParamLength: 100 },
     // While closing, finish what is in flight and keep answering properly (never a bare 503 body).
     return503OnClosing: false,
     // Errors the router raises before any route runs (e.g. a malformed percent-encoding).
@@ -111,7 +111,6 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
   registerProblemHandlers(app)
   closeConnectionsOnShutdown(app)
   ignoreBodies(app)
-  echoRequestId(app)
   await app.register(metricsPlugin, { config })
   await app.register(securityHeadersPlugin, { config })
   await app.register(docsPlugin)

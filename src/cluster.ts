@@ -1,15 +1,14 @@
 /**
- * WORKERS=N: a primary process that migrates the database once, then runs N worker processes
- * sharing the port (node:cluster), replaces a worker that dies, and on SIGTERM stops them all
- * gracefully before exiting.
+ * WORKERS=N: a primary process that runs N worker processes sharing the port (node:cluster),
+ * replaces a worker that dies, and on SIGTERM stops them all gracefully before exiting.
+ *
+ * The primary loads no part of the app: it only forks, so its memory stays that of a bare Node.
+ * The first worker migrates the database as it starts; the others start once it is listening,
+ * so no two processes migrate at once. A first worker that cannot start stops the primary.
  */
 import cluster, { type Worker } from 'node:cluster'
 import type { Config } from './config/config.js'
-import { openDb } from './db/connect.js'
-import { migrateToLatest } from './db/migrator.js'
-import { clusterMetricsSource } from './metrics/cluster-metrics.js'
-import { startMetricsServer } from './metrics/metrics-server.js'
-import { SHUTDOWN_DEADLINE_MS } from './serve.js'
+import { SHUTDOWN_DEADLINE_MS } from './shutdown.js'
 
 /** The primary's few lines, at info level, in the workers' shape (JSON, or LOG_PRETTY's); quiet above info. */
 let quiet = false
@@ -20,31 +19,19 @@ function log(message: string): void {
   else console.log(JSON.stringify({ level: 30, time: Date.now(), pid: process.pid, msg: message }))
 }
 
-async function migrateOnce(config: Config): Promise<void> {
-  const db = openDb(config.databaseUrl, { poolSize: 1 })
-  try {
-    await migrateToLatest(db.kysely)
-  } finally {
-    await db.kysely.destroy()
-  }
-}
-
 export async function runPrimary(config: Config): Promise<void> {
   quiet = !['info', 'debug', 'trace'].includes(config.logLevel)
   pretty = config.logPretty
-  try {
-    await migrateOnce(config)
-  } catch (error) {
-    console.error(`Cannot start: ${error instanceof Error ? error.message : String(error)}`)
-    process.exit(1)
-  }
-
   let stopping = false
   const listening = new Set<Worker>()
 
   if (config.metrics) {
     // The serving workers' metrics, aggregated per scrape; the workers serve none themselves.
     const { host, port } = config.metrics
+    const [{ clusterMetricsSource }, { startMetricsServer }] = await Promise.all([
+      import('./metrics/cluster-metrics.js'),
+      import('./metrics/metrics-server.js')
+    ])
     try {
       const server = await startMetricsServer(host, port, clusterMetricsSource(() => listening))
       log(`metrics of all ${config.workers} workers at ${server.url}`)
@@ -53,9 +40,13 @@ export async function runPrimary(config: Config): Promise<void> {
       process.exit(1)
     }
   }
+  const serving = (worker: Worker) => {
+    listening.add(worker)
+    if (listening.size === config.workers) log(`all ${config.workers} workers serving`)
+  }
   const fork = () => {
     const worker = cluster.fork()
-    worker.once('listening', () => listening.add(worker))
+    worker.once('listening', () => serving(worker))
   }
 
   cluster.on('exit', (worker, code, signal) => {
@@ -71,7 +62,10 @@ export async function runPrimary(config: Config): Promise<void> {
   })
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    // `on`, not `once`: a repeated signal must not kill the primary (its workers would then drop
+    // their requests on disconnect).
+    process.on(signal, () => {
+      if (stopping) return
       stopping = true
       log(`${signal}: stopping ${listening.size} workers`)
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
@@ -79,5 +73,11 @@ export async function runPrimary(config: Config): Promise<void> {
     })
   }
 
-  for (let i = 0; i < config.workers; i++) fork()
+  // The first worker migrates; the rest follow once it serves.
+  const first = cluster.fork()
+  first.once('listening', () => {
+    serving(first)
+    if (stopping) return
+    for (let i = 1; i < config.workers; i++) fork()
+  })
 }

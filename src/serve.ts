@@ -7,19 +7,18 @@ import cluster from 'node:cluster'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
 import { type Config, redact } from './config/config.js'
-import { shareWithPrimary } from './metrics/cluster-metrics.js'
-import { type MetricsServer, registrySource, startMetricsServer } from './metrics/metrics-server.js'
-
-/** In-flight requests get this long to finish after SIGTERM before the process exits anyway. */
-export const SHUTDOWN_DEADLINE_MS = 10_000
+import type { MetricsServer } from './metrics/metrics-server.js'
+import { SHUTDOWN_DEADLINE_MS } from './shutdown.js'
 
 async function exposeMetrics(app: FastifyInstance, config: Config): Promise<MetricsServer | undefined> {
   if (!config.metrics || !app.metrics) return undefined
   if (cluster.isWorker) {
+    const { shareWithPrimary } = await import('./metrics/cluster-metrics.js')
     shareWithPrimary(app.metrics)
     return undefined
   }
   const { host, port } = config.metrics
+  const { registrySource, startMetricsServer } = await import('./metrics/metrics-server.js')
   try {
     return await startMetricsServer(host, port, registrySource(app.metrics))
   } catch (error) {
@@ -36,8 +35,13 @@ export async function serve(config: Config): Promise<void> {
   })
   const metricsServer = await exposeMetrics(app, config)
 
+  let stopping = false
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.once(signal, () => {
+    // `on`, not `once`: a second signal (systemd signals every process, then the primary signals its
+    // workers again) must not kill the process with requests in flight; the deadline still holds.
+    process.on(signal, () => {
+      if (stopping) return
+      stopping = true
       app.log.info({ signal }, 'shutting down: finishing requests in flight')
       setTimeout(() => {
         app.log.error('requests still in flight after the shutdown deadline; exiting')

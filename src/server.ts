@@ -3,9 +3,7 @@
  * from this process (WORKERS=1) or from a cluster of WORKERS processes sharing the port.
  */
 import cluster from 'node:cluster'
-import { runPrimary } from './cluster.js'
 import { ConfigError, type Config, loadConfig, loadEnvFile } from './config/config.js'
-import { serve } from './serve.js'
 
 function configOrExit(): Config {
   try {
@@ -19,10 +17,13 @@ function configOrExit(): Config {
 }
 
 const config = configOrExit()
+// Each role loads only its own code: a cluster primary never loads the app.
 if (config.workers > 1 && cluster.isPrimary) {
+  const { runPrimary } = await import('./cluster.js')
   await runPrimary(config)
 } else {
   // A worker whose primary is gone (killed, say) must not go on serving on its own.
   if (cluster.isWorker) process.on('disconnect', () => process.exit(0))
+  const { serve } = await import('./serve.js')
   await serve(config)
 }

@@ -192,6 +192,8 @@ t.test('WORKERS=2: the primary serves the metrics of both workers together', asy
   })
   const metricsUrl = `http://127.0.0.1:${metricsPort}`
   const agent = agentFor(t)
+  // The second worker starts once the first (which migrates) serves: wait for both.
+  await waitFor('both workers to serve', async () => (service.output().includes('all 2 workers serving') ? true : undefined))
   t.same(await listeningPorts(service.child.pid!), [service.port, metricsPort].sort((a, b) => a - b), 'the primary holds both ports')
 
   const baseline = valueOf(await scrape(agent, metricsUrl), 'http_requests_total', { method: 'GET', route: '/', status_code: '200' }) ?? 0

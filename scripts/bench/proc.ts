@@ -179,7 +179,9 @@ export async function startServer(
       okStreak = 0
     }
     // Node processes in the tree (bcrypt threads are threads, not processes).
-    if (okStreak >= 3 && processTree(child.pid!).length >= expected) break
+    // A cluster says when all its workers serve (they start one after another: the first migrates).
+    const allServing = options.workers <= 1 || output.includes(`all ${options.workers} workers serving`)
+    if (okStreak >= 3 && processTree(child.pid!).length >= expected && allServing) break
     await sleep(100)
   }
   // Let late cluster workers finish `listen()` (the primary only hands connections to listening ones).

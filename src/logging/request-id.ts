@@ -1,11 +1,10 @@
 /**
  * Request ids: every log line about a request carries its id (`reqId`), and every response says
- * it in `X-Request-Id`. A caller's (or proxy's) own `X-Request-Id` is kept when it is short and made
+ * it in `X-Request-Id` (set with the security headers, in one hook). A caller's (or proxy's) own `X-Request-Id` is kept when it is short and made
  * of safe characters, so one id follows a request across services; otherwise a new UUID is made.
  */
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
-import type { FastifyInstance } from 'fastify'
 
 export const REQUEST_ID_HEADER = 'x-request-id'
 
@@ -16,12 +15,4 @@ const SAFE_REQUEST_ID = /^[A-Za-z0-9._:=+/-]{1,128}$/
 export function requestIdOf(request: IncomingMessage): string {
   const given = request.headers[REQUEST_ID_HEADER]
   return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
-}
-
-/** Echoes the request id in every response, errors and 404s included. */
-export function echoRequestId(app: FastifyInstance): void {
-  app.addHook('onRequest', function sendRequestId(request, reply, done) {
-    reply.header(REQUEST_ID_HEADER, request.id)
-    done()
-  })
 }

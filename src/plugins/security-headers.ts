@@ -1,5 +1,5 @@
 /**
- * Response headers: helmet's defaults, computed once at start-up (helmet rebuilds and re-parses its
+ * Response headers: the request id, helmet's defaults, computed once at start-up (helmet rebuilds and re-parses its
  * whole policy on every call, which was a tenth of a request's CPU), and CORS only for the origins
  * configured in CORS_ORIGINS (off by default).
  *
@@ -12,6 +12,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
 import type { Config } from '../config/config.js'
+import { REQUEST_ID_HEADER } from '../logging/request-id.js'
 
 type Headers = Record<string, string>
 
@@ -71,8 +72,10 @@ export const DOCS_HEADERS: Headers = helmetHeaders({
 
 export default fp(
   async function securityHeadersPlugin(app: FastifyInstance, { config }: { config: Config }) {
+    // One hook for every header a reply always carries, the request id included (see request-id.ts).
     app.addHook('onRequest', (request, reply, done) => {
       reply.headers(request.url.startsWith('/docs') ? DOCS_HEADERS : API_HEADERS)
+      reply.header(REQUEST_ID_HEADER, request.id)
       done()
     })
     if (config.corsOrigins.length) {
