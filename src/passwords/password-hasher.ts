@@ -28,9 +28,10 @@ export class PasswordHasher {
       maxThreads: threads,
       maxQueue: threads * QUEUE_PER_THREAD,
       idleTimeout: Number.POSITIVE_INFINITY,
-      // bcrypt keeps 4 KB of state per hash: a thread needs nothing like V8's default heap sizes,
-      // whose young generation alone would add tens of MB to every process.
-      resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 }
+      // bcrypt keeps 4 KB of state per hash: a thread needs nothing like V8's default young
+      // generation, which alone would add tens of MB to every process. The old generation is left
+      // alone: module loaders (tsx and tap's in tests) live there and a cap could kill the thread.
+      resourceLimits: { maxYoungGenerationSizeMb: 2 }
     })
   }
 
