@@ -1,6 +1,6 @@
 /** The printed table, bench/results.json, docs/benchmarks.svg (hand-written) and docs/benchmarks.md. */
 import { readFileSync } from 'node:fs'
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
 import type { Results, Row } from './index.js'
@@ -228,7 +228,13 @@ function svgChart(results: Results): string {
 
 // --- Markdown -----------------------------------------------------------------------------------
 
-function markdown(results: Results): string {
+/** Hand-written analysis (profiles, what was changed and why), kept beside the figures it explains. */
+async function profileNotes(root: string): Promise<string> {
+  const text = await readFile(join(root, 'bench/notes.md'), 'utf8').catch(() => '')
+  return text ? `${text.trim()}\n` : ''
+}
+
+function markdown(results: Results, notes: string): string {
   const { machine, service } = results
   const verdict = (ok: boolean | undefined) => (ok === undefined ? '–' : ok ? 'met' : '**not met**')
   const plan = results.plan as { runs: number; seconds: number; bcryptSeconds: number; warmup: number; sizes: number[]; readConnections: number; storm: { connections: number; rate: number } }
@@ -249,7 +255,7 @@ across runs.
 | memory | ${machine.memoryGb} GB |
 | Node | ${machine.node} |
 | load average at start | ${machine.loadavg.join(', ')} |
-| service | WORKERS=${service.workersSupported ? service.workers : '(unsupported)'}, HASH_THREADS=${service.hashThreads} per process, BCRYPT_COST=${service.cost}, LOG_LEVEL=${service.env.LOG_LEVEL} |
+| service | WORKERS=${service.workersSupported ? service.workers : '(unsupported)'}, HASH_THREADS=${service.hashThreads} per process, BCRYPT_COST=${service.cost}, LOG_LEVEL=${service.env.LOG_LEVEL ?? 'info (default)'} |
 
 ## Against the targets of issue 5
 
@@ -274,19 +280,20 @@ Lifetime peak RSS (VmHWM, summed over the processes): ${Object.entries(results.l
     .map(([target, mb]) => `${target} ${fmt(mb, 1)} MB`)
     .join(', ')}.
 
+${notes}
 ${results.failures.length ? `**Failures** (the bench exited non-zero):\n\n${results.failures.map((f) => `- ${f.replace(/\n/g, ' ')}`).join('\n')}\n` : ''}
 ## What runs
 
 - **bare Fastify** (\`scripts/bench/bare-server.ts\`): one route returning \`{"message":"Hello World"}\`
   with a response schema, no logging, as many processes (node:cluster) as the service: the limit for reads.
-- **the service**, \`node dist/src/server.js\` as built, with \`LOG_LEVEL=${service.env.LOG_LEVEL}\` and every
+- **the service**, \`node dist/src/server.js\` as built, at \`LOG_LEVEL=${service.env.LOG_LEVEL ?? 'info'}\` (its default unless set) and every
   \`RATE_LIMIT_*\` raised to 10⁹, on MariaDB (127.0.0.1:3306, a throwaway \`bench_<id>\` database) with
   sessions in Redis (127.0.0.1:6379, a throwaway key prefix), and on SQLite (a temp file, sessions in SQLite).
 - **the bcrypt limit** (\`scripts/bench/bcrypt-limit.ts\`): bcryptjs \`compareSync\` at the configured cost,
   what a login costs, in a piscina pool as large as the service's pools together, kept saturated, no HTTP.
 - Accounts are inserted through the service's own \`openDb\`, migrations and \`UsersRepository.insertExact\`,
   all with one precomputed bcrypt hash; every account gets a live session made as the service makes them
-  (\`RedisSessionStore.create\` on Redis, rows of \`sessions\` on SQLite). Read scenarios pick a random
+  (the Redis session store's \`create\` on Redis, rows of \`sessions\` on SQLite). Read scenarios pick a random
   account (and its token) per request, so the 100,000-account runs touch the whole data set.
 - Scenarios, with autocannon (${plan.readConnections} connections for reads and updates; 4 per hash thread for
   logins and sign-ups): \`GET /\` anonymous and with a token, \`GET /user/{username}\` and
@@ -320,7 +327,7 @@ export async function writeReports(root: string, results: Results, writeDocs: bo
   log('\nwrote bench/results.json')
   if (writeDocs) {
     await writeFile(join(root, 'docs/benchmarks.svg'), svgChart(results))
-    await writeFile(join(root, 'docs/benchmarks.md'), markdown(results))
+    await writeFile(join(root, 'docs/benchmarks.md'), markdown(results, await profileNotes(root)))
     log('wrote docs/benchmarks.svg, docs/benchmarks.md')
   }
 }
