@@ -12,6 +12,11 @@ const port = Number(process.env.PORT ?? 3000)
 const host = process.env.HOST ?? '127.0.0.1'
 
 if (workers > 1 && cluster.isPrimary) {
+  let serving = 0
+  // Said as the service says it, so the bench waits for every worker of either.
+  cluster.on('listening', () => {
+    if (++serving === workers) console.log(`all ${workers} workers serving`)
+  })
   for (let i = 0; i < workers; i++) cluster.fork()
   process.once('SIGTERM', () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
