@@ -40,13 +40,13 @@ export async function runPrimary(config: Config): Promise<void> {
       process.exit(1)
     }
   }
-  const serving = (worker: Worker) => {
-    listening.add(worker)
-    if (listening.size === config.workers) log(`all ${config.workers} workers serving`)
-  }
   const fork = () => {
     const worker = cluster.fork()
-    worker.once('listening', () => serving(worker))
+    worker.once('listening', () => {
+      listening.add(worker)
+      if (listening.size === config.workers) log(`all ${config.workers} workers serving`)
+    })
+    return worker
   }
 
   cluster.on('exit', (worker, code, signal) => {
@@ -74,9 +74,7 @@ export async function runPrimary(config: Config): Promise<void> {
   }
 
   // The first worker migrates; the rest follow once it serves.
-  const first = cluster.fork()
-  first.once('listening', () => {
-    serving(first)
+  fork().once('listening', () => {
     if (stopping) return
     for (let i = 1; i < config.workers; i++) fork()
   })

@@ -115,6 +115,25 @@ const pick = (users: SeededUser[]) => users[Math.floor(Math.random() * users.len
 let signUps = 0
 const json = { 'content-type': 'application/json' }
 
+/** Read and update scenarios: each request acts as a random seeded account, with its own token. */
+function asRandomUser(
+  users: SeededUser[],
+  request: (user: SeededUser) => { method: 'GET' | 'PUT'; path: string; headers?: Record<string, string>; body?: string }
+): Omit<LoadOptions, 'port' | 'title' | 'duration'> {
+  return {
+    connections: READ_CONNECTIONS,
+    requests: [
+      {
+        setupRequest: (req) => {
+          const user = pick(users)
+          const { headers, ...rest } = request(user)
+          return { ...req, ...rest, headers: { ...headers, authorization: `Bearer ${user.token}` } }
+        }
+      }
+    ]
+  }
+}
+
 type Scenario = {
   name: string
   kind: 'read' | 'write' | 'bcrypt'
@@ -126,46 +145,23 @@ const scenarios: Record<string, Scenario> = {
   rootToken: {
     name: 'GET / token',
     kind: 'read',
-    options: ({ users }) => ({
-      connections: READ_CONNECTIONS,
-      requests: [{ setupRequest: (req) => ({ ...req, method: 'GET', path: '/', headers: { authorization: `Bearer ${pick(users).token}` } }) }]
-    })
+    options: ({ users }) => asRandomUser(users, () => ({ method: 'GET', path: '/' }))
   },
   getUser: {
     name: 'GET /user/{username}',
     kind: 'read',
-    options: ({ users }) => ({
-      connections: READ_CONNECTIONS,
-      requests: [
-        {
-          setupRequest: (req) => {
-            const user = pick(users)
-            return { ...req, method: 'GET', path: `/user/${user.username}`, headers: { authorization: `Bearer ${user.token}` } }
-          }
-        }
-      ]
-    })
+    options: ({ users }) => asRandomUser(users, (user) => ({ method: 'GET', path: `/user/${user.username}` }))
   },
   putUser: {
     name: 'PUT /user/{username}',
     kind: 'write',
-    options: ({ users }) => ({
-      connections: READ_CONNECTIONS,
-      requests: [
-        {
-          setupRequest: (req) => {
-            const user = pick(users)
-            return {
-              ...req,
-              method: 'PUT',
-              path: `/user/${user.username}`,
-              headers: { ...json, authorization: `Bearer ${user.token}` },
-              body: JSON.stringify({ data: { email: `${user.username}@example.com`, plan: 'pro', tags: ['bench'], n: Math.random() } })
-            }
-          }
-        }
-      ]
-    })
+    options: ({ users }) =>
+      asRandomUser(users, (user) => ({
+        method: 'PUT',
+        path: `/user/${user.username}`,
+        headers: json,
+        body: JSON.stringify({ data: { email: `${user.username}@example.com`, plan: 'pro', tags: ['bench'], n: Math.random() } })
+      }))
   },
   logIn: {
     name: 'POST /auth',

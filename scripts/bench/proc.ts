@@ -5,16 +5,10 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
 import { request } from 'node:http'
-import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { keepOutputTail, sparePort } from '../lib/processes.js'
 
-export async function sparePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
+export { sparePort }
 
 function ppidOf(pid: number): number | undefined {
   try {
@@ -48,20 +42,10 @@ export function processTree(root: number): number[] {
   return tree
 }
 
-/** A field of /proc/<pid>/status in kB (VmRSS, VmHWM), 0 when the process is gone. */
-function statusKb(pid: number, field: string): number {
+/** A field in kB of a /proc/<pid> file (status: VmRSS, VmHWM; smaps_rollup: Pss), 0 when the process is gone. */
+function procKb(pid: number, file: 'status' | 'smaps_rollup', field: string): number {
   try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return match ? Number(match[1]) : 0
-  } catch {
-    return 0
-  }
-}
-
-/** A field of /proc/<pid>/smaps_rollup in kB (Pss), 0 when unavailable. */
-function rollupKb(pid: number, field: string): number {
-  try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))
     return match ? Number(match[1]) : 0
   } catch {
     return 0
@@ -97,10 +81,10 @@ export class MemoryWatch {
     this.hwmResettable = processTree(this.root).every(resetPeak)
     const sample = () => {
       const tree = processTree(this.root)
-      const sum = tree.reduce((total, pid) => total + statusKb(pid, 'VmRSS'), 0)
+      const sum = tree.reduce((total, pid) => total + procKb(pid, 'status', 'VmRSS'), 0)
       if (sum > this.sampledMaxKb) this.sampledMaxKb = sum
       // PSS shares the pages processes have in common (Node's code, forked workers) among them.
-      const pss = tree.reduce((total, pid) => total + rollupKb(pid, 'Pss'), 0)
+      const pss = tree.reduce((total, pid) => total + procKb(pid, 'smaps_rollup', 'Pss'), 0)
       if (pss > this.pssMaxKb) this.pssMaxKb = pss
     }
     sample()
@@ -110,14 +94,14 @@ export class MemoryWatch {
   /** Peak RSS (summed over the tree) and the highest sampled PSS, in MB, since start(). */
   stop(): { rssMb: number; pssMb: number } {
     if (this.timer) clearInterval(this.timer)
-    const hwmKb = processTree(this.root).reduce((total, pid) => total + statusKb(pid, 'VmHWM'), 0)
+    const hwmKb = processTree(this.root).reduce((total, pid) => total + procKb(pid, 'status', 'VmHWM'), 0)
     const kb = this.hwmResettable ? Math.max(hwmKb, this.sampledMaxKb) : this.sampledMaxKb
     return { rssMb: Math.round(kb / 102.4) / 10, pssMb: Math.round(this.pssMaxKb / 102.4) / 10 }
   }
 
   /** Sum of the lifetime VmHWM of every process in the tree right now (MB). */
   lifetimePeakMb(): number {
-    return Math.round(processTree(this.root).reduce((total, pid) => total + statusKb(pid, 'VmHWM'), 0) / 102.4) / 10
+    return Math.round(processTree(this.root).reduce((total, pid) => total + procKb(pid, 'status', 'VmHWM'), 0) / 102.4) / 10
   }
 }
 
@@ -157,20 +141,16 @@ export async function startServer(
     env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  let output = ''
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-8000)
-  }
-  child.stdout!.on('data', keep)
-  child.stderr!.on('data', keep)
+  const output = keepOutputTail(child, 8000)
+  const primaryTalks = !['warn', 'error', 'fatal', 'silent'].includes(env.LOG_LEVEL ?? process.env.LOG_LEVEL ?? 'info')
   const deadline = Date.now() + 30_000
   const expected = options.workers > 1 ? options.workers + 1 : 1
   let okStreak = 0
   while (true) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} while starting:\n${output}`)
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} while starting:\n${output()}`)
     if (Date.now() > deadline) {
       child.kill('SIGKILL')
-      throw new Error(`${name} did not become ready in 30 s:\n${output}`)
+      throw new Error(`${name} did not become ready in 30 s:\n${output()}`)
     }
     try {
       const status = await get(port, options.readyPath)
@@ -178,20 +158,20 @@ export async function startServer(
     } catch {
       okStreak = 0
     }
-    // Node processes in the tree (bcrypt threads are threads, not processes).
-    // A cluster says when all its workers serve (they start one after another: the first migrates).
-    const allServing = options.workers <= 1 || output.includes(`all ${options.workers} workers serving`)
+    // Node processes in the tree (bcrypt threads are threads, not processes). A cluster says when
+    // all its workers serve (they start one after another: the first migrates), at info level; with
+    // LOG_LEVEL above that it is silent, and late workers get a fixed while to finish `listen()`.
+    const allServing = options.workers <= 1 || !primaryTalks || output().includes(`all ${options.workers} workers serving`)
     if (okStreak >= 3 && processTree(child.pid!).length >= expected && allServing) break
     await sleep(100)
   }
-  // Let late cluster workers finish `listen()` (the primary only hands connections to listening ones).
-  if (options.workers > 1) await sleep(500)
+  if (options.workers > 1 && !primaryTalks) await sleep(1500)
   const server: Server = {
     name,
     port,
     child,
     memory: new MemoryWatch(child.pid!),
-    output: () => output,
+    output,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       const exited = new Promise((resolve) => child.once('exit', resolve))

@@ -8,7 +8,6 @@ import { type ChildProcess, type SpawnOptions, execFileSync, spawn } from 'node:
 import { rmSync } from 'node:fs'
 import { chown, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { Agent, request as httpRequest } from 'node:http'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -16,6 +15,9 @@ import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import type { Test } from 'tap'
+import { keepOutputTail, sparePort } from '../../scripts/lib/processes.js'
+
+export { sparePort }
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const PG_BIN = '/usr/lib/postgresql/15/bin'
@@ -27,14 +29,6 @@ process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL')
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 })
-
-export async function sparePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
 
 async function tempDir(t: Test, prefix: string): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix))
@@ -401,27 +395,22 @@ export async function spawnService(t: Test, env: Record<string, string>): Promis
     },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-let output = ''
-const collect = (chunk: Buffer) => {
-  output = (output + chunk.toString()).slice(-20_000)
-}
-child.stdout!.on('data', collect)
-child.stderr!.on('data', collect)
-const exit = exited(child)
-t.teardown(async () => {
-  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-  await exit
-})
-const url = `http://127.0.0.1:${port}`
-const agent = new Agent({ keepAlive: false })
-await waitFor(
-  `the service on port ${port} to answer`,
-  async () => {
-    if (child.exitCode !== null) throw new GiveUp(`the service exited with ${child.exitCode}: ${output}`)
-    return (await send(agent, url, 'GET', '/', { timeoutMs: 1000 })).status === 200 ? true : undefined
-  },
-  30_000,
-  100
-).finally(() => agent.destroy())
-return { child, port, url, exit, output: () => output }
+  const output = keepOutputTail(child, 20_000)
+  const exit = exited(child)
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exit
+  })
+  const url = `http://127.0.0.1:${port}`
+  const agent = new Agent({ keepAlive: false })
+  await waitFor(
+    `the service on port ${port} to answer`,
+    async () => {
+      if (child.exitCode !== null) throw new GiveUp(`the service exited with ${child.exitCode}: ${output()}`)
+      return (await send(agent, url, 'GET', '/', { timeoutMs: 1000 })).status === 200 ? true : undefined
+    },
+    30_000,
+    100
+  ).finally(() => agent.destroy())
+  return { child, port, url, exit, output }
 }
