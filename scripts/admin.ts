@@ -33,7 +33,10 @@ async function main(argv: string[]): Promise<number> {
       db,
       redis,
       redisKeyPrefix: config.redisKeyPrefix,
-      onCacheError: (error) => console.error(`warning: the account cache could not be told (${error}); it refills from the database within a minute`)
+      onCacheError: (error) =>
+        console.error(
+          `warning: the account cache could not be told (${error}); it refills from the database within a minute`
+        )
     })
     const user = await setAdminFlag(new UsersRepository(db), cache, username, action === 'grant')
     if (!user) {
@@ -51,7 +54,11 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    console.error(error instanceof ConfigError ? `Configuration error: ${error.message}` : `admin failed: ${error instanceof Error ? error.message : error}`)
+    console.error(
+      error instanceof ConfigError
+        ? `Configuration error: ${error.message}`
+        : `admin failed: ${error instanceof Error ? error.message : error}`
+    )
     process.exit(1)
   }
 )

@@ -188,20 +188,19 @@ async function runBlock(block: Block, port: number, home: string): Promise<Resul
   const timer = setTimeout(() => child.kill('SIGKILL'), BLOCK_TIMEOUT_MS)
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve))
   clearTimeout(timer)
-  if (code === null) throw new CheckError(`the ${block.name} block did not finish within ${BLOCK_TIMEOUT_MS / 1000} s:\n${text}`)
+  if (code === null)
+    throw new CheckError(`the ${block.name} block did not finish within ${BLOCK_TIMEOUT_MS / 1000} s:\n${text}`)
 
   const results: Result[] = []
-  const pattern = new RegExp(`${MARK}BEGIN (\\d+)${MARK}\\n([\\s\\S]*?)\\n${MARK}END \\1 (\\d+) ([\\dx ]*)${MARK}\\n`, 'g')
+  const pattern = new RegExp(
+    `${MARK}BEGIN (\\d+)${MARK}\\n([\\s\\S]*?)\\n${MARK}END \\1 (\\d+) ([\\dx ]*)${MARK}\\n`,
+    'g'
+  )
   for (const match of text.matchAll(pattern)) {
     results[Number(match[1])] = {
       exitCode: Number(match[3]),
-      output: match[2]!
-        .replaceAll('\r', '')
-        .split('\n'),
-      statuses: match[4]!
-        .trim()
-        .split(/\s+/)
-        .filter(Boolean)
+      output: match[2]!.replaceAll('\r', '').split('\n'),
+      statuses: match[4]!.trim().split(/\s+/).filter(Boolean)
     }
   }
   if (results.length === 0) throw new CheckError(`the ${block.name} block did not run (exit code ${code}):\n${text}`)
@@ -229,7 +228,8 @@ function describe(value: unknown): string {
 /** Where `actual` differs from `expected` (README JSON with `…` patterns), or undefined. */
 function jsonDifference(expected: unknown, actual: unknown, at = '$'): string | undefined {
   if (typeof expected === 'string') {
-    if (typeof actual !== 'string') return `${at}: expected a string like ${describe(expected)}, got ${describe(actual)}`
+    if (typeof actual !== 'string')
+      return `${at}: expected a string like ${describe(expected)}, got ${describe(actual)}`
     return glob(expected).test(actual) ? undefined : `${at}: expected ${describe(expected)}, got ${describe(actual)}`
   }
   if (Array.isArray(expected)) {
@@ -242,7 +242,8 @@ function jsonDifference(expected: unknown, actual: unknown, at = '$'): string | 
     return undefined
   }
   if (expected !== null && typeof expected === 'object') {
-    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return `${at}: expected an object, got ${describe(actual)}`
+    if (actual === null || typeof actual !== 'object' || Array.isArray(actual))
+      return `${at}: expected an object, got ${describe(actual)}`
     const want = Object.keys(expected)
     const got = Object.keys(actual)
     const missing = want.filter((key) => !got.includes(key))
@@ -281,7 +282,9 @@ function lineDifference(expected: string, actual: string, inHead: boolean): stri
     const [w, g] = [header.exec(expected), header.exec(actual)]
     if (w && g) {
       if (w[1]!.toLowerCase() !== g[1]!.toLowerCase()) return `expected the header ${w[1]}, got ${g[1]}`
-      return glob(w[2]!.trimEnd()).test(g[2]!.trimEnd()) ? undefined : `header ${w[1]}: expected ${describe(w[2])}, got ${describe(g[2])}`
+      return glob(w[2]!.trimEnd()).test(g[2]!.trimEnd())
+        ? undefined
+        : `header ${w[1]}: expected ${describe(w[2])}, got ${describe(g[2])}`
     }
   }
   return glob(expected.trimEnd()).test(actual.trimEnd()) ? undefined : 'the lines differ'
@@ -334,7 +337,8 @@ function statusDifference(command: Command, result: Result): string | undefined 
     }
   }
   const want = problemStatus === undefined ? '2xx' : String(problemStatus)
-  const matches = (status: string) => (status.endsWith('xx') || want.endsWith('xx') ? status[0] === want[0] : status === want)
+  const matches = (status: string) =>
+    status.endsWith('xx') || want.endsWith('xx') ? status[0] === want[0] : status === want
   for (const status of result.statuses) {
     if (!matches(status)) return `a request answered ${status}, expected ${want}`
   }
@@ -413,7 +417,8 @@ async function startService(dir: string): Promise<Service> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const deadline = Date.now() + 30_000
   for (;;) {
-    if (child.exitCode !== null) throw new CheckError(`the service exited with ${child.exitCode} before it was ready:\n${output}`)
+    if (child.exitCode !== null)
+      throw new CheckError(`the service exited with ${child.exitCode} before it was ready:\n${output}`)
     try {
       if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break
     } catch {
@@ -478,7 +483,8 @@ async function main(): Promise<void> {
           `check:readme: ${block.name} (README.md:${block.line}): ${block.commands.length} commands, ` +
             `${blockFailures.length ? `${blockFailures.length} FAILED` : 'all as the README says'} (${seconds} s)`
         )
-        if (blockFailures.length && service.output().trim()) failures.push(`the service said, during the ${block.name} block:\n${service.output()}`)
+        if (blockFailures.length && service.output().trim())
+          failures.push(`the service said, during the ${block.name} block:\n${service.output()}`)
       } finally {
         await service.stop()
       }
@@ -487,7 +493,9 @@ async function main(): Promise<void> {
     }
   }
   if (failures.length) {
-    console.error(`\ncheck:readme: the README's walkthrough is not what the service does:\n\n${failures.join('\n\n')}\n`)
+    console.error(
+      `\ncheck:readme: the README's walkthrough is not what the service does:\n\n${failures.join('\n\n')}\n`
+    )
     process.exitCode = 1
     return
   }

@@ -14,7 +14,10 @@ async function main(): Promise<void> {
   try {
     // Read-only: a database this release has not migrated is refused, never changed.
     const pending = (await migrationStatus(db.kysely)).filter((migration) => !migration.appliedAt)
-    if (pending.length) throw new Error(`the database has pending migrations (${pending.map((m) => m.name).join(', ')}): run npm run migrate first`)
+    if (pending.length)
+      throw new Error(
+        `the database has pending migrations (${pending.map((m) => m.name).join(', ')}): run npm run migrate first`
+      )
     let count = 0
     for await (const line of exportAccounts(db)) {
       if (!process.stdout.write(line)) await once(process.stdout, 'drain')

@@ -24,7 +24,12 @@ async function main(file: string | undefined): Promise<void> {
 
 main(process.argv[2]).catch((error: unknown) => {
   const message = error instanceof Error ? error.message : String(error)
-  const known = error instanceof ConfigError ? 'Configuration error' : error instanceof ImportError ? 'import refused' : 'import failed'
+  const known =
+    error instanceof ConfigError
+      ? 'Configuration error'
+      : error instanceof ImportError
+        ? 'import refused'
+        : 'import failed'
   console.error(`${known}: ${message}`)
   process.exit(1)
 })

@@ -33,10 +33,16 @@ export async function runPrimary(config: Config): Promise<void> {
       import('./metrics/metrics-server.js')
     ])
     try {
-      const server = await startMetricsServer(host, port, clusterMetricsSource(() => listening))
+      const server = await startMetricsServer(
+        host,
+        port,
+        clusterMetricsSource(() => listening)
+      )
       log(`metrics of all ${config.workers} workers at ${server.url}`)
     } catch (error) {
-      console.error(`Cannot serve metrics on ${host}:${port}: ${error instanceof Error ? error.message : String(error)}`)
+      console.error(
+        `Cannot serve metrics on ${host}:${port}: ${error instanceof Error ? error.message : String(error)}`
+      )
       process.exit(1)
     }
   }

@@ -64,7 +64,9 @@ export async function serve(config: Config): Promise<void> {
   try {
     await app.listen({ host: config.host, port: config.port })
   } catch (error) {
-    console.error(`Cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : String(error)}`)
+    console.error(
+      `Cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : String(error)}`
+    )
     await app.close()
     process.exit(1)
   }

@@ -32,7 +32,11 @@ forEachBackend(t, async (t, backend) => {
     for (let n = 1; n <= 20; n++) {
       t.equal((await b.request('GET', '/user/ben', { token })).status, 200)
       t.equal((await a.request('PUT', '/user/ben', { token, json: { data: { n } } })).status, 200)
-      t.same((await b.request('GET', '/user/ben', { token })).body.data, { n }, `update ${n} seen by the other instance`)
+      t.same(
+        (await b.request('GET', '/user/ben', { token })).body.data,
+        { n },
+        `update ${n} seen by the other instance`
+      )
       t.same((await b.request('GET', '/', { token })).body.data, { n })
     }
 
@@ -142,7 +146,11 @@ t.test('Redis: the cache never keeps a row that a change replaced', async (t) =>
     })
     t.equal(cacheErrors.length, 1, 'the failed end of the write was reported')
     for (let i = 0; i < 5; i++) {
-      t.same((await service.request('GET', '/user/ben', { token })).body.data, data, `read ${i} sees the committed change`)
+      t.same(
+        (await service.request('GET', '/user/ben', { token })).body.data,
+        data,
+        `read ${i} sees the committed change`
+      )
     }
     const redis = service.app.redis!
     t.equal(await redis.exists(`${prefix}account:${ben.id}`), 0, 'nothing was cached while the marker lives')

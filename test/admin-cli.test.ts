@@ -14,7 +14,11 @@ function admin(env: Record<string, string | undefined>, ...args: string[]) {
 forEachBackend(t, async (t, backend) => {
   const service = await startService(t, backend)
   // The operator's settings are the service's: with Redis, the CLI changes the account through its cache.
-  const env = { DATABASE_URL: service.config.databaseUrl, REDIS_URL: service.config.redisUrl, REDIS_KEY_PREFIX: service.config.redisKeyPrefix }
+  const env = {
+    DATABASE_URL: service.config.databaseUrl,
+    REDIS_URL: service.config.redisUrl,
+    REDIS_KEY_PREFIX: service.config.redisKeyPrefix
+  }
   const adminToken = await service.signUpAndLogIn('boss')
   await service.signUpAndLogIn('worker')
 
@@ -24,7 +28,11 @@ forEachBackend(t, async (t, backend) => {
   t.equal(granted.status, 0, granted.stderr)
   t.equal(granted.stdout.trim(), 'boss is now an admin.')
   // The flag applies to the live session at once.
-  t.equal((await service.request('GET', '/user/worker', { token: adminToken })).status, 200, 'admin reads another account')
+  t.equal(
+    (await service.request('GET', '/user/worker', { token: adminToken })).status,
+    200,
+    'admin reads another account'
+  )
   t.equal((await service.request('GET', '/user/boss', { token: adminToken })).body.admin, true)
 
   const revoked = admin(env, 'revoke', 'boss')

@@ -44,7 +44,9 @@ function specOperations(): Operation[] {
 
 t.test('Swagger UI in chromium: every operation listed, sign-up, login, Authorize, GET / as the user', async (t) => {
   if (!existsSync(CHROMIUM)) {
-    t.fail(`no chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH; this test never skips`)
+    t.fail(
+      `no chromium at ${CHROMIUM}: install it (apt-get install -y chromium) or set CHROMIUM_PATH; this test never skips`
+    )
     return
   }
   const operations = specOperations()
@@ -84,22 +86,30 @@ t.test('Swagger UI in chromium: every operation listed, sign-up, login, Authoriz
   const page = context.pages()[0] ?? (await context.newPage())
   const problems: string[] = []
   page.on('console', (message) => {
-    if (message.type() === 'error' || (message.type() === 'warning' && /Content.Security.Policy/i.test(message.text()))) {
+    if (
+      message.type() === 'error' ||
+      (message.type() === 'warning' && /Content.Security.Policy/i.test(message.text()))
+    ) {
       problems.push(`console ${message.type()}: ${message.text()} (${message.location().url})`)
     }
   })
   page.on('response', (response) => {
-    if (response.status() >= 500) problems.push(`${response.request().method()} ${response.url()} answered ${response.status()}`)
+    if (response.status() >= 500)
+      problems.push(`${response.request().method()} ${response.url()} answered ${response.status()}`)
   })
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`))
-  page.on('requestfailed', (request) => problems.push(`request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText})`))
+  page.on('requestfailed', (request) =>
+    problems.push(`request failed: ${request.method()} ${request.url()} (${request.failure()?.errorText})`)
+  )
   // Every CSP violation fires this event in the page, whether or not Chrome also logs it.
   // (Page code is written against `any`: the test's typecheck has no DOM library.)
   await page.addInitScript(() => {
     const page = globalThis as any
     const seen: string[] = (page.__cspViolations = [])
     page.document.addEventListener('securitypolicyviolation', (event: any) => {
-      seen.push(`${event.violatedDirective} blocked ${event.blockedURI || '(inline)'} in ${event.sourceFile}:${event.lineNumber}`)
+      seen.push(
+        `${event.violatedDirective} blocked ${event.blockedURI || '(inline)'} in ${event.sourceFile}:${event.lineNumber}`
+      )
     })
   })
 
@@ -121,7 +131,11 @@ t.test('Swagger UI in chromium: every operation listed, sign-up, login, Authoriz
     const expected = operations.map((op) => `${op.method} ${op.path}`)
     t.same([...listed].sort(), [...expected].sort(), 'the UI lists exactly the operations of openapi.yaml')
     for (const op of operations) {
-      t.equal(await operationBlock(page, op).count(), 1, `${op.method.toUpperCase()} ${op.path} (${op.operationId}) is listed`)
+      t.equal(
+        await operationBlock(page, op).count(),
+        1,
+        `${op.method.toUpperCase()} ${op.path} (${op.operationId}) is listed`
+      )
     }
   })
 
@@ -192,9 +206,14 @@ function operationBlock(page: Page, op: Operation): Locator {
 }
 
 /** Opens an operation, fills its JSON body if given, executes it and reads the live response. */
-async function tryItOut(page: Page, op: Operation, body?: string): Promise<{ status: string; body: string; curl: string }> {
+async function tryItOut(
+  page: Page,
+  op: Operation,
+  body?: string
+): Promise<{ status: string; body: string; curl: string }> {
   const block = operationBlock(page, op)
-  if (!(await block.evaluate((el) => el.classList.contains('is-open')))) await block.locator('.opblock-summary').first().click()
+  if (!(await block.evaluate((el) => el.classList.contains('is-open'))))
+    await block.locator('.opblock-summary').first().click()
   // tryItOutEnabled opens the editor at once; otherwise, press "Try it out".
   const tryButton = block.locator('button.try-out__btn')
   if ((await tryButton.textContent())?.trim() === 'Try it out') await tryButton.click()

@@ -42,7 +42,10 @@ forEachBackend(t, async (t, backend) => {
     t.equal(problem.status, 400)
     t.equal(problem.type, 'urn:account-service:problem:validation')
     t.match(problem.detail, /username/)
-    t.strictSame(problem.problem.errors?.map((e) => e.field), ['/username'])
+    t.strictSame(
+      problem.problem.errors?.map((e) => e.field),
+      ['/username']
+    )
   })
 
   await t.test('token lifecycle: login -> me -> logout -> the old token is refused', async (t) => {
@@ -120,7 +123,11 @@ forEachBackend(t, async (t, backend) => {
     t.equal(missing.type, 'urn:account-service:problem:not-found')
 
     t.equal((await asAdmin.getUser(owner)).username, owner, 'an admin reads it')
-    t.strictSame((await asAdmin.updateUser(owner, { data: { by: 'admin' } })).data, { by: 'admin' }, 'replaces its data')
+    t.strictSame(
+      (await asAdmin.updateUser(owner, { data: { by: 'admin' } })).data,
+      { by: 'admin' },
+      'replaces its data'
+    )
     await asAdmin.deleteUser(owner)
     t.equal((await problemOf(asAdmin.getUser(owner))).status, 404, 'and deletes it')
   })
@@ -162,7 +169,12 @@ forEachBackend(t, async (t, backend) => {
 t.test('a failure without a problem document is still an AccountsProblem', async (t) => {
   const client = createAccountsClient({
     baseUrl: 'http://gateway.invalid',
-    fetch: async () => new Response('<h1>Bad Gateway</h1>', { status: 502, statusText: 'Bad Gateway', headers: { 'content-type': 'text/html' } })
+    fetch: async () =>
+      new Response('<h1>Bad Gateway</h1>', {
+        status: 502,
+        statusText: 'Bad Gateway',
+        headers: { 'content-type': 'text/html' }
+      })
   })
   const problem = await problemOf(client.getUser('ben'))
   t.equal(problem.status, 502)
@@ -170,7 +182,10 @@ t.test('a failure without a problem document is still an AccountsProblem', async
   t.equal(problem.title, 'Bad Gateway')
   t.equal(problem.detail, '<h1>Bad Gateway</h1>', 'what the gateway said')
 
-  const empty = createAccountsClient({ baseUrl: 'http://gateway.invalid', fetch: async () => new Response(null, { status: 500 }) })
+  const empty = createAccountsClient({
+    baseUrl: 'http://gateway.invalid',
+    fetch: async () => new Response(null, { status: 500 })
+  })
   const silent = await problemOf(empty.deleteUser('ben'))
   t.equal(silent.status, 500)
   t.match(silent.detail, /without a problem document/)
@@ -192,7 +207,10 @@ t.test('the client imports nothing of the server', async (t) => {
   for (const file of files) {
     const source = await readFile(new URL(file, dir), 'utf8')
     for (const [, specifier] of source.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s+'([^']+)'/gm)) {
-      const allowed = specifier === 'openapi-fetch' || specifier === '../../generated/openapi.js' || /^\.\/[\w-]+\.js$/.test(specifier!)
+      const allowed =
+        specifier === 'openapi-fetch' ||
+        specifier === '../../generated/openapi.js' ||
+        /^\.\/[\w-]+\.js$/.test(specifier!)
       t.ok(allowed, `${file} imports ${specifier}`)
     }
   }

@@ -61,7 +61,9 @@ t.test('.env.example holds the defaults', async (t) => {
 
 t.test('docs/configuration.md documents every setting, and only those', async (t) => {
   const doc = read('docs/configuration.md')
-  const settings = tableSettings(doc.slice(doc.indexOf('\n## Settings\n'), doc.indexOf('\n## ', doc.indexOf('\n## Settings\n') + 1)))
+  const settings = tableSettings(
+    doc.slice(doc.indexOf('\n## Settings\n'), doc.indexOf('\n## ', doc.indexOf('\n## Settings\n') + 1))
+  )
   t.same(settings, expected)
 })
 

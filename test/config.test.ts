@@ -17,7 +17,11 @@ t.test('defaults', async (t) => {
   t.equal(config.bcryptCost, 12)
   t.equal(config.logLevel, 'info')
   t.equal(config.workers, availableParallelism(), 'one process per core')
-  t.equal(config.hashThreads, Math.max(1, Math.floor(availableParallelism() / config.workers)), 'hash threads share the cores')
+  t.equal(
+    config.hashThreads,
+    Math.max(1, Math.floor(availableParallelism() / config.workers)),
+    'hash threads share the cores'
+  )
   t.equal(loadConfig({ WORKERS: '1' }).hashThreads, availableParallelism())
 })
 
@@ -60,7 +64,9 @@ t.test('metrics are off unless METRICS_PORT is set; loopback by default', async 
   t.equal(loadConfig({ METRICS_HOST: '0.0.0.0' }).metrics, undefined, 'a host alone turns nothing on')
   t.same(loadConfig({ METRICS_PORT: '9464' }).metrics, { port: 9464, host: '127.0.0.1' })
   t.same(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '::' }).metrics, { port: 9464, host: '::' })
-  t.throws(() => loadConfig({ METRICS_PORT: '0' }), { message: /^METRICS_PORT must be a whole number from 1 to 65535, got "0"/ })
+  t.throws(() => loadConfig({ METRICS_PORT: '0' }), {
+    message: /^METRICS_PORT must be a whole number from 1 to 65535, got "0"/
+  })
   t.throws(() => loadConfig({ METRICS_PORT: 'prom' }), ConfigError)
 })
 
@@ -68,7 +74,9 @@ t.test('LOG_PRETTY is a flag, off by default', async (t) => {
   t.equal(loadConfig({}).logPretty, false)
   for (const on of ['1', 'true', 'TRUE']) t.equal(loadConfig({ LOG_PRETTY: on }).logPretty, true, on)
   for (const off of ['0', 'false', '']) t.equal(loadConfig({ LOG_PRETTY: off }).logPretty, false, off || 'empty')
-  t.throws(() => loadConfig({ LOG_PRETTY: 'yes please' }), { message: /^LOG_PRETTY must be 1, 0, true or false, got "yes please"/ })
+  t.throws(() => loadConfig({ LOG_PRETTY: 'yes please' }), {
+    message: /^LOG_PRETTY must be 1, 0, true or false, got "yes please"/
+  })
 })
 
 t.test('.env: read when present, ignored when missing, and the real environment wins', async (t) => {
@@ -100,7 +108,10 @@ t.test('the server reads .env from its working directory, under the real environ
     })
   const fromFile = run({})
   t.equal(fromFile.status, 1)
-  t.equal(fromFile.stderr.trim(), 'Configuration error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"')
+  t.equal(
+    fromFile.stderr.trim(),
+    'Configuration error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'
+  )
   const real = run({ LOG_LEVEL: 'silent' })
   t.equal(real.status, 1)
   t.equal(

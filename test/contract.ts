@@ -38,7 +38,13 @@ export function templateFor(path: string): string | undefined {
 }
 
 function resolve(node: Json): Json {
-  if (node?.$ref) return resolve(node.$ref.slice(2).split('/').reduce((at: Json, key: string) => at[key], spec))
+  if (node?.$ref)
+    return resolve(
+      node.$ref
+        .slice(2)
+        .split('/')
+        .reduce((at: Json, key: string) => at[key], spec)
+    )
   return node
 }
 
@@ -56,7 +62,8 @@ export function contractViolations(method: string, path: string, response: Check
   if (!template || !spec.paths[template][method.toLowerCase()]) {
     // Routes outside the contract (unknown paths) still answer with a problem document.
     if (response.status < 400) return []
-    if (mediaType !== 'application/problem+json') return [`${response.status} from ${method} ${path} is ${mediaType}, not problem+json`]
+    if (mediaType !== 'application/problem+json')
+      return [`${response.status} from ${method} ${path} is ${mediaType}, not problem+json`]
     schemaRef = pointer('components', 'schemas', 'Problem')
   } else {
     const responses = spec.paths[template][method.toLowerCase()].responses
@@ -66,7 +73,8 @@ export function contractViolations(method: string, path: string, response: Check
     if (!resolved.content) {
       return response.body === undefined ? [] : [`${method} ${template} ${response.status} must have no body`]
     }
-    if (!resolved.content[mediaType]) return [`${method} ${template} ${response.status} declares no ${mediaType} content`]
+    if (!resolved.content[mediaType])
+      return [`${method} ${template} ${response.status} declares no ${mediaType} content`]
     const base = declared.$ref
       ? declared.$ref.slice(2).split('/')
       : ['paths', template, method.toLowerCase(), 'responses', String(response.status)]

@@ -49,13 +49,19 @@ async function expect503(t: Test, service: Service, [method, path, options]: Pro
     const body = contentType.includes('json') ? JSON.parse(text) : text
     t.equal(res.status, 503, `${label}: ${method} ${path} is 503 while the database is down`)
     t.match(contentType, /^application\/problem\+json/, `${label}: ${method} ${path} is a problem document`)
-    t.same(contractViolations(method, path, { status: res.status, contentType, body }), [], `${label}: ${method} ${path} honours openapi.yaml`)
+    t.same(
+      contractViolations(method, path, { status: res.status, contentType, body }),
+      [],
+      `${label}: ${method} ${path} honours openapi.yaml`
+    )
     t.equal(res.headers.get('retry-after'), '1', `${label}: ${method} ${path} says when to retry`)
     t.ok(ms < ANSWER_WITHIN_MS, `${label}: ${method} ${path} answered in ${ms.toFixed(0)} ms`)
     return { status: res.status, ms }
   } catch (error) {
     const ms = performance.now() - started
-    t.fail(`${label}: ${method} ${path} got no answer within ${ms.toFixed(0)} ms (${(error as Error).name}): it hangs instead of failing closed`)
+    t.fail(
+      `${label}: ${method} ${path} got no answer within ${ms.toFixed(0)} ms (${(error as Error).name}): it hangs instead of failing closed`
+    )
     return { status: 'no answer', ms }
   }
 }
@@ -63,7 +69,11 @@ async function expect503(t: Test, service: Service, [method, path, options]: Pro
 /** Signs dana up, writes her data, signs erik up: what must still be there after the outage. */
 async function seed(t: Test, service: Service): Promise<string> {
   const token = await service.signUpAndLogIn('dana', { city: 'Oslo' })
-  t.equal((await service.request('PUT', '/user/dana', { token, json: { data: { city: 'Bergen', pets: ['cat'] } } })).status, 200, 'a write before the outage')
+  t.equal(
+    (await service.request('PUT', '/user/dana', { token, json: { data: { city: 'Bergen', pets: ['cat'] } } })).status,
+    200,
+    'a write before the outage'
+  )
   t.equal((await service.request('POST', '/user', { json: { username: 'erik', password: PASSWORD } })).status, 201)
   return token
 }
@@ -88,7 +98,9 @@ async function concurrentProbes(t: Test, service: Service, token: string, label:
       expect503(
         t,
         service,
-        i % 2 ? ['GET', '/user/dana', { token }] : ['POST', '/auth', { json: { username: 'dana', password: PASSWORD } }],
+        i % 2
+          ? ['GET', '/user/dana', { token }]
+          : ['POST', '/auth', { json: { username: 'dana', password: PASSWORD } }],
         `${label}, 16 at once`
       )
     )
@@ -130,13 +142,38 @@ async function awaitRecovery(t: Test, service: Service, engine: string, how: str
 async function checkAfterwards(t: Test, service: Service, oldToken: string, fresh: string | undefined): Promise<void> {
   const dana = await service.request('GET', '/user/dana', { token: fresh })
   t.equal(dana.status, 200)
-  t.same(dana.body.data, { city: 'Bergen', pets: ['cat'] }, 'the write from before the outage is there, and none from during it')
-  t.equal((await service.request('POST', '/auth', { json: { username: 'erik', password: PASSWORD } })).status, 201, 'erik still exists')
-  t.equal((await service.request('POST', '/auth', { json: { username: 'fred', password: PASSWORD } })).status, 401, 'the sign-up refused during the outage left nothing behind')
+  t.same(
+    dana.body.data,
+    { city: 'Bergen', pets: ['cat'] },
+    'the write from before the outage is there, and none from during it'
+  )
+  t.equal(
+    (await service.request('POST', '/auth', { json: { username: 'erik', password: PASSWORD } })).status,
+    201,
+    'erik still exists'
+  )
+  t.equal(
+    (await service.request('POST', '/auth', { json: { username: 'fred', password: PASSWORD } })).status,
+    401,
+    'the sign-up refused during the outage left nothing behind'
+  )
   // Sessions live in the database (postgres) or in Redis (mariadb-redis): both outlived the outage.
-  t.equal((await service.request('GET', '/', { token: oldToken })).status, 200, 'the session from before the outage is still valid')
-  t.equal((await service.request('PUT', '/user/dana', { token: oldToken, json: { data: { city: 'Bergen', pets: ['cat'] } } })).status, 200, 'writes work again')
-  t.equal((await service.request('POST', '/user', { json: { username: 'fred', password: PASSWORD } })).status, 201, 'sign-ups work again')
+  t.equal(
+    (await service.request('GET', '/', { token: oldToken })).status,
+    200,
+    'the session from before the outage is still valid'
+  )
+  t.equal(
+    (await service.request('PUT', '/user/dana', { token: oldToken, json: { data: { city: 'Bergen', pets: ['cat'] } } }))
+      .status,
+    200,
+    'writes work again'
+  )
+  t.equal(
+    (await service.request('POST', '/user', { json: { username: 'fred', password: PASSWORD } })).status,
+    201,
+    'sign-ups work again'
+  )
 }
 
 function median(values: number[]): number {
@@ -169,7 +206,9 @@ async function killAndRestart(t: Test, backend: Backend, db: DatabaseServer): Pr
 
   const restarting = performance.now()
   await db.start()
-  t.comment(`${db.engine}: restarted on the same port and data, answering after ${(performance.now() - restarting).toFixed(0)} ms`)
+  t.comment(
+    `${db.engine}: restarted on the same port and data, answering after ${(performance.now() - restarting).toFixed(0)} ms`
+  )
   const fresh = await awaitRecovery(t, service, db.engine, 'back')
   await checkAfterwards(t, service, token, fresh)
 }
@@ -182,7 +221,9 @@ async function freezeAndThaw(t: Test, backend: Backend, db: DatabaseServer): Pro
   const outcomes: Outcome[] = []
   try {
     // The four routes the issue names; the kill scenario covers the rest.
-    const probes = probesFor(token).filter(([method, path]) => `${method} ${path}` !== 'GET /' && !method.startsWith('DELETE'))
+    const probes = probesFor(token).filter(
+      ([method, path]) => `${method} ${path}` !== 'GET /' && !method.startsWith('DELETE')
+    )
     for (const probe of probes) outcomes.push(await expect503(t, service, probe, 'frozen'))
     await anonymousStillWorks(t, service, 'frozen')
     const burstMs = await concurrentProbes(t, service, token, `${db.engine} frozen`)

@@ -13,7 +13,12 @@ import t from 'tap'
 const root = fileURLToPath(new URL('../', import.meta.url))
 const read = (path: string) => readFileSync(join(root, path), 'utf8')
 
-const markdownFiles = ['README.md', ...readdirSync(join(root, 'docs')).filter((name) => name.endsWith('.md')).map((name) => `docs/${name}`)]
+const markdownFiles = [
+  'README.md',
+  ...readdirSync(join(root, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name) => `docs/${name}`)
+]
 const codePages = ['docs/architecture.md', 'docs/operations.md']
 
 interface Found {
@@ -93,11 +98,16 @@ function brokenLink(file: string, target: string): string | undefined {
   if (/^[a-z][a-z0-9+.-]*:/i.test(target) || target.startsWith('//')) return undefined // http:, mailto:, ...
   const [pathAndQuery, fragment] = target.split('#', 2) as [string, string | undefined]
   const path = decodeURIComponent(pathAndQuery.split('?')[0]!)
-  const absolute = path === '' ? join(root, file) : path.startsWith('/') ? join(root, path) : resolve(dirname(join(root, file)), path)
+  const absolute =
+    path === '' ? join(root, file) : path.startsWith('/') ? join(root, path) : resolve(dirname(join(root, file)), path)
   const inRepo = relative(root, absolute)
   if (inRepo.startsWith(`..${sep}`) || inRepo === '..') return 'leads out of the repository'
   if (!existsSync(absolute)) return `${inRepo} does not exist`
-  if (fragment && absolute.endsWith('.md') && !anchorsOf(readFileSync(absolute, 'utf8')).has(decodeURIComponent(fragment).toLowerCase())) {
+  if (
+    fragment &&
+    absolute.endsWith('.md') &&
+    !anchorsOf(readFileSync(absolute, 'utf8')).has(decodeURIComponent(fragment).toLowerCase())
+  ) {
     return `${inRepo} has no heading #${fragment}`
   }
   return undefined
@@ -115,18 +125,32 @@ t.test('the link and path finders find what a reader sees, and nothing in code b
   ].join('\n')
   t.same(
     linkTargets(sample).map((link) => link.text),
-    ['../src/app.ts', 'benchmarks.svg', '../src/db/schema.ts', './configuration.md#metrics', 'security.md', 'operations.md']
+    [
+      '../src/app.ts',
+      'benchmarks.svg',
+      '../src/db/schema.ts',
+      './configuration.md#metrics',
+      'security.md',
+      'operations.md'
+    ]
   )
   t.same(
     codePaths(sample).map((path) => path.text),
     ['src/db', 'test/a.test.ts', 'src/app.ts']
   )
-  t.ok(anchorsOf('# Operations\n## What is shared, what is per instance\n## `TRUST_PROXY` & co.').has('what-is-shared-what-is-per-instance'))
+  t.ok(
+    anchorsOf('# Operations\n## What is shared, what is per instance\n## `TRUST_PROXY` & co.').has(
+      'what-is-shared-what-is-per-instance'
+    )
+  )
   t.ok(anchorsOf('## `TRUST_PROXY` & co.').has('trust_proxy--co'))
 })
 
 t.test('every relative link in README.md and docs/*.md leads to a file', async (t) => {
-  t.ok(markdownFiles.includes('docs/architecture.md') && markdownFiles.includes('docs/operations.md'), 'both pages are there')
+  t.ok(
+    markdownFiles.includes('docs/architecture.md') && markdownFiles.includes('docs/operations.md'),
+    'both pages are there'
+  )
   let checked = 0
   const broken: string[] = []
   for (const file of markdownFiles) {

@@ -34,7 +34,9 @@ const TIME_LIMIT_MS = Number(process.env.FUZZ_TIME_LIMIT_MS ?? 25_000)
 
 const sent: Record<string, number> = {}
 
-t.comment(`fuzz seed ${SEED} (FUZZ_SEED=${SEED} to reproduce); ${RUNS} runs of up to ${MAX_COMMANDS} commands per backend`)
+t.comment(
+  `fuzz seed ${SEED} (FUZZ_SEED=${SEED} to reproduce); ${RUNS} runs of up to ${MAX_COMMANDS} commands per backend`
+)
 
 forEachBackend(t, async (t, backend) => {
   const service = await startService(t, backend)
@@ -58,23 +60,36 @@ forEachBackend(t, async (t, backend) => {
     const model = new Model()
     const credentials = Buffer.from(JSON.stringify({ username: ADMIN, password: PASSWORD }))
     const headers = { 'content-type': 'application/json' }
-    await exchange(model, real, { op: 'signUp', request: { method: 'POST', path: '/user', headers, body: credentials } })
+    await exchange(model, real, {
+      op: 'signUp',
+      request: { method: 'POST', path: '/user', headers, body: credentials }
+    })
     await service.makeAdmin(ADMIN)
     model.accounts.get(ADMIN)!.admin = true
     await exchange(model, real, { op: 'logIn', request: { method: 'POST', path: '/auth', headers, body: credentials } })
     return { model, real }
   }
 
-  const property = fc.asyncProperty(fc.commands(commandArbs, { maxCommands: MAX_COMMANDS, size: 'max', ...(REPLAY_PATH !== undefined && { replayPath: REPLAY_PATH }) }), async (commands) => {
-    let model: Model | undefined
-    await fc.asyncModelRun(async () => {
-      const started = await setup()
-      model = started.model
-      return started
-    }, commands)
-    const problems = await real.consistency(model!, true)
-    if (problems.length) throw new Error(`after the last command, the stores differ from the model:\n${problems.map((p) => `  ✗ ${p}`).join('\n')}`)
-  })
+  const property = fc.asyncProperty(
+    fc.commands(commandArbs, {
+      maxCommands: MAX_COMMANDS,
+      size: 'max',
+      ...(REPLAY_PATH !== undefined && { replayPath: REPLAY_PATH })
+    }),
+    async (commands) => {
+      let model: Model | undefined
+      await fc.asyncModelRun(async () => {
+        const started = await setup()
+        model = started.model
+        return started
+      }, commands)
+      const problems = await real.consistency(model!, true)
+      if (problems.length)
+        throw new Error(
+          `after the last command, the stores differ from the model:\n${problems.map((p) => `  ✗ ${p}`).join('\n')}`
+        )
+    }
+  )
 
   const started = Date.now()
   const details = await fc.check(property, {
@@ -96,12 +111,20 @@ forEachBackend(t, async (t, backend) => {
     const error = details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)
     const commands = String(details.counterexample?.[0] ?? '')
     const replayPath = /replayPath="([^"]*)"/.exec(commands)?.[1]
-    t.fail(`${backend}: ${error.split('\n').find((line) => line.includes('✗'))?.trim() ?? error.split('\n')[0]}`, {
-      replay: `FUZZ_SEED=${SEED} FUZZ_PATH=${details.counterexamplePath}${replayPath ? ` FUZZ_REPLAY_PATH='${replayPath}'` : ''} npx tap test/fuzz.test.ts`,
-      shrunk: `${details.numShrinks} times`,
-      commands: commands.replace(/ \/\*replayPath=.*\*\/$/, '').split(/,(?=(?:[a-zA-Z]+)\()/),
-      failure: error.split('\n')
-    })
+    t.fail(
+      `${backend}: ${
+        error
+          .split('\n')
+          .find((line) => line.includes('✗'))
+          ?.trim() ?? error.split('\n')[0]
+      }`,
+      {
+        replay: `FUZZ_SEED=${SEED} FUZZ_PATH=${details.counterexamplePath}${replayPath ? ` FUZZ_REPLAY_PATH='${replayPath}'` : ''} npx tap test/fuzz.test.ts`,
+        shrunk: `${details.numShrinks} times`,
+        commands: commands.replace(/ \/\*replayPath=.*\*\/$/, '').split(/,(?=(?:[a-zA-Z]+)\()/),
+        failure: error.split('\n')
+      }
+    )
   } else {
     t.pass(`${backend}: ${details.numRuns} runs, every answer as predicted, stores as modelled`)
   }
@@ -109,6 +132,10 @@ forEachBackend(t, async (t, backend) => {
 
 t.test('requests sent', async (t) => {
   const total = Object.values(sent).reduce((sum, n) => sum + n, 0)
-  t.comment(`fuzz requests sent: ${Object.entries(sent).map(([backend, n]) => `${backend} ${n}`).join(', ')}; total ${total} (seed ${SEED})`)
+  t.comment(
+    `fuzz requests sent: ${Object.entries(sent)
+      .map(([backend, n]) => `${backend} ${n}`)
+      .join(', ')}; total ${total} (seed ${SEED})`
+  )
   t.ok(total > 0, `${total} fuzzed requests in all`)
 })

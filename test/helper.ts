@@ -89,10 +89,20 @@ export async function problemOf(call: Promise<unknown>): Promise<AccountsProblem
 }
 
 /** Fails the test unless the response honours openapi.yaml; every error must be problem+json. */
-function assertHonoursContract(t: Test, method: string, path: string, response: CheckedResponse, violations: string[]): void {
+function assertHonoursContract(
+  t: Test,
+  method: string,
+  path: string,
+  response: CheckedResponse,
+  violations: string[]
+): void {
   t.same(violations, [], `${method} ${path} -> ${response.status} honours openapi.yaml`)
   if (response.status >= 400) {
-    t.match(response.contentType, /^application\/problem\+json/, `${method} ${path} -> ${response.status} is problem+json`)
+    t.match(
+      response.contentType,
+      /^application\/problem\+json/,
+      `${method} ${path} -> ${response.status} is problem+json`
+    )
   }
 }
 
@@ -213,7 +223,11 @@ export async function startService(
     assertHonoursContract(t, method, path, response, violations)
   )
   function client(token?: string, ...middleware: Middleware[]): AccountsClient {
-    return createAccountsClient({ baseUrl: url, middleware: [checkContract, ...middleware], ...(token !== undefined && { token }) })
+    return createAccountsClient({
+      baseUrl: url,
+      middleware: [checkContract, ...middleware],
+      ...(token !== undefined && { token })
+    })
   }
 
   async function logIn(username: string, password = PASSWORD): Promise<string> {

@@ -41,7 +41,10 @@ async function readUsers(databaseUrl: string): Promise<Map<string, Row>> {
   try {
     const rows = await db.kysely.selectFrom('users').select(['username', 'data']).execute()
     return new Map(
-      rows.map((row) => [row.username, { username: row.username, data: typeof row.data === 'string' ? JSON.parse(row.data) : (row.data as any) }])
+      rows.map((row) => [
+        row.username,
+        { username: row.username, data: typeof row.data === 'string' ? JSON.parse(row.data) : (row.data as any) }
+      ])
     )
   } finally {
     await db.kysely.destroy()
@@ -81,7 +84,13 @@ async function burst(
   service: ServiceProcess,
   count: number,
   concurrency: number,
-  make: (i: number) => { method: string; path: string; token?: string; body: Record<string, unknown>; username: string },
+  make: (i: number) => {
+    method: string
+    path: string
+    token?: string
+    body: Record<string, unknown>
+    username: string
+  },
   onResult: (attempt: Attempt) => void,
   stop: () => boolean = () => false
 ): Promise<Attempt[]> {
@@ -125,7 +134,12 @@ for (const variant of VARIANTS) {
       32,
       (i) => {
         const username = `${prefix}_${i}`
-        return { method: 'POST', path: '/user', username, body: { username, password: PASSWORD, data: { i, note: 'x'.repeat(i % 40) } } }
+        return {
+          method: 'POST',
+          path: '/user',
+          username,
+          body: { username, password: PASSWORD, data: { i, note: 'x'.repeat(i % 40) } }
+        }
       },
       (attempt) => {
         if (attempt.response?.status === 201 && ++acknowledged === SIGNAL_AFTER) {
@@ -160,19 +174,37 @@ for (const variant of VARIANTS) {
     // What it answers on the way down: a 201, or a clean 503 problem; never a bare 5xx.
     for (const attempt of others) {
       const res = attempt.response!
-      t.equal(res.status, 503, `${attempt.username}: the only refusal on the way down is a 503 (got ${res.status} ${res.text.slice(0, 120)})`)
-      t.match(res.contentType, /^application\/problem\+json/, `${attempt.username}: the ${res.status} is a problem document (got ${res.contentType}: ${res.text.slice(0, 120)})`)
-      t.same(contractViolations('POST', '/user', res), [], `${attempt.username}: the ${res.status} honours openapi.yaml`)
+      t.equal(
+        res.status,
+        503,
+        `${attempt.username}: the only refusal on the way down is a 503 (got ${res.status} ${res.text.slice(0, 120)})`
+      )
+      t.match(
+        res.contentType,
+        /^application\/problem\+json/,
+        `${attempt.username}: the ${res.status} is a problem document (got ${res.contentType}: ${res.text.slice(0, 120)})`
+      )
+      t.same(
+        contractViolations('POST', '/user', res),
+        [],
+        `${attempt.username}: the ${res.status} honours openapi.yaml`
+      )
     }
     // Requests the server had surely received before the signal are finished, not dropped.
     const received = beforeSignal.filter((a) => a.startedAt < sigtermAt - 200)
     const dropped = received.filter((a) => !a.response)
-    t.same(dropped.map((a) => `${a.username}: ${a.error}`), [], `all ${received.length} requests sent ≥ 200 ms before SIGTERM got an answer`)
+    t.same(
+      dropped.map((a) => `${a.username}: ${a.error}`),
+      [],
+      `all ${received.length} requests sent ≥ 200 ms before SIGTERM got an answer`
+    )
 
     const users = await readUsers(env.DATABASE_URL!)
     const missing = ok.filter((a) => !users.has(a.username)).map((a) => a.username)
     t.same(missing, [], `all ${ok.length} acknowledged sign-ups exist afterwards`)
-    const wrong = ok.filter((a) => users.has(a.username) && !same(users.get(a.username)!.data, a.body.data)).map((a) => a.username)
+    const wrong = ok
+      .filter((a) => users.has(a.username) && !same(users.get(a.username)!.data, a.body.data))
+      .map((a) => a.username)
     t.same(wrong, [], 'each with the data it was sent')
     const unexpected = [...users.keys()].filter((name) => !attempts.some((a) => a.username === name))
     t.same(unexpected, [], 'and no account that was never asked for')
@@ -194,7 +226,10 @@ for (const variant of VARIANTS) {
     for (let n = 0; n < EXISTING; n++) {
       const username = `${prefix}_old${n}`
       const data = { version: 0, owner: username }
-      t.equal((await send(agent, service.url, 'POST', '/user', { json: { username, password: PASSWORD, data } })).status, 201)
+      t.equal(
+        (await send(agent, service.url, 'POST', '/user', { json: { username, password: PASSWORD, data } })).status,
+        201
+      )
       const login = await send(agent, service.url, 'POST', '/auth', { json: { username, password: PASSWORD } })
       t.equal(login.status, 201)
       tokens.set(username, login.body.token)
@@ -275,10 +310,15 @@ for (const variant of VARIANTS) {
     const restarted = performance.now()
     service = await spawnService(t, env)
     t.comment(`${variant}: restarted and answering in ${(performance.now() - restarted).toFixed(0)} ms`)
-    if (variant === 'sqlite') t.equal(await sqliteIntegrity(env.DATABASE_URL!), 'ok', 'SQLite integrity_check after the crash')
+    if (variant === 'sqlite')
+      t.equal(await sqliteIntegrity(env.DATABASE_URL!), 'ok', 'SQLite integrity_check after the crash')
 
     const users = await readUsers(env.DATABASE_URL!)
-    t.same(ackedSignUps.filter((name) => !users.has(name)), [], `all ${ackedSignUps.length} acknowledged sign-ups exist`)
+    t.same(
+      ackedSignUps.filter((name) => !users.has(name)),
+      [],
+      `all ${ackedSignUps.length} acknowledged sign-ups exist`
+    )
     const torn: string[] = []
     const stale: string[] = []
     for (const [username, row] of users) {
@@ -295,7 +335,11 @@ for (const variant of VARIANTS) {
     }
     t.same(torn, [], `each of the ${users.size} rows holds exactly one of the bodies sent for it`)
     t.same(stale, [], `no acknowledged update (${ackedUpdates} in all) is lost`)
-    t.same([...tokens.keys()].filter((name) => !users.has(name)), [], 'the accounts from before the burst are all there')
+    t.same(
+      [...tokens.keys()].filter((name) => !users.has(name)),
+      [],
+      'the accounts from before the burst are all there'
+    )
     t.comment(
       `${variant}: killed after ${acked.signUps + acked.updates} acknowledged writes (${ackedSignUps.length} sign-ups, ${ackedUpdates} updates); ` +
         `${users.size} accounts afterwards, of which ${users.size - EXISTING} from the burst`
@@ -303,7 +347,11 @@ for (const variant of VARIANTS) {
 
     // Through the restarted service: the stored hashes and sessions work too, so no row is only half usable.
     const burstUsers = [...users.keys()].filter((name) => name.includes('_new'))
-    const logins = await Promise.all(burstUsers.map((username) => send(agent, service.url, 'POST', '/auth', { json: { username, password: PASSWORD } })))
+    const logins = await Promise.all(
+      burstUsers.map((username) =>
+        send(agent, service.url, 'POST', '/auth', { json: { username, password: PASSWORD } })
+      )
+    )
     t.same(
       burstUsers.filter((_, n) => logins[n]!.status !== 201),
       [],
@@ -328,7 +376,11 @@ function same(a: unknown, b: unknown): boolean {
 function canonical(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(canonical)
   if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, canonical(v)]))
+    return Object.fromEntries(
+      Object.entries(value)
+        .sort(([a], [b]) => (a < b ? -1 : 1))
+        .map(([k, v]) => [k, canonical(v)])
+    )
   }
   return value
 }

@@ -7,7 +7,16 @@
 import { readFile, readdir, readlink } from 'node:fs/promises'
 import { Agent } from 'node:http'
 import t, { type Test } from 'tap'
-import { type Backend, PASSWORD, REDIS_URL, createDatabase, deleteRedisKeys, forEachBackend, startService, uniqueName } from './helper.js'
+import {
+  type Backend,
+  PASSWORD,
+  REDIS_URL,
+  createDatabase,
+  deleteRedisKeys,
+  forEachBackend,
+  startService,
+  uniqueName
+} from './helper.js'
 import { type ServiceProcess, send, spawnService, sparePort, waitFor } from './support/processes.js'
 
 interface Sample {
@@ -24,7 +33,8 @@ function parseMetrics(text: string): Sample[] {
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line)
     if (!match) throw new Error(`not a sample line: ${line}`)
     const labels: Record<string, string> = {}
-    for (const [, name, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[name!] = value!
+    for (const [, name, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[name!] = value!
     samples.push({ name: match[1]!, labels, value: Number(match[3]) })
   }
   return samples
@@ -32,12 +42,16 @@ function parseMetrics(text: string): Sample[] {
 
 /** The samples of `name` whose labels include `labels`. */
 function find(samples: Sample[], name: string, labels: Record<string, string> = {}): Sample[] {
-  return samples.filter((sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value))
+  return samples.filter(
+    (sample) => sample.name === name && Object.entries(labels).every(([key, value]) => sample.labels[key] === value)
+  )
 }
 
 /** The one sample of `name` with exactly these labels, or undefined. */
 function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
-  const found = samples.filter((sample) => sample.name === name && JSON.stringify(sortKeys(sample.labels)) === JSON.stringify(sortKeys(labels)))
+  const found = samples.filter(
+    (sample) => sample.name === name && JSON.stringify(sortKeys(sample.labels)) === JSON.stringify(sortKeys(labels))
+  )
   if (found.length > 1) throw new Error(`${found.length} samples of ${name} ${JSON.stringify(labels)}`)
   return found[0]?.value
 }
@@ -84,7 +98,8 @@ function agentFor(t: Test): Agent {
 async function scrape(agent: Agent, metricsUrl: string): Promise<Sample[]> {
   const response = await send(agent, metricsUrl, 'GET', '/metrics')
   if (response.status !== 200) throw new Error(`GET /metrics -> ${response.status}: ${response.text}`)
-  if (!response.contentType.startsWith('text/plain; version=0.0.4')) throw new Error(`content type ${response.contentType}`)
+  if (!response.contentType.startsWith('text/plain; version=0.0.4'))
+    throw new Error(`content type ${response.contentType}`)
   return parseMetrics(response.text)
 }
 
@@ -108,11 +123,19 @@ async function exercise(t: Test, agent: Agent, service: ServiceProcess): Promise
 
 forEachBackend(t, async (t, backend) => {
   const metricsPort = await sparePort()
-  const service = await spawnService(t, { ...(await backendEnv(t, backend)), WORKERS: '1', METRICS_PORT: String(metricsPort) })
+  const service = await spawnService(t, {
+    ...(await backendEnv(t, backend)),
+    WORKERS: '1',
+    METRICS_PORT: String(metricsPort)
+  })
   const metricsUrl = `http://127.0.0.1:${metricsPort}`
   const agent = agentFor(t)
 
-  t.same(await listeningPorts(service.child.pid!), [service.port, metricsPort].sort((a, b) => a - b), 'listens on the API port and the metrics port')
+  t.same(
+    await listeningPorts(service.child.pid!),
+    [service.port, metricsPort].sort((a, b) => a - b),
+    'listens on the API port and the metrics port'
+  )
   const before = await scrape(agent, metricsUrl)
   t.equal(valueOf(before, 'accounts_signups_total'), 0, 'sign-ups start at 0')
   t.equal(valueOf(before, 'accounts_logins_total', { result: 'success' }), 0, 'successes start at 0')
@@ -135,9 +158,21 @@ forEachBackend(t, async (t, backend) => {
     'no label holds a raw URL'
   )
 
-  const count = valueOf(samples, 'http_request_duration_seconds_count', { method: 'GET', route: '/user/{username}', status_code: '200' })
-  const sum = valueOf(samples, 'http_request_duration_seconds_sum', { method: 'GET', route: '/user/{username}', status_code: '200' })
-  const buckets = find(samples, 'http_request_duration_seconds_bucket', { method: 'GET', route: '/user/{username}', status_code: '200' })
+  const count = valueOf(samples, 'http_request_duration_seconds_count', {
+    method: 'GET',
+    route: '/user/{username}',
+    status_code: '200'
+  })
+  const sum = valueOf(samples, 'http_request_duration_seconds_sum', {
+    method: 'GET',
+    route: '/user/{username}',
+    status_code: '200'
+  })
+  const buckets = find(samples, 'http_request_duration_seconds_bucket', {
+    method: 'GET',
+    route: '/user/{username}',
+    status_code: '200'
+  })
   t.equal(count, 3, 'the latency histogram counts the reads')
   t.ok(sum! > 0 && sum! < 30, `latencies add up to ${sum} s`)
   t.equal(buckets.find((bucket) => bucket.labels.le === '+Inf')?.value, 3, 'the +Inf bucket holds every read')
@@ -146,7 +181,10 @@ forEachBackend(t, async (t, backend) => {
     [...buckets.map((bucket) => bucket.value)].sort((a, b) => a - b),
     'buckets are cumulative'
   )
-  t.ok(valueOf(samples, 'http_request_duration_seconds_count', { method: 'POST', route: '/auth', status_code: '401' }) === 1)
+  t.ok(
+    valueOf(samples, 'http_request_duration_seconds_count', { method: 'POST', route: '/auth', status_code: '401' }) ===
+      1
+  )
 
   t.equal(valueOf(samples, 'accounts_signups_total'), 1)
   t.equal(valueOf(samples, 'accounts_logins_total', { result: 'success' }), 1)
@@ -193,10 +231,21 @@ t.test('WORKERS=2: the primary serves the metrics of both workers together', asy
   const metricsUrl = `http://127.0.0.1:${metricsPort}`
   const agent = agentFor(t)
   // The second worker starts once the first (which migrates) serves: wait for both.
-  await waitFor('both workers to serve', async () => (service.output().includes('all 2 workers serving') ? true : undefined))
-  t.same(await listeningPorts(service.child.pid!), [service.port, metricsPort].sort((a, b) => a - b), 'the primary holds both ports')
+  await waitFor('both workers to serve', async () =>
+    service.output().includes('all 2 workers serving') ? true : undefined
+  )
+  t.same(
+    await listeningPorts(service.child.pid!),
+    [service.port, metricsPort].sort((a, b) => a - b),
+    'the primary holds both ports'
+  )
 
-  const baseline = valueOf(await scrape(agent, metricsUrl), 'http_requests_total', { method: 'GET', route: '/', status_code: '200' }) ?? 0
+  const baseline =
+    valueOf(await scrape(agent, metricsUrl), 'http_requests_total', {
+      method: 'GET',
+      route: '/',
+      status_code: '200'
+    }) ?? 0
   await exercise(t, agent, service)
   // One connection per request: the primary deals connections to the workers in turn.
   const ROUNDS = 20
@@ -213,7 +262,11 @@ t.test('WORKERS=2: the primary serves the metrics of both workers together', asy
 
   const samples = await scrape(agent, metricsUrl)
   // `exercise` asks for GET / once more.
-  t.equal(valueOf(samples, 'http_requests_total', { method: 'GET', route: '/', status_code: '200' }), baseline + ROUNDS + 1, 'every request of both workers is counted')
+  t.equal(
+    valueOf(samples, 'http_requests_total', { method: 'GET', route: '/', status_code: '200' }),
+    baseline + ROUNDS + 1,
+    'every request of both workers is counted'
+  )
   t.equal(valueOf(samples, 'http_requests_total', { method: 'GET', route: '/user/{username}', status_code: '200' }), 3)
   t.equal(valueOf(samples, 'accounts_signups_total'), 1)
   t.equal(valueOf(samples, 'accounts_logins_total', { result: 'success' }), 1)

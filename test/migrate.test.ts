@@ -24,7 +24,10 @@ for (const kind of ['sqlite', 'mariadb', 'postgres'] as const) {
 
     const pending = migrate(databaseUrl, 'status')
     t.equal(pending.status, 0, pending.stderr)
-    t.same(pending.stdout.trim().split('\n'), names.map((name) => `pending  ${name}`))
+    t.same(
+      pending.stdout.trim().split('\n'),
+      names.map((name) => `pending  ${name}`)
+    )
 
     const first = migrate(databaseUrl)
     t.equal(first.status, 0, first.stderr)
@@ -35,11 +38,19 @@ for (const kind of ['sqlite', 'mariadb', 'postgres'] as const) {
     t.match(second.stdout, /is up to date \(nothing to apply\)/, 'running it again changes nothing')
 
     const status = migrate(databaseUrl, 'status')
-    t.ok(status.stdout.trim().split('\n').every((line, i) => line.startsWith(`applied  ${names[i]}  (`)), status.stdout)
+    t.ok(
+      status.stdout
+        .trim()
+        .split('\n')
+        .every((line, i) => line.startsWith(`applied  ${names[i]}  (`)),
+      status.stdout
+    )
 
     // A later release applied a migration this one does not know: refuse, clearly.
     const db = openDb(databaseUrl, { poolSize: 1 })
-    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('9999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(db.kysely)
+    await sql`INSERT INTO schema_migrations (name, timestamp) VALUES ('9999-from-the-future', '2030-01-01T00:00:00.000Z')`.execute(
+      db.kysely
+    )
     await db.kysely.destroy()
     const refused = migrate(databaseUrl)
     t.equal(refused.status, 1)

@@ -10,9 +10,13 @@ import { PASSWORD, startService } from './helper.js'
 import { sparePort } from './support/processes.js'
 
 async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore'
-  })
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore'
+    }
+  )
   const client = createClient({ url: `redis://127.0.0.1:${port}`, socket: { reconnectStrategy: false } })
   client.on('error', () => {})
   for (let attempt = 0; attempt < 100; attempt++) {
@@ -59,7 +63,11 @@ t.test('Redis outage: fail closed, then recover without a restart', async (t) =>
   t.equal(notReady.status, 503, '/readyz says the session store is down')
   t.match(notReady.body.detail, /session store/)
   t.equal((await service.request('GET', '/healthz')).status, 200, '/healthz: the process itself is fine')
-  t.equal((await service.request('POST', '/user', { json: { username: 'amy', password: PASSWORD } })).status, 201, 'sign-up needs no session store')
+  t.equal(
+    (await service.request('POST', '/user', { json: { username: 'amy', password: PASSWORD } })).status,
+    201,
+    'sign-up needs no session store'
+  )
 
   redis = await startRedis(port)
   const back = performance.now()
@@ -70,7 +78,10 @@ t.test('Redis outage: fail closed, then recover without a restart', async (t) =>
     await sleep(100)
   }
   t.equal(status, 201, `logins work again ${(performance.now() - back).toFixed(0)} ms after Redis returned`)
-  t.strictSame((await service.request('GET', '/readyz')).body, { status: 'ready', checks: { database: 'ok', sessions: 'ok' } })
+  t.strictSame((await service.request('GET', '/readyz')).body, {
+    status: 'ready',
+    checks: { database: 'ok', sessions: 'ok' }
+  })
   // This Redis keeps nothing on disk, so the old session is gone: refused, not resurrected.
   t.equal((await service.request('GET', '/', { token })).status, 401)
 })
@@ -89,15 +100,17 @@ t.test('Redis frozen (SIGSTOP): a 503 within the deadline, then recovery on thaw
   redis.kill('SIGSTOP')
   // Several at once, as under load: each is refused on its own deadline, none hangs.
   const started = performance.now()
-  const frozen = await Promise.all(
-    [
-      service.request('GET', '/user/ben', { token }),
-      service.request('GET', '/', { token }),
-      service.request('PUT', '/user/ben', { token, json: { data: { frozen: true } } })
-    ]
-  )
+  const frozen = await Promise.all([
+    service.request('GET', '/user/ben', { token }),
+    service.request('GET', '/', { token }),
+    service.request('PUT', '/user/ben', { token, json: { data: { frozen: true } } })
+  ])
   const ms = performance.now() - started
-  t.same(frozen.map((res) => res.status), [503, 503, 503], 'reads and writes are refused while Redis is frozen')
+  t.same(
+    frozen.map((res) => res.status),
+    [503, 503, 503],
+    'reads and writes are refused while Redis is frozen'
+  )
   t.ok(ms < 3000, `answered in ${ms.toFixed(0)} ms`)
 
   redis.kill('SIGCONT')

@@ -17,13 +17,28 @@ function documentOfSize(bytes: number): Record<string, unknown> {
 }
 
 const SAMPLES: Record<string, Record<string, unknown>> = {
-  unicode: { 'ключ': 'значение', '名前': '山田', emoji: '😀👍🏽', '🔑': 'ünïcødé', rtl: 'שלום' },
+  unicode: { ключ: 'значение', 名前: '山田', emoji: '😀👍🏽', '🔑': 'ünïcødé', rtl: 'שלום' },
   nesting: { a: { b: { c: { d: { e: { f: { g: { h: 'deep' } } } } } } } },
   arrays: { list: [1, 'two', { three: 3 }, [4, [5]], null, true], empty: [] },
-  scalars: { nothing: null, yes: true, no: false, zero: 0, negative: -17, maxSafe: 2 ** 53 - 1, minSafe: -(2 ** 53 - 1) },
+  scalars: {
+    nothing: null,
+    yes: true,
+    no: false,
+    zero: 0,
+    negative: -17,
+    maxSafe: 2 ** 53 - 1,
+    minSafe: -(2 ** 53 - 1)
+  },
   floats: { pi: 3.141592653589793, tiny: 5e-324, big: 1.7976931348623157e308, tenth: 0.1, exp: 6.02e23 },
   emptyObjects: { inner: {}, list: [{}] },
-  escapes: { quote: '"', backslash: '\\', newline: 'a\nb', tab: '\t', control: '\u0001\u001f', html: '<script>&amp;</script>' },
+  escapes: {
+    quote: '"',
+    backslash: '\\',
+    newline: 'a\nb',
+    tab: '\t',
+    control: '\u0001\u001f',
+    html: '<script>&amp;</script>'
+  },
   sixteenKiB: documentOfSize(MAX_DATA_BYTES)
 }
 
@@ -51,7 +66,9 @@ forEachBackend(t, async (t, backend) => {
 
   t.test('data past the limits is refused on every engine', async (t) => {
     const client = service.client()
-    const tooBig = await problemOf(client.signUp({ username: 'toobig', password: PASSWORD, data: documentOfSize(MAX_DATA_BYTES + 1) }))
+    const tooBig = await problemOf(
+      client.signUp({ username: 'toobig', password: PASSWORD, data: documentOfSize(MAX_DATA_BYTES + 1) })
+    )
     t.equal(tooBig.status, 400)
     t.match(tooBig.detail, /body\/data must be at most 16384 bytes/)
     const nul = await problemOf(client.signUp({ username: 'nul', password: PASSWORD, data: { a: 'x\u0000y' } }))
@@ -95,7 +112,10 @@ forEachBackend(t, async (t, backend) => {
 
   t.test('50 concurrent PUTs to one account: all 200, final state is one of them', async (t) => {
     const client = service.client(await service.signUpAndLogIn('busy'))
-    const bodies = Array.from({ length: 50 }, (_, i) => ({ writer: i, payload: { list: Array.from({ length: 20 }, () => i) } }))
+    const bodies = Array.from({ length: 50 }, (_, i) => ({
+      writer: i,
+      payload: { list: Array.from({ length: 20 }, () => i) }
+    }))
     // Every PUT must resolve (a 200, by the contract); a single problem fails the test.
     const updated = await Promise.all(bodies.map((data) => client.updateUser('busy', { data })))
     t.equal(updated.length, 50)
@@ -121,9 +141,13 @@ forEachBackend(t, async (t, backend) => {
     const kysely = service.app.db.kysely
     const stored =
       backend === 'mariadb-redis'
-        ? sql<{ t: string }>`SELECT DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f') AS t FROM users WHERE username_key = 'clock'`
+        ? sql<{
+            t: string
+          }>`SELECT DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f') AS t FROM users WHERE username_key = 'clock'`
         : backend === 'postgres'
-          ? sql<{ t: string }>`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS t FROM users WHERE username_key = 'clock'`
+          ? sql<{
+              t: string
+            }>`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS t FROM users WHERE username_key = 'clock'`
           : sql<{ t: string }>`SELECT created_at AS t FROM users WHERE username_key = 'clock'`
     const row = (await stored.execute(kysely)).rows[0]!
     t.equal(row.t.slice(0, 23), createdAt.slice(0, 23), `${backend} stores ${row.t}`)

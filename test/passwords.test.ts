@@ -52,12 +52,20 @@ t.test('the event loop stays free while 20 logins hash', async (t) => {
   const responses = await logins
   delay.disable()
 
-  t.ok(responses.every((r) => r.status === 201), 'every login succeeded')
+  t.ok(
+    responses.every((r) => r.status === 201),
+    'every login succeeded'
+  )
   probes.sort((a, b) => a - b)
   const median = probes[Math.floor(probes.length / 2)]!
   const maxStallMs = delay.max / 1e6
-  t.comment(`one login ${oneLoginMs.toFixed(0)} ms; ${probes.length} probes, median ${median.toFixed(1)} ms; longest stall ${maxStallMs.toFixed(1)} ms`)
+  t.comment(
+    `one login ${oneLoginMs.toFixed(0)} ms; ${probes.length} probes, median ${median.toFixed(1)} ms; longest stall ${maxStallMs.toFixed(1)} ms`
+  )
   t.ok(probes.length >= 10, `GET / was answered ${probes.length} times while the logins hashed`)
-  t.ok(median < Math.min(25, oneLoginMs / 4), `GET / median ${median.toFixed(1)} ms while hashing (one login takes ${oneLoginMs.toFixed(0)} ms)`)
+  t.ok(
+    median < Math.min(25, oneLoginMs / 4),
+    `GET / median ${median.toFixed(1)} ms while hashing (one login takes ${oneLoginMs.toFixed(0)} ms)`
+  )
   t.ok(maxStallMs < oneLoginMs, `the event loop never stalled for a whole hash (longest ${maxStallMs.toFixed(1)} ms)`)
 })

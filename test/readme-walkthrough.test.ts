@@ -6,6 +6,9 @@ import { spawnSync } from 'node:child_process'
 import t from 'tap'
 
 t.test('the README walkthroughs print what the README shows', async (t) => {
-  const run = spawnSync(process.execPath, ['--import=tsx', 'scripts/check-readme.ts'], { encoding: 'utf8', timeout: 110_000 })
+  const run = spawnSync(process.execPath, ['--import=tsx', 'scripts/check-readme.ts'], {
+    encoding: 'utf8',
+    timeout: 110_000
+  })
   t.equal(run.status, 0, `npm run check:readme passes\n${run.stdout}\n${run.stderr}`)
 })

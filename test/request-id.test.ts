@@ -24,7 +24,13 @@ forEachBackend(t, async (t, backend) => {
   const username = uniqueName('traced')
   const token = await service.signUpAndLogIn(username)
   const sent: Array<{ id: string; status: number; what: string }> = []
-  const call = async (what: string, method: string, path: string, headers: Record<string, string>, options: RequestOptions = {}) => {
+  const call = async (
+    what: string,
+    method: string,
+    path: string,
+    headers: Record<string, string>,
+    options: RequestOptions = {}
+  ) => {
     const response = await service.request(method, path, { headers, ...options })
     const id = response.headers.get('x-request-id')
     t.ok(id, `${what}: X-Request-Id is sent`)
@@ -32,31 +38,66 @@ forEachBackend(t, async (t, backend) => {
     return id!
   }
 
-  t.equal(await call('a caller-chosen id', 'GET', `/user/${username}`, { 'x-request-id': 'edge-7f3a.2026:11=+/x_y' }, { token }), 'edge-7f3a.2026:11=+/x_y', 'kept and echoed')
+  t.equal(
+    await call(
+      'a caller-chosen id',
+      'GET',
+      `/user/${username}`,
+      { 'x-request-id': 'edge-7f3a.2026:11=+/x_y' },
+      { token }
+    ),
+    'edge-7f3a.2026:11=+/x_y',
+    'kept and echoed'
+  )
   t.match(await call('no id', 'GET', '/', {}), UUID, 'a UUID is made up')
   t.match(await call('an id with a space', 'GET', '/', { 'x-request-id': 'a b' }), UUID, 'replaced')
   t.match(await call('an id with a quote', 'GET', '/', { 'x-request-id': 'a"b' }), UUID, 'replaced')
   t.match(await call('an overlong id', 'GET', '/', { 'x-request-id': 'x'.repeat(129) }), UUID, 'replaced')
   t.equal(await call('the longest id kept', 'GET', '/', { 'x-request-id': 'y'.repeat(128) }), 'y'.repeat(128), 'kept')
   await call('a 404', 'GET', `/no/such/${username}`, { 'x-request-id': 'not-found-1' })
-  await call('a refused token', 'GET', `/user/${username}`, { 'x-request-id': 'refused-1', authorization: 'Bearer nope' })
-  await call('a failed login', 'POST', '/auth', { 'x-request-id': 'login-1' }, { json: { username, password: 'not the password' } })
+  await call('a refused token', 'GET', `/user/${username}`, {
+    'x-request-id': 'refused-1',
+    authorization: 'Bearer nope'
+  })
+  await call(
+    'a failed login',
+    'POST',
+    '/auth',
+    { 'x-request-id': 'login-1' },
+    { json: { username, password: 'not the password' } }
+  )
   t.equal(new Set(sent.map((request) => request.id)).size, sent.length, 'every request has an id of its own')
   t.same(
-    sent.filter((request) => ['a 404', 'a refused token', 'a failed login'].includes(request.what)).map((request) => request.status),
+    sent
+      .filter((request) => ['a 404', 'a refused token', 'a failed login'].includes(request.what))
+      .map((request) => request.status),
     [404, 401, 401],
     'errors carry the id too'
   )
 
   await service.app.close()
-  const parsed = lines.slice(firstRequestLine).map((line) => JSON.parse(line) as { reqId?: string; msg?: string; req?: unknown; res?: unknown })
-  const about = parsed.filter((line) => line.req !== undefined || line.res !== undefined || JSON.stringify(line).includes(username))
+  const parsed = lines
+    .slice(firstRequestLine)
+    .map((line) => JSON.parse(line) as { reqId?: string; msg?: string; req?: unknown; res?: unknown })
+  const about = parsed.filter(
+    (line) => line.req !== undefined || line.res !== undefined || JSON.stringify(line).includes(username)
+  )
   t.ok(about.length >= sent.length * 2, `${about.length} lines about requests`)
-  t.same(about.filter((line) => typeof line.reqId !== 'string'), [], 'every line about a request carries a reqId')
+  t.same(
+    about.filter((line) => typeof line.reqId !== 'string'),
+    [],
+    'every line about a request carries a reqId'
+  )
   for (const request of sent) {
     const own = parsed.filter((line) => line.reqId === request.id)
-    t.ok(own.some((line) => line.msg === 'incoming request'), `${request.what}: its incoming line has its id`)
-    t.ok(own.some((line) => line.msg === 'request completed'), `${request.what}: its completed line has its id`)
+    t.ok(
+      own.some((line) => line.msg === 'incoming request'),
+      `${request.what}: its incoming line has its id`
+    )
+    t.ok(
+      own.some((line) => line.msg === 'request completed'),
+      `${request.what}: its completed line has its id`
+    )
   }
   const refused = parsed.filter((line) => line.reqId === 'refused-1').map((line) => line.msg)
   t.ok(refused.length > 2, `the refused token's own lines (${refused.join(' / ')}) carry its id`)

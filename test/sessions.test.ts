@@ -19,11 +19,21 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function assertRefused(t: Test, problem: AccountsProblem, what: string): void {
   t.equal(problem.status, 401, `${what} -> 401`)
-  t.match(problem.headers.get('www-authenticate') ?? '', /^Bearer\b.*error="invalid_token"/, `${what}: invalid_token challenge`)
+  t.match(
+    problem.headers.get('www-authenticate') ?? '',
+    /^Bearer\b.*error="invalid_token"/,
+    `${what}: invalid_token challenge`
+  )
 }
 
 /** The token is refused on every kind of route that reads one. */
-async function assertTokenDead(t: Test, service: Service, token: string, username: string, what: string): Promise<void> {
+async function assertTokenDead(
+  t: Test,
+  service: Service,
+  token: string,
+  username: string,
+  what: string
+): Promise<void> {
   const client = service.client(token)
   assertRefused(t, await problemOf(client.me()), `${what}: GET /`)
   assertRefused(t, await problemOf(client.getUser(username)), `${what}: GET /user/${username}`)
@@ -31,7 +41,13 @@ async function assertTokenDead(t: Test, service: Service, token: string, usernam
 }
 
 /** GET / works with the token (a refused one fails the test) and shows the user's own profile. */
-async function assertTokenLive(t: Test, service: Service, token: string, username: string, what: string): Promise<void> {
+async function assertTokenLive(
+  t: Test,
+  service: Service,
+  token: string,
+  username: string,
+  what: string
+): Promise<void> {
   const me = await service.client(token).me()
   t.equal('username' in me && me.username, username, `${what}: GET / works, and it is ${username}'s session`)
 }
@@ -53,12 +69,17 @@ async function redisDump(service: Service): Promise<Map<string, string>> {
       for (const key of keys) {
         const type = await redis.type(key)
         const value =
-          type === 'string' ? await redis.get(key)
-          : type === 'zset' ? JSON.stringify(await redis.zRangeWithScores(key, 0, -1))
-          : type === 'set' ? JSON.stringify(await redis.sMembers(key))
-          : type === 'hash' ? JSON.stringify(await redis.hGetAll(key))
-          : type === 'list' ? JSON.stringify(await redis.lRange(key, 0, -1))
-          : `<${type}>`
+          type === 'string'
+            ? await redis.get(key)
+            : type === 'zset'
+              ? JSON.stringify(await redis.zRangeWithScores(key, 0, -1))
+              : type === 'set'
+                ? JSON.stringify(await redis.sMembers(key))
+                : type === 'hash'
+                  ? JSON.stringify(await redis.hGetAll(key))
+                  : type === 'list'
+                    ? JSON.stringify(await redis.lRange(key, 0, -1))
+                    : `<${type}>`
         dump.set(key, value ?? '')
       }
     }
@@ -107,14 +128,19 @@ forEachBackend(t, async (t, backend) => {
       const before = Date.now()
       const session = await logIn()
       const after = Date.now()
-      t.strictSame(Object.keys(session).sort(), ['expiresAt', 'token', 'tokenType'], 'exactly token, tokenType, expiresAt')
+      t.strictSame(
+        Object.keys(session).sort(),
+        ['expiresAt', 'token', 'tokenType'],
+        'exactly token, tokenType, expiresAt'
+      )
       t.equal(session.tokenType, 'Bearer')
       t.match(session.token, TOKEN_SHAPE, 'token is 43 characters of base64url')
       t.equal(Buffer.from(session.token, 'base64url').length, 32, 'token carries 32 random bytes')
       t.match(session.expiresAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'expiresAt is ISO-8601 UTC')
       const expiresAt = Date.parse(session.expiresAt)
       t.ok(
-        expiresAt >= before + DEFAULT_TTL_SECONDS * 1000 - 1000 && expiresAt <= after + DEFAULT_TTL_SECONDS * 1000 + 1000,
+        expiresAt >= before + DEFAULT_TTL_SECONDS * 1000 - 1000 &&
+          expiresAt <= after + DEFAULT_TTL_SECONDS * 1000 + 1000,
         `expiresAt is now + ${DEFAULT_TTL_SECONDS} s`
       )
       await assertTokenLive(t, service, session.token, name, `token from ${how} login`)
@@ -142,7 +168,11 @@ forEachBackend(t, async (t, backend) => {
     }
     for (const res of answers.slice(1)) {
       t.strictSame(res.body, answers[0]!.body, 'whole problem bodies are identical')
-      t.equal(res.headers.get('www-authenticate'), answers[0]!.headers.get('www-authenticate'), 'and so are the challenges')
+      t.equal(
+        res.headers.get('www-authenticate'),
+        answers[0]!.headers.get('www-authenticate'),
+        'and so are the challenges'
+      )
     }
     t.match(answers[0]!.body, { type: 'urn:account-service:problem:invalid-credentials' })
   })
@@ -172,7 +202,11 @@ forEachBackend(t, async (t, backend) => {
     const name = await signUp(service, { generation: 1 })
     const tokens = [await service.logIn(name), await service.logIn(name), await service.logIn(name)]
     for (const token of tokens) await assertTokenLive(t, service, token, name, 'before deletion')
-    const { id } = await service.app.db.kysely.selectFrom('users').select('id').where('username', '=', name).executeTakeFirstOrThrow()
+    const { id } = await service.app.db.kysely
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', name)
+      .executeTakeFirstOrThrow()
 
     await service.client(tokens[1]).deleteUser(name)
     for (const [i, token] of tokens.entries()) await assertTokenDead(t, service, token, name, `session ${i + 1} of 3`)
@@ -187,14 +221,16 @@ forEachBackend(t, async (t, backend) => {
       t.same(rows, [], 'no session rows remain')
     } else {
       const keys = [...(await redisDump(service)).keys()]
-      for (const token of tokens) t.notOk(keys.includes(`${service.redisPrefix}session:${sha256(token)}`), 'session key removed')
+      for (const token of tokens)
+        t.notOk(keys.includes(`${service.redisPrefix}session:${sha256(token)}`), 'session key removed')
       t.notOk(keys.includes(`${service.redisPrefix}user-sessions:${id}`), "the user's session index is removed")
     }
 
     // The name is free again, and the new account is a different account.
     const again = await service.client().signUp({ username: name, password: PASSWORD, data: { generation: 2 } })
     t.equal(again.username, name, 'the username can be signed up again')
-    for (const [i, token] of tokens.entries()) await assertTokenDead(t, service, token, name, `old session ${i + 1} vs the new account`)
+    for (const [i, token] of tokens.entries())
+      await assertTokenDead(t, service, token, name, `old session ${i + 1} vs the new account`)
     const fresh = await service.logIn(name)
     const me = await service.client(fresh).me()
     t.same(me, { username: name, data: { generation: 2 } }, 'a new login reaches the new account')
@@ -205,7 +241,11 @@ forEachBackend(t, async (t, backend) => {
     const session = await service.client().login({ username: name, password: PASSWORD })
     const token = session.token
     const hash = sha256(token)
-    const user = await service.app.db.kysely.selectFrom('users').select('id').where('username', '=', name).executeTakeFirstOrThrow()
+    const user = await service.app.db.kysely
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', name)
+      .executeTakeFirstOrThrow()
 
     if (!inRedis) {
       const rows = await service.app.db.kysely.selectFrom('sessions').selectAll().execute()
@@ -240,7 +280,10 @@ forEachBackend(t, async (t, backend) => {
       const index = dump.get(`${service.redisPrefix}user-sessions:${user.id}`) ?? ''
       t.ok(index.includes(hash), "the user's session index lists the hash")
       const ttl = await redisTtl(sessionKey)
-      t.ok(Math.abs(ttl - service.config.sessionTtlSeconds) <= 2, `TTL ${ttl} s is about ${service.config.sessionTtlSeconds} s`)
+      t.ok(
+        Math.abs(ttl - service.config.sessionTtlSeconds) <= 2,
+        `TTL ${ttl} s is about ${service.config.sessionTtlSeconds} s`
+      )
       // And nothing went into the SQL sessions table.
       const rows = await service.app.db.kysely.selectFrom('sessions').selectAll().execute()
       t.same(rows, [], 'the SQL sessions table stays empty when Redis holds sessions')

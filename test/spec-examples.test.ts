@@ -26,8 +26,14 @@ const pointer = (path: string[]) => '/' + path.map(escape).join('/')
 /** Follows a local `$ref` (`#/components/...`) to the node and the path it names. */
 function deref(node: Json, path: string[]): [Json, string[]] {
   if (typeof node?.$ref !== 'string') return [node, path]
-  const target = (node.$ref as string).slice(2).split('/').map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
-  return deref(target.reduce((at: Json, key) => at[key], spec), target)
+  const target = (node.$ref as string)
+    .slice(2)
+    .split('/')
+    .map((p) => p.replaceAll('~1', '/').replaceAll('~0', '~'))
+  return deref(
+    target.reduce((at: Json, key) => at[key], spec),
+    target
+  )
 }
 
 interface Example {
@@ -66,8 +72,10 @@ function collectSchema(schema: unknown, path: string[]): void {
   for (const [i, value] of (Array.isArray(node.examples) ? node.examples : []).entries()) {
     examples.push({ at: pointer([...path, 'examples', String(i)]), schema: path, value })
   }
-  for (const [name, child] of Object.entries<unknown>(node.properties ?? {})) collectSchema(child, [...path, 'properties', name])
-  for (const key of ['items', 'additionalProperties', 'not', 'if', 'then', 'else', 'contains']) collectSchema(node[key], [...path, key])
+  for (const [name, child] of Object.entries<unknown>(node.properties ?? {}))
+    collectSchema(child, [...path, 'properties', name])
+  for (const key of ['items', 'additionalProperties', 'not', 'if', 'then', 'else', 'contains'])
+    collectSchema(node[key], [...path, key])
   for (const key of ['allOf', 'anyOf', 'oneOf', 'prefixItems']) {
     for (const [i, child] of (node[key] ?? []).entries()) collectSchema(child, [...path, key, String(i)])
   }
@@ -95,11 +103,16 @@ function collectParameters(parameters: Json[] | undefined, path: string[]): void
 }
 
 const components = spec.components ?? {}
-for (const [name, schema] of Object.entries(components.schemas ?? {})) collectSchema(schema, ['components', 'schemas', name])
-for (const [name, parameter] of Object.entries<Json>(components.parameters ?? {})) collectBeside(parameter, ['components', 'parameters', name])
-for (const [name, header] of Object.entries<Json>(components.headers ?? {})) collectBeside(header, ['components', 'headers', name])
-for (const [name, body] of Object.entries<Json>(components.requestBodies ?? {})) collectContent(body, ['components', 'requestBodies', name])
-for (const [name, response] of Object.entries<Json>(components.responses ?? {})) collectResponse(response, ['components', 'responses', name])
+for (const [name, schema] of Object.entries(components.schemas ?? {}))
+  collectSchema(schema, ['components', 'schemas', name])
+for (const [name, parameter] of Object.entries<Json>(components.parameters ?? {}))
+  collectBeside(parameter, ['components', 'parameters', name])
+for (const [name, header] of Object.entries<Json>(components.headers ?? {}))
+  collectBeside(header, ['components', 'headers', name])
+for (const [name, body] of Object.entries<Json>(components.requestBodies ?? {}))
+  collectContent(body, ['components', 'requestBodies', name])
+for (const [name, response] of Object.entries<Json>(components.responses ?? {}))
+  collectResponse(response, ['components', 'responses', name])
 
 /** Every problem example an operation can answer with, and the status it is listed under. */
 const problemExamples: Array<{ at: string; status: number; value: Json }> = []
@@ -110,7 +123,8 @@ for (const [template, item] of Object.entries<Json>(spec.paths)) {
     const operation = item[method]
     const path = ['paths', template, method]
     collectParameters(operation.parameters, path)
-    if (operation.requestBody && !('$ref' in operation.requestBody)) collectContent(operation.requestBody, [...path, 'requestBody'])
+    if (operation.requestBody && !('$ref' in operation.requestBody))
+      collectContent(operation.requestBody, [...path, 'requestBody'])
     for (const [status, declared] of Object.entries<Json>(operation.responses ?? {})) {
       collectResponse(declared, [...path, 'responses', status])
       const [response, responsePath] = deref(declared, [...path, 'responses', status])
@@ -119,7 +133,12 @@ for (const [template, item] of Object.entries<Json>(spec.paths)) {
         const at = `${method.toUpperCase()} ${template} ${status}: ${pointer([...responsePath, 'content', 'application/problem+json', 'examples', name])}`
         problemExamples.push({ at, status: Number(status), value: deref(entry, [])[0].value })
       }
-      if (problem && 'example' in problem) problemExamples.push({ at: `${method.toUpperCase()} ${template} ${status}`, status: Number(status), value: problem.example })
+      if (problem && 'example' in problem)
+        problemExamples.push({
+          at: `${method.toUpperCase()} ${template} ${status}`,
+          status: Number(status),
+          value: problem.example
+        })
     }
   }
 }
@@ -133,7 +152,9 @@ t.test('every example is valid against its schema', async (t) => {
   t.ok(examples.length >= 50, `found ${examples.length} examples`)
   for (const example of examples) {
     const validate = ajv.compile({ $ref: `openapi#${pointer(example.schema)}` })
-    const errors = validate(example.value) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`)
+    const errors = validate(example.value)
+      ? []
+      : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`)
     t.same(errors, [], `${example.at} fits ${pointer(example.schema)}`)
   }
 })

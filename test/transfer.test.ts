@@ -21,7 +21,7 @@ function npm(databaseUrl: string, ...args: string[]) {
 
 const people = [
   { username: 'Ben', password: PASSWORD, data: { email: 'ben@example.com', tags: ['a', 'b'], nested: { n: 1 } } },
-  { username: 'zoe-1', password: 'pässwörd-ünïcode', data: { '名前': '山田', emoji: '😀' } },
+  { username: 'zoe-1', password: 'pässwörd-ünïcode', data: { 名前: '山田', emoji: '😀' } },
   { username: 'empty.data', password: 'x'.repeat(72), data: {} }
 ]
 
@@ -41,7 +41,10 @@ t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
   const lines = exported.stdout.trim().split('\n')
   t.equal(lines.length, people.length, 'one line per account')
   for (const person of people) t.notOk(exported.stdout.includes(person.password), 'no plaintext password in the export')
-  t.ok(lines.every((line) => /"passwordHash":"\$2[aby]\$04\$/.test(line)), 'hashes are exported')
+  t.ok(
+    lines.every((line) => /"passwordHash":"\$2[aby]\$04\$/.test(line)),
+    'hashes are exported'
+  )
   const file = join(await mkdtemp(join(tmpdir(), 'accounts-export-')), 'accounts.jsonl')
   writeFileSync(file, exported.stdout)
 
@@ -52,7 +55,9 @@ t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
       t.equal(imported.status, 0, imported.stderr)
       t.equal(imported.stdout.trim(), `imported ${people.length} account(s)`)
 
-      const target = await startService(t, kind === 'mariadb' ? 'mariadb-redis' : 'postgres', { DATABASE_URL: databaseUrl })
+      const target = await startService(t, kind === 'mariadb' ? 'mariadb-redis' : 'postgres', {
+        DATABASE_URL: databaseUrl
+      })
       for (const person of people) {
         const token = await target.logIn(person.username, person.password)
         const account = await target.request('GET', `/user/${person.username}`, { token })
@@ -64,7 +69,10 @@ t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
       // A second import of the same file is refused whole: nothing changes.
       const again = npm(databaseUrl, 'import', '--', file)
       t.equal(again.status, 1)
-      t.match(again.stderr.trim(), /^import refused: line 1: username "[^"]+" already exists in the target database; nothing was imported$/)
+      t.match(
+        again.stderr.trim(),
+        /^import refused: line 1: username "[^"]+" already exists in the target database; nothing was imported$/
+      )
     })
   }
 })
@@ -72,11 +80,27 @@ t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
 t.test('a bad line refuses the whole import', async (t) => {
   const databaseUrl = await createDatabase(t, 'sqlite')
   const dir = await mkdtemp(join(tmpdir(), 'accounts-import-'))
-  const good = { id: '0b0e8f4e-4a4c-4d53-9a57-2c1f0e0f8a11', username: 'okay', passwordHash: `$2b$04$${'a'.repeat(53)}`, admin: false, data: {}, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' }
+  const good = {
+    id: '0b0e8f4e-4a4c-4d53-9a57-2c1f0e0f8a11',
+    username: 'okay',
+    passwordHash: `$2b$04$${'a'.repeat(53)}`,
+    admin: false,
+    data: {},
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z'
+  }
   const cases: Array<[string, string, RegExp]> = [
-    ['plaintext instead of a hash', JSON.stringify({ ...good, passwordHash: 'hunter22' }), /line 2: passwordHash must be a bcrypt hash/],
+    [
+      'plaintext instead of a hash',
+      JSON.stringify({ ...good, passwordHash: 'hunter22' }),
+      /line 2: passwordHash must be a bcrypt hash/
+    ],
     ['not JSON', '{oops', /line 2: not valid JSON/],
-    ['same name twice', JSON.stringify({ ...good, id: '1b0e8f4e-4a4c-4d53-9a57-2c1f0e0f8a11', username: 'OKAY' }), /line 2: username "OKAY" also appears on line 1/]
+    [
+      'same name twice',
+      JSON.stringify({ ...good, id: '1b0e8f4e-4a4c-4d53-9a57-2c1f0e0f8a11', username: 'OKAY' }),
+      /line 2: username "OKAY" also appears on line 1/
+    ]
   ]
   for (const [name, second, message] of cases) {
     const file = join(dir, `${name.replaceAll(' ', '-')}.jsonl`)

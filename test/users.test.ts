@@ -5,7 +5,15 @@
  */
 import t, { type Test } from 'tap'
 import type { AccountsProblem, Problem } from '../src/client/index.js'
-import { forEachBackend, PASSWORD, problemOf, type Service, startService, TEST_BCRYPT_COST, uniqueName } from './helper.js'
+import {
+  forEachBackend,
+  PASSWORD,
+  problemOf,
+  type Service,
+  startService,
+  TEST_BCRYPT_COST,
+  uniqueName
+} from './helper.js'
 
 const USER_KEYS = ['admin', 'createdAt', 'data', 'updatedAt', 'username']
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/
@@ -15,10 +23,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 /** Data that tends to break stores: unicode, emoji, nesting, big and small numbers, nulls. */
 const RICH_DATA = {
   email: 'ben@example.com',
-  '名前': 'ベン',
+  名前: 'ベン',
   'emoji 🎉 key': '🚀👩‍💻🏳️‍🌈',
-  'ключ': 'значение',
-  'مرحبا': 'עברית',
+  ключ: 'значение',
+  مرحبا: 'עברית',
   combining: 'e\u0301 vs é',
   // (U+0000 is left out on purpose: openapi.yaml rules it out of data.)
   escapes: 'quote " backslash \\ newline \n tab \t bell \u0007 escape \u001b',
@@ -58,7 +66,11 @@ function assertUserShape(t: Test, user: Record<string, any>, what: string): void
 }
 
 async function storedRow(service: Service, username: string) {
-  return service.app.db.kysely.selectFrom('users').selectAll().where('username_key', '=', username.toLowerCase()).executeTakeFirstOrThrow()
+  return service.app.db.kysely
+    .selectFrom('users')
+    .selectAll()
+    .where('username_key', '=', username.toLowerCase())
+    .executeTakeFirstOrThrow()
 }
 
 forEachBackend(t, async (t, backend) => {
@@ -68,7 +80,9 @@ forEachBackend(t, async (t, backend) => {
   await t.test('sign up by JSON with data', async (t) => {
     const name = uniqueName('json')
     const before = Date.now()
-    const res = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, data: { email: 'a@b.c' } } })
+    const res = await service.request('POST', '/user', {
+      json: { username: name, password: PASSWORD, data: { email: 'a@b.c' } }
+    })
     t.equal(res.status, 201)
     t.equal(res.headers.get('location'), `/user/${name}`, 'Location names the new account')
     assertUserShape(t, res.body, 'POST /user')
@@ -93,7 +107,9 @@ forEachBackend(t, async (t, backend) => {
     const login = await service.request('POST', '/auth', { form: { username: name, password: PASSWORD } })
     t.equal(login.status, 201, 'and the form-made account can log in by form')
     // A form has no `data` field: it is an unknown property there.
-    const withData = await service.request('POST', '/user', { form: { username: uniqueName('form'), password: PASSWORD, data: '{}' } })
+    const withData = await service.request('POST', '/user', {
+      form: { username: uniqueName('form'), password: PASSWORD, data: '{}' }
+    })
     t.equal(withData.status, 400, 'form sign-up with a data field')
   })
 
@@ -193,7 +209,11 @@ forEachBackend(t, async (t, backend) => {
     const name = uniqueName('pw72')
     const full = 'q'.repeat(71) + 'A'
     await client.signUp({ username: name, password: full })
-    t.equal((await problemOf(client.login({ username: name, password: 'q'.repeat(71) + 'B' }))).status, 401, '72nd byte matters')
+    t.equal(
+      (await problemOf(client.login({ username: name, password: 'q'.repeat(71) + 'B' }))).status,
+      401,
+      '72nd byte matters'
+    )
     // Logging in with 73 bytes is refused, not silently cut to the first 72 bytes.
     const tooLong = await problemOf(client.login({ username: name, password: `${full}X` }))
     t.equal(tooLong.status, 400, '73-byte password at login is a 400')
@@ -216,7 +236,10 @@ forEachBackend(t, async (t, backend) => {
     for (const [why, json, field] of bodies) {
       const res = await service.request('POST', '/user', { json })
       t.equal(res.status, 400, why)
-      t.ok(fieldsOf(res.body).includes(field), `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res.body))})`)
+      t.ok(
+        fieldsOf(res.body).includes(field),
+        `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res.body))})`
+      )
     }
   })
 
@@ -236,7 +259,11 @@ forEachBackend(t, async (t, backend) => {
     t.ok(Date.parse(put.updatedAt) > Date.parse(created.updatedAt), 'updatedAt advanced')
 
     t.strictSame(await client.getUser(name), put, 'GET agrees with the PUT answer, timestamps included')
-    t.equal((await service.client().login({ username: name, password: PASSWORD })).tokenType, 'Bearer', 'password unchanged')
+    t.equal(
+      (await service.client().login({ username: name, password: PASSWORD })).tokenType,
+      'Bearer',
+      'password unchanged'
+    )
   })
 
   await t.test('PUT refuses anything but a data object', async (t) => {
@@ -256,7 +283,10 @@ forEachBackend(t, async (t, backend) => {
     for (const [why, json, field] of bodies) {
       const res = await service.request('PUT', `/user/${name}`, { token, json })
       t.equal(res.status, 400, why)
-      t.ok(fieldsOf(res.body).includes(field), `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res.body))})`)
+      t.ok(
+        fieldsOf(res.body).includes(field),
+        `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res.body))})`
+      )
     }
     const after = await service.client(token).getUser(name)
     t.strictSame(after.data, { untouched: 1 }, 'none of them changed the data')
@@ -275,9 +305,16 @@ forEachBackend(t, async (t, backend) => {
       const client = service.client(token)
       const before = await client.getUser(name)
       const res = await service.request('PUT', `/user/${name}`, { token, form })
-      t.ok([400, 415].includes(res.status), `form ${JSON.stringify(form)} is refused with 400 or 415 (got ${res.status})`)
+      t.ok(
+        [400, 415].includes(res.status),
+        `form ${JSON.stringify(form)} is refused with 400 or 415 (got ${res.status})`
+      )
       // A refused token would fail getUser, and the test with it.
-      t.strictSame(await client.getUser(name), before, 'the account can still be read with its token; data and updatedAt are unchanged')
+      t.strictSame(
+        await client.getUser(name),
+        before,
+        'the account can still be read with its token; data and updatedAt are unchanged'
+      )
     }
   })
 
@@ -312,7 +349,11 @@ forEachBackend(t, async (t, backend) => {
     t.equal((await client.signUp({ username: name, password, data: { note: 'hi' } })).username, name)
     const row = await storedRow(service, name)
     const cost = String(TEST_BCRYPT_COST).padStart(2, '0')
-    t.match(row.password_hash, new RegExp(`^\\$2[aby]\\$${cost}\\$[./A-Za-z0-9]{53}$`), `password_hash is bcrypt at cost ${cost}`)
+    t.match(
+      row.password_hash,
+      new RegExp(`^\\$2[aby]\\$${cost}\\$[./A-Za-z0-9]{53}$`),
+      `password_hash is bcrypt at cost ${cost}`
+    )
     t.match(row.password_hash, /^\$2[aby]\$04\$/)
     for (const [column, value] of Object.entries(row)) {
       t.notOk(String(value).includes(password), `users.${column} does not contain the password`)
@@ -343,7 +384,11 @@ forEachBackend(t, async (t, backend) => {
     const client = service.client()
     const created = await client.signUp({ username: name, password: PASSWORD })
     const row = await storedRow(service, name)
-    t.equal(new Date(row.created_at as string | Date).toISOString(), created.createdAt, 'stored created_at is the same instant')
+    t.equal(
+      new Date(row.created_at as string | Date).toISOString(),
+      created.createdAt,
+      'stored created_at is the same instant'
+    )
     await client.login({ username: name, password: PASSWORD })
     const got = await client.getUser(name)
     t.equal(got.createdAt, created.createdAt, 'GET shows the same createdAt')
@@ -351,4 +396,3 @@ forEachBackend(t, async (t, backend) => {
     t.match(got.updatedAt, ISO_UTC)
   })
 })
-

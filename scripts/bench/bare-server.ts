@@ -33,7 +33,10 @@ if (workers > 1 && cluster.isPrimary) {
   app.get('/', { schema }, async () => ({ message: 'Hello World' }))
   app.get('/healthz', async () => ({ status: 'ok' }))
   process.once('SIGTERM', () => {
-    app.close().then(() => process.exit(0), () => process.exit(1))
+    app.close().then(
+      () => process.exit(0),
+      () => process.exit(1)
+    )
   })
   await app.listen({ host, port })
 }

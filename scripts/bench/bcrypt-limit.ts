@@ -28,11 +28,21 @@ function workerFile(): string {
 
 const hashes = new Map<string, string>()
 
-export async function measureBcryptLimit(cost: number, threads: number, seconds: number, password: string): Promise<BcryptLimit> {
+export async function measureBcryptLimit(
+  cost: number,
+  threads: number,
+  seconds: number,
+  password: string
+): Promise<BcryptLimit> {
   const key = `${cost}:${password}`
   const hash = hashes.get(key) ?? bcrypt.hashSync(password, cost)
   hashes.set(key, hash)
-  const pool = new Piscina({ filename: workerFile(), minThreads: threads, maxThreads: threads, idleTimeout: Number.POSITIVE_INFINITY })
+  const pool = new Piscina({
+    filename: workerFile(),
+    minThreads: threads,
+    maxThreads: threads,
+    idleTimeout: Number.POSITIVE_INFINITY
+  })
   try {
     // Warm every thread (module load, JIT) before the clock starts.
     await Promise.all(Array.from({ length: threads }, () => pool.run({ password, hash })))

@@ -66,7 +66,12 @@ if (QUICK) serviceEnv.BCRYPT_COST ??= '8'
 function serviceSettings(workers: string | undefined) {
   const env = { ...process.env, ...serviceEnv, ...(workers ? { WORKERS: workers } : {}) }
   const config = loadConfig(env) as ReturnType<typeof loadConfig> & { workers?: number }
-  return { workers: config.workers ?? 1, hashThreads: config.hashThreads, cost: config.bcryptCost, ttl: config.sessionTtlSeconds }
+  return {
+    workers: config.workers ?? 1,
+    hashThreads: config.hashThreads,
+    cost: config.bcryptCost,
+    ttl: config.sessionTtlSeconds
+  }
 }
 const defaults = serviceSettings(undefined)
 /** Does this build of the service know WORKERS (node:cluster)? */
@@ -118,7 +123,12 @@ const json = { 'content-type': 'application/json' }
 /** Read and update scenarios: each request acts as a random seeded account, with its own token. */
 function asRandomUser(
   users: SeededUser[],
-  request: (user: SeededUser) => { method: 'GET' | 'PUT'; path: string; headers?: Record<string, string>; body?: string }
+  request: (user: SeededUser) => {
+    method: 'GET' | 'PUT'
+    path: string
+    headers?: Record<string, string>
+    body?: string
+  }
 ): Omit<LoadOptions, 'port' | 'title' | 'duration'> {
   return {
     connections: READ_CONNECTIONS,
@@ -160,7 +170,9 @@ const scenarios: Record<string, Scenario> = {
         method: 'PUT',
         path: `/user/${user.username}`,
         headers: json,
-        body: JSON.stringify({ data: { email: `${user.username}@example.com`, plan: 'pro', tags: ['bench'], n: Math.random() } })
+        body: JSON.stringify({
+          data: { email: `${user.username}@example.com`, plan: 'pro', tags: ['bench'], n: Math.random() }
+        })
       }))
   },
   logIn: {
@@ -215,7 +227,8 @@ async function runScenario(
   const seconds = scenario.kind === 'bcrypt' ? PLAN.bcryptSeconds : PLAN.seconds
   const base = scenario.options(ctx)
   const limits: number[] = []
-  if (scenario.kind !== 'bcrypt') await load({ ...base, port: ctx.port, title: `${scenario.name} warm-up`, duration: PLAN.warmup }, false)
+  if (scenario.kind !== 'bcrypt')
+    await load({ ...base, port: ctx.port, title: `${scenario.name} warm-up`, duration: PLAN.warmup }, false)
   const runs: RunResult[] = []
   let peak = 0
   let pss = 0
@@ -225,21 +238,44 @@ async function runScenario(
       const limit = await measureBcryptLimit(defaults.cost, extra.bcryptThreads, seconds, PASSWORD)
       bcryptRuns.push(limit)
       limits.push(limit.hashesPerSecond)
-      log(`  ${'bcrypt limit'.padEnd(14)} ${`${limit.threads} threads, cost ${limit.cost}`.padEnd(24)} run ${i + 1}: ${limit.hashesPerSecond.toFixed(2)} hashes/s`)
+      log(
+        `  ${'bcrypt limit'.padEnd(14)} ${`${limit.threads} threads, cost ${limit.cost}`.padEnd(24)} run ${i + 1}: ${limit.hashesPerSecond.toFixed(2)} hashes/s`
+      )
     }
     server.memory.start()
-    const run = await load({ ...base, port: ctx.port, title: `${target} ${scenario.name} #${i + 1}`, duration: seconds })
+    const run = await load({
+      ...base,
+      port: ctx.port,
+      title: `${target} ${scenario.name} #${i + 1}`,
+      duration: seconds
+    })
     const memory = server.memory.stop()
     peak = Math.max(peak, memory.rssMb)
     pss = Math.max(pss, memory.pssMb)
     runs.push(run)
-    log(`  ${target.padEnd(14)} ${scenario.name.padEnd(24)} run ${i + 1}: ${run.reqPerSec.toFixed(1)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, non-2xx ${run.non2xx}, errors ${run.errors}`)
+    log(
+      `  ${target.padEnd(14)} ${scenario.name.padEnd(24)} run ${i + 1}: ${run.reqPerSec.toFixed(1)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, non-2xx ${run.non2xx}, errors ${run.errors}`
+    )
   }
   const { bcryptThreads, ...rest } = extra
-  const row = record({ scenario: scenario.name, target, workers, accounts, runs, peakRssMb: peak, peakPssMb: pss, mustSucceed: true, ...rest })
+  const row = record({
+    scenario: scenario.name,
+    target,
+    workers,
+    accounts,
+    runs,
+    peakRssMb: peak,
+    peakPssMb: pss,
+    mustSucceed: true,
+    ...rest
+  })
   if (bcryptThreads && limits.length) {
     const value = median(limits)
-    row.limit = { name: `bcrypt limit (${bcryptThreads} threads, measured alongside)`, value, ratio: row.reqPerSec / value }
+    row.limit = {
+      name: `bcrypt limit (${bcryptThreads} threads, measured alongside)`,
+      value,
+      ratio: row.reqPerSec / value
+    }
   }
   return row
 }
@@ -256,14 +292,22 @@ function record(partial: Omit<Row, 'reqPerSec' | 'p50' | 'p99' | 'errors' | 'non
   }
   if (row.mustSucceed && (row.errors > 0 || row.non2xx > 0)) {
     const codes = runs.map((r) => JSON.stringify(r.statusCodes)).join(' ')
-    failures.push(`${row.target} ${row.scenario} (${row.accounts} accounts): ${row.non2xx} non-2xx, ${row.errors} errors; status codes ${codes}`)
+    failures.push(
+      `${row.target} ${row.scenario} (${row.accounts} accounts): ${row.non2xx} non-2xx, ${row.errors} errors; status codes ${codes}`
+    )
   }
   rows.push(row)
   return row
 }
 
 /** POST /auth saturating the hash pool while a second client measures GET /user/{username}. */
-async function loginStorm(server: Server, target: string, workers: number, accounts: number, ctx: Context): Promise<Row> {
+async function loginStorm(
+  server: Server,
+  target: string,
+  workers: number,
+  accounts: number,
+  ctx: Context
+): Promise<Row> {
   const runs: RunResult[] = []
   const logins: RunResult[] = []
   let peak = 0
@@ -271,7 +315,15 @@ async function loginStorm(server: Server, target: string, workers: number, accou
   const seconds = PLAN.bcryptSeconds
   for (let i = 0; i < PLAN.runs; i++) {
     server.memory.start()
-    const storm = load({ ...scenarios.logIn!.options(ctx), port: ctx.port, title: `${target} storm logins #${i + 1}`, duration: seconds + 1 }, false)
+    const storm = load(
+      {
+        ...scenarios.logIn!.options(ctx),
+        port: ctx.port,
+        title: `${target} storm logins #${i + 1}`,
+        duration: seconds + 1
+      },
+      false
+    )
     // Let the pool fill before measuring, and stop measuring before the storm ends.
     await new Promise((resolve) => setTimeout(resolve, 500))
     const reads = await load({
@@ -287,10 +339,15 @@ async function loginStorm(server: Server, target: string, workers: number, accou
     peak = Math.max(peak, memory.rssMb)
     pss = Math.max(pss, memory.pssMb)
     runs.push(reads)
-    log(`  ${target.padEnd(14)} ${'login storm'.padEnd(24)} run ${i + 1}: reads ${reads.reqPerSec.toFixed(0)} req/s p99 ${reads.p99} ms (non-2xx ${reads.non2xx}); logins ${logins.at(-1)!.reqPerSec.toFixed(1)}/s (non-2xx ${logins.at(-1)!.non2xx})`)
+    log(
+      `  ${target.padEnd(14)} ${'login storm'.padEnd(24)} run ${i + 1}: reads ${reads.reqPerSec.toFixed(0)} req/s p99 ${reads.p99} ms (non-2xx ${reads.non2xx}); logins ${logins.at(-1)!.reqPerSec.toFixed(1)}/s (non-2xx ${logins.at(-1)!.non2xx})`
+    )
   }
   const loginNon2xx = logins.reduce((n, r) => n + r.non2xx + r.errors, 0)
-  if (loginNon2xx > 0) failures.push(`${target} login storm: ${loginNon2xx} logins failed (${logins.map((r) => JSON.stringify(r.statusCodes)).join(' ')})`)
+  if (loginNon2xx > 0)
+    failures.push(
+      `${target} login storm: ${loginNon2xx} logins failed (${logins.map((r) => JSON.stringify(r.statusCodes)).join(' ')})`
+    )
   return record({
     scenario: 'login storm: GET /user p99',
     target,
@@ -320,7 +377,12 @@ async function mariadbBackend(): Promise<Backend> {
   const prefix = `bench_${runId}:`
   return {
     target: 'mariadb+redis',
-    seed: { databaseUrl: `${MARIADB_URL}/${database}`, redisUrl: REDIS_URL, redisKeyPrefix: prefix, sessionTtlSeconds: defaults.ttl },
+    seed: {
+      databaseUrl: `${MARIADB_URL}/${database}`,
+      redisUrl: REDIS_URL,
+      redisKeyPrefix: prefix,
+      sessionTtlSeconds: defaults.ttl
+    },
     async cleanup() {
       const conn = await createConnection({ uri: MARIADB_URL })
       await conn.query(`DROP DATABASE IF EXISTS \`${database}\``)
@@ -353,7 +415,13 @@ const live = new Set<Server>()
 /** Bench databases, Redis keys and temp dirs still to remove (also on Ctrl-C). */
 const cleanups = new Set<() => Promise<void>>()
 
-async function start(name: string, script: string, env: Record<string, string>, workers: number, readyPath: string): Promise<Server> {
+async function start(
+  name: string,
+  script: string,
+  env: Record<string, string>,
+  workers: number,
+  readyPath: string
+): Promise<Server> {
   const server = await startServer(name, script, env, { readyPath, workers })
   live.add(server)
   return server
@@ -368,8 +436,12 @@ async function stop(server: Server): Promise<number> {
 
 const lifetimePeaks: Record<string, number> = {}
 
-
-async function benchBackend(backend: Backend, passwordHash: string, bareRps: Map<number, number>, bcryptLimits: Map<number, BcryptLimit>) {
+async function benchBackend(
+  backend: Backend,
+  passwordHash: string,
+  bareRps: Map<number, number>,
+  bcryptLimits: Map<number, BcryptLimit>
+) {
   const { target, seed } = backend
   const users: SeededUser[] = []
   const smallReads = new Map<string, number>()
@@ -390,21 +462,33 @@ async function benchBackend(backend: Backend, passwordHash: string, bareRps: Map
       if (seed.redisUrl) Object.assign(env, { REDIS_URL: seed.redisUrl, REDIS_KEY_PREFIX: seed.redisKeyPrefix })
       if (config.workers) env.WORKERS = config.workers
       const label = `${target}`
-      log(`${target}: service with ${settings.workers} process(es) x ${settings.hashThreads} hash thread(s), ${size.toLocaleString('en')} accounts`)
+      log(
+        `${target}: service with ${settings.workers} process(es) x ${settings.hashThreads} hash thread(s), ${size.toLocaleString('en')} accounts`
+      )
       const server = await start(label, serverScript, env, settings.workers, '/readyz')
       const ctx: Context = { port: server.port, users }
       const bare = bareRps.get(settings.workers)
       const vsBare = (row: Row) => {
-        if (bare) row.limit = { name: `bare Fastify (${settings.workers} proc)`, value: bare, ratio: row.reqPerSec / bare }
+        if (bare)
+          row.limit = { name: `bare Fastify (${settings.workers} proc)`, value: bare, ratio: row.reqPerSec / bare }
       }
       const threads = settings.workers * settings.hashThreads
       const limit = bcryptLimits.get(threads)
       const vsBcrypt = (row: Row) => {
-        if (limit && !row.limit) row.limit = { name: `bcrypt limit (${limit.threads} threads)`, value: limit.hashesPerSecond, ratio: row.reqPerSec / limit.hashesPerSecond }
+        if (limit && !row.limit)
+          row.limit = {
+            name: `bcrypt limit (${limit.threads} threads)`,
+            value: limit.hashesPerSecond,
+            ratio: row.reqPerSec / limit.hashesPerSecond
+          }
       }
       try {
         // WORKERS=1 runs a subset to compare the process counts (not in --quick).
-        const readKeys = first ? (config.workers ? ['rootAnon', 'getUser'] : ['rootAnon', 'rootToken', 'getUser']) : ['rootToken', 'getUser']
+        const readKeys = first
+          ? config.workers
+            ? ['rootAnon', 'getUser']
+            : ['rootAnon', 'rootToken', 'getUser']
+          : ['rootToken', 'getUser']
         for (const key of readKeys) {
           const row = await runScenario(server, target, settings.workers, counts.users, scenarios[key]!, ctx)
           vsBare(row)
@@ -413,11 +497,15 @@ async function benchBackend(backend: Backend, passwordHash: string, bareRps: Map
           else if (smallReads.has(id)) row.vsSmall = row.reqPerSec / smallReads.get(id)!
         }
         if (first) {
-          if (!config.workers) await runScenario(server, target, settings.workers, counts.users, scenarios.putUser!, ctx)
+          if (!config.workers)
+            await runScenario(server, target, settings.workers, counts.users, scenarios.putUser!, ctx)
           // Sign-ups before the storm: logins the storm leaves queued in the hash pool would slow them.
-          if (!config.workers) vsBcrypt(await runScenario(server, target, settings.workers, counts.users, scenarios.signUp!, ctx))
+          if (!config.workers)
+            vsBcrypt(await runScenario(server, target, settings.workers, counts.users, scenarios.signUp!, ctx))
           if (!config.workers || !QUICK) {
-            await runScenario(server, target, settings.workers, counts.users, scenarios.logIn!, ctx, { bcryptThreads: threads })
+            await runScenario(server, target, settings.workers, counts.users, scenarios.logIn!, ctx, {
+              bcryptThreads: threads
+            })
             await loginStorm(server, target, settings.workers, counts.users, ctx)
           }
         }
@@ -425,7 +513,8 @@ async function benchBackend(backend: Backend, passwordHash: string, bareRps: Map
       } finally {
         const peak = await stop(server)
         lifetimePeaks[target] = Math.max(lifetimePeaks[target] ?? 0, peak)
-        if (server.child.exitCode !== 0 && server.child.exitCode !== null) failures.push(`${target}: the service exited with ${server.child.exitCode}:\n${server.output()}`)
+        if (server.child.exitCode !== 0 && server.child.exitCode !== null)
+          failures.push(`${target}: the service exited with ${server.child.exitCode}:\n${server.output()}`)
       }
     }
   }
@@ -437,8 +526,12 @@ async function main(): Promise<void> {
   }
   const startedAt = Date.now()
   const machine = machineInfo()
-  log(`bench ${runId} (${QUICK ? 'quick' : 'full'}): ${machine.cpu}, ${machine.nproc} cores, node ${machine.node}, load ${machine.loadavg.join(' ')}`)
-  log(`service defaults: WORKERS=${HAS_WORKERS ? defaults.workers : 'unsupported (1 process)'}, HASH_THREADS=${defaults.hashThreads}, BCRYPT_COST=${defaults.cost}`)
+  log(
+    `bench ${runId} (${QUICK ? 'quick' : 'full'}): ${machine.cpu}, ${machine.nproc} cores, node ${machine.node}, load ${machine.loadavg.join(' ')}`
+  )
+  log(
+    `service defaults: WORKERS=${HAS_WORKERS ? defaults.workers : 'unsupported (1 process)'}, HASH_THREADS=${defaults.hashThreads}, BCRYPT_COST=${defaults.cost}`
+  )
   if (!HAS_WORKERS) log('TODO: this build has no WORKERS setting; only one process is measured')
 
   // 1. The limit for reads: bare Fastify at the service's process counts.
@@ -457,7 +550,12 @@ async function main(): Promise<void> {
 
   // 2. The limit for logins: bcrypt in a pool of the service's total thread count, no HTTP.
   const bcryptLimits = new Map<number, BcryptLimit>()
-  const threadCounts = [...new Set([defaults.workers * defaults.hashThreads, ...(HAS_WORKERS && !QUICK ? [serviceSettings('1').hashThreads] : [])])]
+  const threadCounts = [
+    ...new Set([
+      defaults.workers * defaults.hashThreads,
+      ...(HAS_WORKERS && !QUICK ? [serviceSettings('1').hashThreads] : [])
+    ])
+  ]
   for (const threads of threadCounts) {
     log(`\nbcrypt limit: cost ${defaults.cost}, ${threads} thread(s), ${PLAN.bcryptSeconds} s`)
     const limit = await measureBcryptLimit(defaults.cost, threads, PLAN.bcryptSeconds, PASSWORD)
@@ -494,7 +592,12 @@ async function main(): Promise<void> {
     bcryptLimits: [...bcryptLimits.values()],
     bcryptRuns,
     lifetimePeakRssMb: lifetimePeaks,
-    peakPssMb: Object.fromEntries([...new Set(rows.map((row) => row.target))].map((t) => [t, Math.max(...rows.filter((row) => row.target === t).map((row) => row.peakPssMb))])),
+    peakPssMb: Object.fromEntries(
+      [...new Set(rows.map((row) => row.target))].map((t) => [
+        t,
+        Math.max(...rows.filter((row) => row.target === t).map((row) => row.peakPssMb))
+      ])
+    ),
     rows,
     failures
   }
@@ -513,7 +616,13 @@ export type Results = {
   elapsedSeconds: number
   machine: ReturnType<typeof machineInfo>
   plan: Record<string, unknown>
-  service: { workersSupported: boolean; workers: number; hashThreads: number; cost: number; env: Record<string, string> }
+  service: {
+    workersSupported: boolean
+    workers: number
+    hashThreads: number
+    cost: number
+    env: Record<string, string>
+  }
   bcryptLimits: BcryptLimit[]
   bcryptRuns: BcryptLimit[]
   lifetimePeakRssMb: Record<string, number>

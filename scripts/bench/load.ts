@@ -19,8 +19,11 @@ export type LoadOptions = Omit<autocannon.Options, 'url'> & { port: number; titl
 
 export async function load({ port, title, ...options }: LoadOptions, progress = true): Promise<RunResult> {
   // Without a callback autocannon returns its instance, which is also a promise of the result.
-  const instance = autocannon({ url: `http://127.0.0.1:${port}`, ...options, title }) as unknown as autocannon.Instance &
-    PromiseLike<autocannon.Result>
+  const instance = autocannon({
+    url: `http://127.0.0.1:${port}`,
+    ...options,
+    title
+  }) as unknown as autocannon.Instance & PromiseLike<autocannon.Result>
   autocannon.track(instance, {
     renderProgressBar: progress && Boolean(process.stderr.isTTY),
     renderResultsTable: false,

@@ -101,7 +101,9 @@ export class MemoryWatch {
 
   /** Sum of the lifetime VmHWM of every process in the tree right now (MB). */
   lifetimePeakMb(): number {
-    return Math.round(processTree(this.root).reduce((total, pid) => total + procKb(pid, 'status', 'VmHWM'), 0) / 102.4) / 10
+    return (
+      Math.round(processTree(this.root).reduce((total, pid) => total + procKb(pid, 'status', 'VmHWM'), 0) / 102.4) / 10
+    )
   }
 }
 
@@ -161,7 +163,8 @@ export async function startServer(
     // Node processes in the tree (bcrypt threads are threads, not processes). A cluster says when
     // all its workers serve (they start one after another: the first migrates), at info level; with
     // LOG_LEVEL above that it is silent, and late workers get a fixed while to finish `listen()`.
-    const allServing = options.workers <= 1 || !primaryTalks || output().includes(`all ${options.workers} workers serving`)
+    const allServing =
+      options.workers <= 1 || !primaryTalks || output().includes(`all ${options.workers} workers serving`)
     if (okStreak >= 3 && processTree(child.pid!).length >= expected && allServing) break
     await sleep(100)
   }

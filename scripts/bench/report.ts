@@ -21,14 +21,28 @@ export function machineInfo() {
   }
 }
 
-const fmt = (value: number, digits = 0) => value.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+const fmt = (value: number, digits = 0) =>
+  value.toLocaleString('en', { minimumFractionDigits: digits, maximumFractionDigits: digits })
 const pct = (ratio: number) => `${Math.round(ratio * 100)} %`
 
 function rate(row: Row): string {
   return row.reqPerSec >= 100 ? fmt(row.reqPerSec) : fmt(row.reqPerSec, 1)
 }
 
-const HEADER = ['scenario', 'target', 'procs', 'accounts', 'req/s', 'p50 ms', 'p99 ms', 'errors / non-2xx', 'peak RSS MB', 'peak PSS MB', 'vs limit', 'vs 1k accounts']
+const HEADER = [
+  'scenario',
+  'target',
+  'procs',
+  'accounts',
+  'req/s',
+  'p50 ms',
+  'p99 ms',
+  'errors / non-2xx',
+  'peak RSS MB',
+  'peak PSS MB',
+  'vs limit',
+  'vs 1k accounts'
+]
 
 function cells(row: Row): string[] {
   return [
@@ -50,18 +64,37 @@ function cells(row: Row): string[] {
 function textTable(results: Results): string {
   const lines = [HEADER, ...results.rows.map(cells)]
   for (const limit of results.bcryptLimits) {
-    lines.push([`bcrypt limit (cost ${limit.cost}, no HTTP)`, 'bcrypt', '', '', fmt(limit.hashesPerSecond, 1), fmt(limit.msPerHash), '', '', '', '', `${limit.threads} threads`, ''])
+    lines.push([
+      `bcrypt limit (cost ${limit.cost}, no HTTP)`,
+      'bcrypt',
+      '',
+      '',
+      fmt(limit.hashesPerSecond, 1),
+      fmt(limit.msPerHash),
+      '',
+      '',
+      '',
+      '',
+      `${limit.threads} threads`,
+      ''
+    ])
   }
   const widths = HEADER.map((_, i) => Math.max(...lines.map((line) => (line[i] ?? '').length)))
-  const render = (line: string[]) => line.map((cell, i) => (i >= 2 && i <= 9 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')
+  const render = (line: string[]) =>
+    line.map((cell, i) => (i >= 2 && i <= 9 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')
   return [render(lines[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.slice(1).map(render)].join('\n')
 }
 
 function markdownTable(results: Results): string {
-  const lines = [`| ${HEADER.join(' | ')} |`, `|${HEADER.map((_, i) => (i >= 2 && i <= 9 ? '---:' : '---')).join('|')}|`]
+  const lines = [
+    `| ${HEADER.join(' | ')} |`,
+    `|${HEADER.map((_, i) => (i >= 2 && i <= 9 ? '---:' : '---')).join('|')}|`
+  ]
   for (const row of results.rows) lines.push(`| ${cells(row).join(' | ')} |`)
   for (const limit of results.bcryptLimits) {
-    lines.push(`| bcrypt limit (cost ${limit.cost}, no HTTP; ms column: per hash per thread) | bcrypt | | | ${fmt(limit.hashesPerSecond, 1)} | ${fmt(limit.msPerHash)} | | | | | ${limit.threads} threads | |`)
+    lines.push(
+      `| bcrypt limit (cost ${limit.cost}, no HTTP; ms column: per hash per thread) | bcrypt | | | ${fmt(limit.hashesPerSecond, 1)} | ${fmt(limit.msPerHash)} | | | | | ${limit.threads} threads | |`
+    )
   }
   return lines.join('\n')
 }
@@ -79,7 +112,9 @@ function checks(results: Results): Check[] {
   const out: Check[] = []
   const defaultWorkers = results.service.workers
   const find = (scenario: string, target: string, workers = defaultWorkers, largest = false) => {
-    const found = results.rows.filter((row) => row.scenario === scenario && row.target === target && row.workers === workers)
+    const found = results.rows.filter(
+      (row) => row.scenario === scenario && row.target === target && row.workers === workers
+    )
     return largest ? found.at(-1) : found[0]
   }
   for (const [target, goal] of [
@@ -105,7 +140,12 @@ function checks(results: Results): Check[] {
   }
   for (const target of ['mariadb+redis', 'sqlite']) {
     const row = find('login storm: GET /user p99', target)
-    out.push({ target: `login storm on ${target}: GET /user p99 ≤ 25 ms`, goal: '≤ 25 ms', measured: row ? `${row.p99} ms` : 'not measured', ok: row ? row.p99 <= 25 : undefined })
+    out.push({
+      target: `login storm on ${target}: GET /user p99 ≤ 25 ms`,
+      goal: '≤ 25 ms',
+      measured: row ? `${row.p99} ms` : 'not measured',
+      ok: row ? row.p99 <= 25 : undefined
+    })
   }
   for (const target of ['mariadb+redis', 'sqlite']) {
     const large = results.rows.filter((row) => row.target === target && row.vsSmall !== undefined)
@@ -137,14 +177,22 @@ function checks(results: Results): Check[] {
     measured: results.service.workersSupported
       ? `default WORKERS=${defaultWorkers}${one ? ' and WORKERS=1' : results.mode === 'quick' ? ' (WORKERS=1 only in the full run)' : ''}`
       : 'the service has no WORKERS setting (TODO: rerun once it has)',
-    ok: results.mode === 'quick' && results.service.workersSupported ? undefined : results.service.workersSupported && (one || defaultWorkers === 1)
+    ok:
+      results.mode === 'quick' && results.service.workersSupported
+        ? undefined
+        : results.service.workersSupported && (one || defaultWorkers === 1)
   })
   return out
 }
 
 // --- SVG -------------------------------------------------------------------------------------------
 
-const COLORS: Record<string, string> = { bare: '#8c8c8c', 'mariadb+redis': '#2f6fb0', sqlite: '#3a9a5b', bcrypt: '#d9822b' }
+const COLORS: Record<string, string> = {
+  bare: '#8c8c8c',
+  'mariadb+redis': '#2f6fb0',
+  sqlite: '#3a9a5b',
+  bcrypt: '#d9822b'
+}
 const esc = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
 interface Bar {
@@ -154,7 +202,14 @@ interface Bar {
   text: string
 }
 
-function panel(title: string, bars: Bar[], y0: number, width: number, unit: string, line?: { value: number; label: string }): { svg: string; height: number } {
+function panel(
+  title: string,
+  bars: Bar[],
+  y0: number,
+  width: number,
+  unit: string,
+  line?: { value: number; label: string }
+): { svg: string; height: number } {
   const labelWidth = 330
   const barArea = width - labelWidth - 110
   const max = Math.max(1e-9, ...bars.map((bar) => bar.value), line?.value ?? 0)
@@ -164,14 +219,20 @@ function panel(title: string, bars: Bar[], y0: number, width: number, unit: stri
     const y = y0 + 30 + i * rowHeight
     const w = Math.max(1, (bar.value / max) * barArea)
     parts.push(`<text x="${labelWidth - 8}" y="${y + 14}" text-anchor="end">${esc(bar.label)}</text>`)
-    parts.push(`<rect x="${labelWidth}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowHeight - 6}" fill="${bar.color}"/>`)
+    parts.push(
+      `<rect x="${labelWidth}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowHeight - 6}" fill="${bar.color}"/>`
+    )
     parts.push(`<text x="${(labelWidth + w + 6).toFixed(1)}" y="${y + 14}">${esc(bar.text)}</text>`)
   })
   const bottom = y0 + 30 + bars.length * rowHeight
   if (line) {
     const x = labelWidth + (line.value / max) * barArea
-    parts.push(`<line x1="${x.toFixed(1)}" y1="${y0 + 26}" x2="${x.toFixed(1)}" y2="${bottom}" stroke="#c0392b" stroke-dasharray="4 3"/>`)
-    parts.push(`<text x="${x.toFixed(1)}" y="${bottom + 14}" text-anchor="middle" fill="#c0392b">${esc(line.label)}</text>`)
+    parts.push(
+      `<line x1="${x.toFixed(1)}" y1="${y0 + 26}" x2="${x.toFixed(1)}" y2="${bottom}" stroke="#c0392b" stroke-dasharray="4 3"/>`
+    )
+    parts.push(
+      `<text x="${x.toFixed(1)}" y="${bottom + 14}" text-anchor="middle" fill="#c0392b">${esc(line.label)}</text>`
+    )
   }
   parts.push(`<text x="${labelWidth}" y="${bottom + (line ? 28 : 14)}" class="axis">${esc(unit)}</text>`)
   return { svg: parts.join('\n  '), height: bottom - y0 + (line ? 40 : 26) }
@@ -180,7 +241,9 @@ function panel(title: string, bars: Bar[], y0: number, width: number, unit: stri
 function svgChart(results: Results): string {
   const width = 900
   const rowLabel = (row: Row) =>
-    row.target === 'bare' ? `bare Fastify · GET / · ${row.workers} proc` : `${row.target} · ${row.scenario} · ${row.workers} proc · ${fmt(row.accounts)} acc`
+    row.target === 'bare'
+      ? `bare Fastify · GET / · ${row.workers} proc`
+      : `${row.target} · ${row.scenario} · ${row.workers} proc · ${fmt(row.accounts)} acc`
   const reads = results.rows
     .filter((row) => row.scenario.startsWith('GET') || row.scenario.startsWith('PUT'))
     .map((row) => ({
@@ -198,18 +261,38 @@ function svgChart(results: Results): string {
     })),
     ...results.rows
       .filter((row) => row.scenario === 'POST /auth' || row.scenario === 'POST /user')
-      .map((row) => ({ label: rowLabel(row), value: row.reqPerSec, color: COLORS[row.target] ?? '#555', text: `${rate(row)}${row.limit ? ` (${pct(row.limit.ratio)})` : ''}` }))
+      .map((row) => ({
+        label: rowLabel(row),
+        value: row.reqPerSec,
+        color: COLORS[row.target] ?? '#555',
+        text: `${rate(row)}${row.limit ? ` (${pct(row.limit.ratio)})` : ''}`
+      }))
   ]
   const storms = results.rows
     .filter((row) => row.scenario.startsWith('login storm'))
-    .map((row) => ({ label: `${row.target} · ${row.workers} proc`, value: row.p99, color: COLORS[row.target] ?? '#555', text: `p99 ${row.p99} ms (p50 ${row.p50})` }))
+    .map((row) => ({
+      label: `${row.target} · ${row.workers} proc`,
+      value: row.p99,
+      color: COLORS[row.target] ?? '#555',
+      text: `p99 ${row.p99} ms (p50 ${row.p50})`
+    }))
 
   let y = 40
   const panels: string[] = []
   for (const [title, bars, unit, line] of [
-    ['Reads and updates: req/s (in brackets: share of bare Fastify at the same process count)', reads, 'requests per second, median of runs', undefined],
+    [
+      'Reads and updates: req/s (in brackets: share of bare Fastify at the same process count)',
+      reads,
+      'requests per second, median of runs',
+      undefined
+    ],
     ['Logins and sign-ups: per second (in brackets: share of the bcrypt limit)', logins, 'per second', undefined],
-    ['Login storm: GET /user/{username} p99 while POST /auth saturates the hash pool', storms, 'milliseconds', { value: 25, label: 'target 25 ms' }]
+    [
+      'Login storm: GET /user/{username} p99 while POST /auth saturates the hash pool',
+      storms,
+      'milliseconds',
+      { value: 25, label: 'target 25 ms' }
+    ]
   ] as const) {
     if (!bars.length) continue
     const drawn = panel(title, [...bars], y, width, unit, line)
@@ -237,7 +320,15 @@ async function profileNotes(root: string): Promise<string> {
 function markdown(results: Results, notes: string): string {
   const { machine, service } = results
   const verdict = (ok: boolean | undefined) => (ok === undefined ? '–' : ok ? 'met' : '**not met**')
-  const plan = results.plan as { runs: number; seconds: number; bcryptSeconds: number; warmup: number; sizes: number[]; readConnections: number; storm: { connections: number; rate: number } }
+  const plan = results.plan as {
+    runs: number
+    seconds: number
+    bcryptSeconds: number
+    warmup: number
+    sizes: number[]
+    readConnections: number
+    storm: { connections: number; rate: number }
+  }
   return `# Benchmarks
 
 ![Benchmark chart](benchmarks.svg)
@@ -320,9 +411,15 @@ Any error or non-2xx response in a scenario that should succeed makes it exit no
 `
 }
 
-export async function writeReports(root: string, results: Results, writeDocs: boolean, log: (line: string) => void): Promise<void> {
+export async function writeReports(
+  root: string,
+  results: Results,
+  writeDocs: boolean,
+  log: (line: string) => void
+): Promise<void> {
   log(`\n${textTable(results)}\n`)
-  for (const check of checks(results)) log(`${check.ok === undefined ? '  -  ' : check.ok ? ' ok  ' : ' MISS'} ${check.target}: ${check.measured}`)
+  for (const check of checks(results))
+    log(`${check.ok === undefined ? '  -  ' : check.ok ? ' ok  ' : ' MISS'} ${check.target}: ${check.measured}`)
   await writeFile(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`)
   log('\nwrote bench/results.json')
   if (writeDocs) {

@@ -33,7 +33,13 @@ export function seedUsername(runId: string, index: number): string {
 }
 
 /** Adds accounts `from`..`to-1` (with one session each) and returns them. */
-export async function seedAccounts(target: SeedTarget, passwordHash: string, runId: string, from: number, to: number): Promise<SeededUser[]> {
+export async function seedAccounts(
+  target: SeedTarget,
+  passwordHash: string,
+  runId: string,
+  from: number,
+  to: number
+): Promise<SeededUser[]> {
   const db = openDb(target.databaseUrl, { poolSize: 4 })
   let redis: RedisClient | undefined
   try {
@@ -94,7 +100,14 @@ export async function countRows(databaseUrl: string): Promise<{ users: number; s
   const db = openDb(databaseUrl, { poolSize: 1 })
   try {
     const count = async (table: 'users' | 'sessions') =>
-      Number((await db.kysely.selectFrom(table).select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n)
+      Number(
+        (
+          await db.kysely
+            .selectFrom(table)
+            .select((eb) => eb.fn.countAll().as('n'))
+            .executeTakeFirstOrThrow()
+        ).n
+      )
     return { users: await count('users'), sessions: await count('sessions') }
   } finally {
     await db.kysely.destroy()

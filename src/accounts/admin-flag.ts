@@ -6,7 +6,12 @@ import type { Account, UsersRepository } from '../db/users-repository.js'
 import type { AccountCache } from '../sessions/session-store.js'
 
 /** The account with its new flag, or undefined when no such user exists. Live sessions see it at once. */
-export async function setAdminFlag(users: UsersRepository, cache: AccountCache, username: string, admin: boolean): Promise<Account | undefined> {
+export async function setAdminFlag(
+  users: UsersRepository,
+  cache: AccountCache,
+  username: string,
+  admin: boolean
+): Promise<Account | undefined> {
   const user = await users.findByUsername(username)
   if (!user) return undefined
   const changed = await cache.write(user.id, () => users.setAdmin(user.id, admin, new Date()))

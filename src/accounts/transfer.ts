@@ -62,15 +62,18 @@ function parseLine(text: string, lineNumber: number): UserRecord {
   if (typeof value !== 'object' || value === null) throw fail('not a JSON object')
   const { id, username, passwordHash, admin, data, createdAt, updatedAt } = value
   if (typeof id !== 'string' || !UUID.test(id)) throw fail('id must be a UUID')
-  if (typeof username !== 'string' || !USERNAME.test(username)) throw fail('username must be 3-32 of letters, digits, _ . -')
-  if (typeof passwordHash !== 'string' || !BCRYPT_HASH.test(passwordHash)) throw fail('passwordHash must be a bcrypt hash')
+  if (typeof username !== 'string' || !USERNAME.test(username))
+    throw fail('username must be 3-32 of letters, digits, _ . -')
+  if (typeof passwordHash !== 'string' || !BCRYPT_HASH.test(passwordHash))
+    throw fail('passwordHash must be a bcrypt hash')
   if (typeof admin !== 'boolean') throw fail('admin must be true or false')
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw fail('data must be a JSON object')
   const dataProblem = accountDataProblem(data)
   if (dataProblem) throw fail(`data ${dataProblem}`)
   const created = new Date(createdAt ?? '')
   const updated = new Date(updatedAt ?? '')
-  if (Number.isNaN(created.getTime()) || Number.isNaN(updated.getTime())) throw fail('createdAt and updatedAt must be ISO-8601 times')
+  if (Number.isNaN(created.getTime()) || Number.isNaN(updated.getTime()))
+    throw fail('createdAt and updatedAt must be ISO-8601 times')
   return { id, username, passwordHash, admin, data, createdAt: created, updatedAt: updated }
 }
 
@@ -89,10 +92,12 @@ export async function importAccounts(db: Db, lines: AsyncIterable<string>): Prom
     const account = parseLine(line, lineNumber)
     const key = usernameKey(account.username)
     const earlier = lineOf.get(key)
-    if (earlier !== undefined) throw new ImportError(`line ${lineNumber}: username "${account.username}" also appears on line ${earlier}`)
+    if (earlier !== undefined)
+      throw new ImportError(`line ${lineNumber}: username "${account.username}" also appears on line ${earlier}`)
     lineOf.set(key, lineNumber)
     const sameId = idLine.get(account.id)
-    if (sameId !== undefined) throw new ImportError(`line ${lineNumber}: id ${account.id} also appears on line ${sameId}`)
+    if (sameId !== undefined)
+      throw new ImportError(`line ${lineNumber}: id ${account.id} also appears on line ${sameId}`)
     idLine.set(account.id, lineNumber)
     accounts.push(account)
   }
@@ -109,7 +114,10 @@ export async function importAccounts(db: Db, lines: AsyncIterable<string>): Prom
         )
       }
       const takenId = (await users.existingIds(batch.map((account) => account.id)))[0]
-      if (takenId) throw new ImportError(`line ${idLine.get(takenId)}: id ${takenId} already exists in the target database; nothing was imported`)
+      if (takenId)
+        throw new ImportError(
+          `line ${idLine.get(takenId)}: id ${takenId} already exists in the target database; nothing was imported`
+        )
       await users.insertExact(batch)
     }
   })

@@ -48,5 +48,7 @@ export class AccountsProblem extends Error {
 function isProblem(body: unknown): body is Problem {
   if (typeof body !== 'object' || body === null) return false
   const { type, title, status, detail } = body as Record<string, unknown>
-  return typeof type === 'string' && typeof title === 'string' && typeof status === 'number' && typeof detail === 'string'
+  return (
+    typeof type === 'string' && typeof title === 'string' && typeof status === 'number' && typeof detail === 'string'
+  )
 }

@@ -90,7 +90,8 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
 function databaseUrl(env: Env): string {
   const url = env.DATABASE_URL?.trim() || DEFAULT_DATABASE_URL
   if (url.startsWith('sqlite:')) {
-    if (url.length === 'sqlite:'.length) throw new ConfigError('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:./data/accounts.db')
+    if (url.length === 'sqlite:'.length)
+      throw new ConfigError('DATABASE_URL "sqlite:" needs a file path, e.g. sqlite:./data/accounts.db')
     return url
   }
   if (/^(mysql|postgres|postgresql):\/\/[^/]+\/[^/?]+/.test(url)) return url
@@ -102,7 +103,8 @@ function databaseUrl(env: Env): string {
 function redisUrl(env: Env): string | undefined {
   const url = env.REDIS_URL?.trim()
   if (!url) return undefined
-  if (!/^rediss?:\/\/./.test(url)) throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${redact(url)}"`)
+  if (!/^rediss?:\/\/./.test(url))
+    throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${redact(url)}"`)
   return url
 }
 
@@ -137,10 +139,15 @@ function metrics(env: Env): Config['metrics'] {
 }
 
 function corsOrigins(env: Env): string[] {
-  const origins = (env.CORS_ORIGINS ?? '').split(',').map((origin) => origin.trim()).filter(Boolean)
+  const origins = (env.CORS_ORIGINS ?? '')
+    .split(',')
+    .map((origin) => origin.trim())
+    .filter(Boolean)
   for (const origin of origins) {
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) {
-      throw new ConfigError(`CORS_ORIGINS must be a comma-separated list of origins like https://app.example.com, got "${origin}"`)
+      throw new ConfigError(
+        `CORS_ORIGINS must be a comma-separated list of origins like https://app.example.com, got "${origin}"`
+      )
     }
   }
   return origins
@@ -149,7 +156,8 @@ function corsOrigins(env: Env): string[] {
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = env.LOG_LEVEL?.trim() || 'info'
   const workers = integer(env, 'WORKERS', availableParallelism(), 1, 64)
-  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
+  if (!LOG_LEVELS.includes(logLevel))
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
   return {
     host: env.HOST?.trim() || '0.0.0.0',
     port: integer(env, 'PORT', 8000, 0, 65535),
@@ -183,7 +191,9 @@ export function loadConfig(env: Env = process.env): Config {
 export function loadEnvFile(path = resolve('.env')): void {
   if (!existsSync(path)) return
   if (typeof process.loadEnvFile !== 'function') {
-    throw new ConfigError(`${path} exists but this Node.js (${process.version}) cannot read it: use Node.js 20.12 or later`)
+    throw new ConfigError(
+      `${path} exists but this Node.js (${process.version}) cannot read it: use Node.js 20.12 or later`
+    )
   }
   const real = { ...process.env }
   process.loadEnvFile(path)

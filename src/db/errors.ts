@@ -1,12 +1,41 @@
 /** Recognises driver errors by meaning, so callers need not know which engine raised them. */
 
 const CONNECTION_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'PROTOCOL_CONNECTION_LOST', 'PROTOCOL_SEQUENCE_TIMEOUT', 'POOL_ACQUIRE_TIMEOUT', 'ER_CON_COUNT_ERROR', 'ER_SERVER_SHUTDOWN',
-  'ER_ACCESS_DENIED_ERROR', 'ER_BAD_DB_ERROR', 'ER_LOCK_WAIT_TIMEOUT', 'ER_LOCK_DEADLOCK',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'POOL_ACQUIRE_TIMEOUT',
+  'ER_CON_COUNT_ERROR',
+  'ER_SERVER_SHUTDOWN',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+  'ER_LOCK_WAIT_TIMEOUT',
+  'ER_LOCK_DEADLOCK',
   // PostgreSQL SQLSTATEs: connection exceptions, shutdown, too many connections, deadlock.
-  '08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300', '40P01', '55P03',
-  'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_IOERR', 'SQLITE_FULL', 'SQLITE_CANTOPEN', 'SQLITE_READONLY'
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '40P01',
+  '55P03',
+  'SQLITE_BUSY',
+  'SQLITE_LOCKED',
+  'SQLITE_IOERR',
+  'SQLITE_FULL',
+  'SQLITE_CANTOPEN',
+  'SQLITE_READONLY'
 ])
 
 function code(error: unknown): string {
@@ -15,13 +44,20 @@ function code(error: unknown): string {
 
 export function isUniqueViolation(error: unknown): boolean {
   const c = code(error)
-  return c === 'ER_DUP_ENTRY' || c === '23505' || c === 'SQLITE_CONSTRAINT_UNIQUE' || c === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  return (
+    c === 'ER_DUP_ENTRY' || c === '23505' || c === 'SQLITE_CONSTRAINT_UNIQUE' || c === 'SQLITE_CONSTRAINT_PRIMARYKEY'
+  )
 }
 
 /** A row points at one that is gone, e.g. a session created for a user deleted a moment before. */
 export function isForeignKeyViolation(error: unknown): boolean {
   const c = code(error)
-  return c === 'SQLITE_CONSTRAINT_FOREIGNKEY' || c === 'ER_NO_REFERENCED_ROW_2' || c === 'ER_NO_REFERENCED_ROW' || c === '23503'
+  return (
+    c === 'SQLITE_CONSTRAINT_FOREIGNKEY' ||
+    c === 'ER_NO_REFERENCED_ROW_2' ||
+    c === 'ER_NO_REFERENCED_ROW' ||
+    c === '23503'
+  )
 }
 
 /** The database is down, unreachable, overloaded or busy: worth a 503 and a retry, not a 500. */

@@ -14,13 +14,16 @@ function withQueryDeadline(connection: PoolConnection, deadlineMs: number): Mysq
   let broken = false
   function query(sql: string, values: unknown[], callback?: (error: unknown, result: never) => void) {
     if (!callback) return connection.query({ sql, values, timeout: deadlineMs })
-    connection.query({ sql, values, timeout: deadlineMs }, (error: (Error & { code?: string }) | null, result: never) => {
-      if (error?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
-        broken = true
-        connection.destroy()
+    connection.query(
+      { sql, values, timeout: deadlineMs },
+      (error: (Error & { code?: string }) | null, result: never) => {
+        if (error?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') {
+          broken = true
+          connection.destroy()
+        }
+        callback(error, result)
       }
-      callback(error, result)
-    })
+    )
   }
   return {
     query: query as MysqlPoolConnection['query'],
@@ -36,7 +39,9 @@ export function withDeadlines(pool: Pool, deadlineMs: number): MysqlPool {
       let settled = false
       const timer = setTimeout(() => {
         settled = true
-        const error = Object.assign(new Error(`no database connection free within ${deadlineMs} ms`), { code: 'POOL_ACQUIRE_TIMEOUT' })
+        const error = Object.assign(new Error(`no database connection free within ${deadlineMs} ms`), {
+          code: 'POOL_ACQUIRE_TIMEOUT'
+        })
         callback(error, undefined as never)
       }, deadlineMs)
       pool.getConnection((error, connection) => {

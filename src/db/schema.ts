@@ -43,4 +43,3 @@ export interface Db {
   /** A boolean in the form this engine stores (SQLite has no boolean type). */
   bool(value: boolean): boolean | number
 }
-

@@ -98,7 +98,14 @@ export class UsersRepository {
         updated_at: now
       })
       .execute()
-    return { id: user.id, username: user.username, admin: false, data: user.data, createdAt: user.now, updatedAt: user.now }
+    return {
+      id: user.id,
+      username: user.username,
+      admin: false,
+      data: user.data,
+      createdAt: user.now,
+      updatedAt: user.now
+    }
   }
 
   async findByUsername(username: string): Promise<UserRecord | undefined> {

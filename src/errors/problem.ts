@@ -66,7 +66,8 @@ export const problems = {
       title: 'Unauthorized',
       detail: 'The bearer token is invalid, expired or revoked: log in again with POST /auth.',
       headers: {
-        'www-authenticate': 'Bearer realm="accounts", error="invalid_token", error_description="The token is invalid, expired or revoked"'
+        'www-authenticate':
+          'Bearer realm="accounts", error="invalid_token", error_description="The token is invalid, expired or revoked"'
       }
     }),
 
@@ -118,7 +119,12 @@ export const problems = {
 
   internal: (cause: unknown) =>
     new ProblemError(
-      { status: 500, slug: 'internal', title: 'Internal Server Error', detail: 'Something went wrong on our side; it has been logged.' },
+      {
+        status: 500,
+        slug: 'internal',
+        title: 'Internal Server Error',
+        detail: 'Something went wrong on our side; it has been logged.'
+      },
       cause
     ),
 

@@ -51,7 +51,10 @@ export class ServiceHandlers {
 
   async signUp(request: Request<{ Body: Schemas['SignUpRequest'] }>, reply: FastifyReply) {
     const user = await this.accounts.signUp(request.body)
-    return reply.code(201).header('location', `/user/${encodeURIComponent(user.username)}`).send(presentUser(user))
+    return reply
+      .code(201)
+      .header('location', `/user/${encodeURIComponent(user.username)}`)
+      .send(presentUser(user))
   }
 
   async getUser(request: Request<{ Params: UserParams }>) {
@@ -70,7 +73,9 @@ export class ServiceHandlers {
 
   async logIn(request: Request<{ Body: Schemas['Credentials'] }>, reply: FastifyReply) {
     const { username, password } = request.body
-    const session = await this.loginThrottle.attempt(request.ip, username, () => this.accounts.logIn(username, password))
+    const session = await this.loginThrottle.attempt(request.ip, username, () =>
+      this.accounts.logIn(username, password)
+    )
     return reply.code(201).send(presentSession(session))
   }
 

@@ -53,7 +53,11 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   await app.register(formbody)
 
   // Any other media type: refused where a body is expected, ignored where none is.
-  const refuseOrIgnore = (request: FastifyRequest, _body: Buffer, done: (error: Error | null, body?: unknown) => void) => {
+  const refuseOrIgnore = (
+    request: FastifyRequest,
+    _body: Buffer,
+    done: (error: Error | null, body?: unknown) => void
+  ) => {
     const declared = declaredMediaTypes(request)
     if (declared) return done(problems.unsupportedMediaType(mediaTypeOf(request), Object.keys(declared)), undefined)
     done(null, undefined)
@@ -73,7 +77,11 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
     const accepted = Object.keys(declared)
     const requireDeclaredBody: preValidationHookHandler = (request, _reply, done) => {
       if (request.body === undefined) {
-        return done(problems.validation(`body is required: this operation takes ${accepted.join(' or ')}`, [{ field: '/', message: 'is required' }]))
+        return done(
+          problems.validation(`body is required: this operation takes ${accepted.join(' or ')}`, [
+            { field: '/', message: 'is required' }
+          ])
+        )
       }
       const mediaType = mediaTypeOf(request)
       if (!(mediaType in declared)) return done(problems.unsupportedMediaType(mediaType, accepted))

@@ -6,13 +6,15 @@ import { specDocument } from '../../generated/contract.js'
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head']
 
-const contractPaths = Object.entries(specDocument.paths as Record<string, Record<string, unknown>>).map(([template, item]) => {
-  const methods = METHODS.filter((method) => method in item).map((method) => method.toUpperCase())
-  if (methods.includes('GET')) methods.push('HEAD')
-  // `/user/{username}` -> /^\/user\/[^/]+$/
-  const pattern = new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`)
-  return { pattern, methods }
-})
+const contractPaths = Object.entries(specDocument.paths as Record<string, Record<string, unknown>>).map(
+  ([template, item]) => {
+    const methods = METHODS.filter((method) => method in item).map((method) => method.toUpperCase())
+    if (methods.includes('GET')) methods.push('HEAD')
+    // `/user/{username}` -> /^\/user\/[^/]+$/
+    const pattern = new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`)
+    return { pattern, methods }
+  }
+)
 
 const docsPaths = [/^\/openapi\.(json|yaml)$/, /^\/docs(\/.*)?$/]
 

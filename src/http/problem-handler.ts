@@ -28,7 +28,8 @@ interface ValidationIssue {
 function fieldErrors(issues: ValidationIssue[]): FieldError[] {
   return issues.map((issue) => {
     const { missingProperty, additionalProperty } = issue.params
-    if (typeof missingProperty === 'string') return { field: `${issue.instancePath}/${missingProperty}`, message: 'is required' }
+    if (typeof missingProperty === 'string')
+      return { field: `${issue.instancePath}/${missingProperty}`, message: 'is required' }
     if (typeof additionalProperty === 'string') {
       return { field: `${issue.instancePath}/${additionalProperty}`, message: 'is not an allowed property' }
     }
@@ -50,7 +51,9 @@ function securityProblem(errors: unknown[]): ProblemError {
 }
 
 function isGlueSecurityError(error: unknown): error is { errors: unknown[] } {
-  return error instanceof Error && error.name === 'Unauthorized' && Array.isArray((error as { errors?: unknown }).errors)
+  return (
+    error instanceof Error && error.name === 'Unauthorized' && Array.isArray((error as { errors?: unknown }).errors)
+  )
 }
 
 export function toProblem(error: unknown): ProblemError {

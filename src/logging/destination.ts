@@ -7,10 +7,16 @@ import pino from 'pino'
 import pretty from 'pino-pretty'
 
 /** Those of pino's own (SonicBoom, the transport's thread stream) can be flushed synchronously on close. */
-export type LogDestination = ReturnType<typeof pino.destination> | ReturnType<typeof pino.transport> | NodeJS.WritableStream
+export type LogDestination =
+  | ReturnType<typeof pino.destination>
+  | ReturnType<typeof pino.transport>
+  | NodeJS.WritableStream
 
 /** `logStream`: where a test captures the lines; stdout otherwise. */
-export function logDestination(options: { pretty: boolean; logStream?: NodeJS.WritableStream | undefined }): LogDestination {
+export function logDestination(options: {
+  pretty: boolean
+  logStream?: NodeJS.WritableStream | undefined
+}): LogDestination {
   if (!options.pretty) return options.logStream ?? pino.destination({ sync: false })
   // A captured stream is written in this thread, line by line, so a test can read it at once.
   if (options.logStream) return pretty({ destination: options.logStream, colorize: false, sync: true })

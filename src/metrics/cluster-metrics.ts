@@ -37,7 +37,8 @@ function isMessage<T extends { type: string }>(message: unknown, type: T['type']
 export function shareWithPrimary(registry: Registry): void {
   process.on('message', (message: unknown) => {
     if (!isMessage<Request>(message, REQUEST)) return
-    const reply = (response: Omit<Response, 'type' | 'id'>) => process.send?.({ type: RESPONSE, id: message.id, ...response })
+    const reply = (response: Omit<Response, 'type' | 'id'>) =>
+      process.send?.({ type: RESPONSE, id: message.id, ...response })
     registry.getMetricsAsJSON().then(
       (metrics) => reply({ metrics }),
       (error: unknown) => reply({ error: error instanceof Error ? error.message : String(error) })
@@ -56,7 +57,8 @@ function ask(worker: Worker, id: number, timeoutMs: number): Promise<object[] | 
     const onMessage = (message: unknown) => {
       if (!isMessage<Response>(message, RESPONSE) || message.id !== id) return
       finish()
-      if (message.error !== undefined || !message.metrics) reject(new Error(`worker ${worker.process.pid}: ${message.error}`))
+      if (message.error !== undefined || !message.metrics)
+        reject(new Error(`worker ${worker.process.pid}: ${message.error}`))
       else resolve(message.metrics)
     }
     const onExit = () => {

@@ -25,15 +25,22 @@ function answer(server: Server, source: MetricsSource): void {
   server.on('request', (request, response) => {
     const path = (request.url ?? '/').split('?')[0]
     if (path !== '/metrics') {
-      response.writeHead(404, { 'content-type': 'text/plain; charset=utf-8' }).end('Not Found: metrics are at /metrics\n')
+      response
+        .writeHead(404, { 'content-type': 'text/plain; charset=utf-8' })
+        .end('Not Found: metrics are at /metrics\n')
       return
     }
     if (request.method !== 'GET' && request.method !== 'HEAD') {
-      response.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' }).end('Method Not Allowed\n')
+      response
+        .writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' })
+        .end('Method Not Allowed\n')
       return
     }
     source.render().then(
-      (text) => response.writeHead(200, { 'content-type': source.contentType, 'cache-control': 'no-store' }).end(request.method === 'HEAD' ? undefined : text),
+      (text) =>
+        response
+          .writeHead(200, { 'content-type': source.contentType, 'cache-control': 'no-store' })
+          .end(request.method === 'HEAD' ? undefined : text),
       (error: unknown) => {
         response.writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
         response.end(`metrics could not be collected: ${error instanceof Error ? error.message : String(error)}\n`)
@@ -56,7 +63,10 @@ export async function startMetricsServer(host: string, port: number, source: Met
     })
   })
   const address = server.address()
-  const shown = typeof address === 'object' && address ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}` : `${host}:${port}`
+  const shown =
+    typeof address === 'object' && address
+      ? `${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`
+      : `${host}:${port}`
   return {
     url: `http://${shown}/metrics`,
     close: () =>

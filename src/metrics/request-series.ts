@@ -13,7 +13,9 @@
 import type { Registry } from 'prom-client'
 
 /** Seconds: from well under a millisecond (GET /) to a bcrypt login on a busy pool. */
-export const LATENCY_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+export const LATENCY_BUCKETS: readonly number[] = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
+]
 
 interface Labels {
   method: string
@@ -56,7 +58,12 @@ export class RequestSeries {
     if (statuses === undefined) methods.set(method, (statuses = new Map()))
     let series = statuses.get(statusCode)
     if (series === undefined) {
-      series = { labels: { method, route, status_code: String(statusCode) }, buckets: new Float64Array(LATENCY_BUCKETS.length + 1), sum: 0, count: 0 }
+      series = {
+        labels: { method, route, status_code: String(statusCode) },
+        buckets: new Float64Array(LATENCY_BUCKETS.length + 1),
+        sum: 0,
+        count: 0
+      }
       statuses.set(statusCode, series)
     }
     let bucket = 0
@@ -74,28 +81,42 @@ export class RequestSeries {
 
   /** Registers `http_request_duration_seconds` and `http_requests_total` in `registry`. */
   register(registry: Registry): void {
-    const histogram = this.metric('http_request_duration_seconds', 'histogram', 'Time from the request to the end of its response, by method, route template and status code.', (name) => {
-      const values: Sample[] = []
-      for (const series of this.all()) {
-        let cumulative = 0
-        LATENCY_BUCKETS.forEach((bound, i) => {
-          cumulative += series.buckets[i]!
-          values.push({ labels: { ...series.labels, le: bound }, value: cumulative, metricName: `${name}_bucket` })
-        })
-        values.push({ labels: { ...series.labels, le: '+Inf' }, value: series.count, metricName: `${name}_bucket` })
-        values.push({ labels: { ...series.labels }, value: series.sum, metricName: `${name}_sum` })
-        values.push({ labels: { ...series.labels }, value: series.count, metricName: `${name}_count` })
+    const histogram = this.metric(
+      'http_request_duration_seconds',
+      'histogram',
+      'Time from the request to the end of its response, by method, route template and status code.',
+      (name) => {
+        const values: Sample[] = []
+        for (const series of this.all()) {
+          let cumulative = 0
+          LATENCY_BUCKETS.forEach((bound, i) => {
+            cumulative += series.buckets[i]!
+            values.push({ labels: { ...series.labels, le: bound }, value: cumulative, metricName: `${name}_bucket` })
+          })
+          values.push({ labels: { ...series.labels, le: '+Inf' }, value: series.count, metricName: `${name}_bucket` })
+          values.push({ labels: { ...series.labels }, value: series.sum, metricName: `${name}_sum` })
+          values.push({ labels: { ...series.labels }, value: series.count, metricName: `${name}_count` })
+        }
+        return values
       }
-      return values
-    })
-    const counter = this.metric('http_requests_total', 'counter', 'Requests answered, by method, route template and status code.', (name) =>
-      Array.from(this.all(), (series) => ({ labels: { ...series.labels }, value: series.count, metricName: name }))
+    )
+    const counter = this.metric(
+      'http_requests_total',
+      'counter',
+      'Requests answered, by method, route template and status code.',
+      (name) =>
+        Array.from(this.all(), (series) => ({ labels: { ...series.labels }, value: series.count, metricName: name }))
     )
     registry.registerMetric(histogram as never)
     registry.registerMetric(counter as never)
   }
 
-  private metric(name: string, type: CollectedMetric['type'], help: string, samples: (name: string) => Sample[]): CollectedMetric {
+  private metric(
+    name: string,
+    type: CollectedMetric['type'],
+    help: string,
+    samples: (name: string) => Sample[]
+  ): CollectedMetric {
     return {
       name,
       help,

@@ -44,7 +44,8 @@ export class PasswordHasher {
     try {
       return await this.pool.run(task)
     } catch (error) {
-      if (error instanceof Error && /queue is at limit/i.test(error.message)) throw problems.unavailable('password hashing pool (too busy)', error)
+      if (error instanceof Error && /queue is at limit/i.test(error.message))
+        throw problems.unavailable('password hashing pool (too busy)', error)
       throw error
     }
   }

@@ -9,7 +9,8 @@ export const MIN_PASSWORD_BYTES = 8
 export function passwordProblem(password: string): string | undefined {
   if (!password.isWellFormed()) return 'must be valid Unicode (it contains an unpaired surrogate)'
   const bytes = Buffer.byteLength(password, 'utf8')
-  if (bytes > MAX_PASSWORD_BYTES) return `must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (it is ${bytes}): bcrypt ignores the rest`
+  if (bytes > MAX_PASSWORD_BYTES)
+    return `must be at most ${MAX_PASSWORD_BYTES} bytes in UTF-8 (it is ${bytes}): bcrypt ignores the rest`
   if (bytes < MIN_PASSWORD_BYTES) return `must be at least ${MIN_PASSWORD_BYTES} bytes in UTF-8 (it is ${bytes})`
   return undefined
 }

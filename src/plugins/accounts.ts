@@ -26,7 +26,8 @@ export default fp(
       db: app.db,
       redis: app.redis ?? undefined,
       redisKeyPrefix: config.redisKeyPrefix,
-      onCacheError: (error) => app.log.warn({ err: error }, 'account cache: could not close a write (readers use the database meanwhile)')
+      onCacheError: (error) =>
+        app.log.warn({ err: error }, 'account cache: could not close a write (readers use the database meanwhile)')
     })
     const passwordHasher = new PasswordHasher(config.bcryptCost, config.hashThreads)
     app.addHook('onClose', () => passwordHasher.close())

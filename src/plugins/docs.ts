@@ -16,7 +16,9 @@ export default fp(
     })
     const hidden = { schema: { hide: true } }
     app.get('/openapi.json', hidden, async () => specDocument)
-    app.get('/openapi.yaml', hidden, async (_request, reply) => reply.type('application/yaml; charset=utf-8').send(specYaml))
+    app.get('/openapi.yaml', hidden, async (_request, reply) =>
+      reply.type('application/yaml; charset=utf-8').send(specYaml)
+    )
   },
   { name: 'docs' }
 )

@@ -25,8 +25,15 @@ export default fp(
       return
     }
     // Loaded only when enabled: prom-client alone adds about 13 MB to every process.
-    const [{ collectDefaultMetrics, Registry }, { HttpMetrics, UNMATCHED_ROUTE, routeTemplate }, { registerServiceGauges }] =
-      await Promise.all([import('prom-client'), import('../metrics/http-metrics.js'), import('../metrics/service-gauges.js')])
+    const [
+      { collectDefaultMetrics, Registry },
+      { HttpMetrics, UNMATCHED_ROUTE, routeTemplate },
+      { registerServiceGauges }
+    ] = await Promise.all([
+      import('prom-client'),
+      import('../metrics/http-metrics.js'),
+      import('../metrics/service-gauges.js')
+    ])
     const registry = new Registry()
     collectDefaultMetrics({ register: registry })
     const http = new HttpMetrics(registry)

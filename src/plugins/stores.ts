@@ -28,7 +28,8 @@ async function connectRedis(app: FastifyInstance, redis: RedisClient): Promise<v
     }
   )
   const timeout = new Promise<false>((resolve) => setTimeout(resolve, 2000, false).unref())
-  if (!(await Promise.race([connected, timeout]))) app.log.warn('Redis is not reachable yet; session routes answer 503 until it is')
+  if (!(await Promise.race([connected, timeout])))
+    app.log.warn('Redis is not reachable yet; session routes answer 503 until it is')
 }
 
 async function closeRedis(redis: RedisClient): Promise<void> {
@@ -38,7 +39,9 @@ async function closeRedis(redis: RedisClient): Promise<void> {
 
 export default fp(
   async function storesPlugin(app: FastifyInstance, { config }: { config: Config }) {
-    const db = openDb(config.databaseUrl, { onIdleError: (error) => app.log.warn({ err: error }, 'database connection error') })
+    const db = openDb(config.databaseUrl, {
+      onIdleError: (error) => app.log.warn({ err: error }, 'database connection error')
+    })
     try {
       await migrateToLatest(db.kysely)
     } catch (error) {

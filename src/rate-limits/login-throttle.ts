@@ -21,7 +21,8 @@ export class LoginThrottle {
   async attempt<T>(ip: string, username: string, logIn: () => Promise<T>): Promise<T> {
     const key = this.key(ip, username)
     const { count, ttlMs } = await this.counters.peek(key)
-    if (count >= this.maxFailures) throw problems.tooManyRequests(Math.ceil(ttlMs / 1000), 'Too many failed logins for this username')
+    if (count >= this.maxFailures)
+      throw problems.tooManyRequests(Math.ceil(ttlMs / 1000), 'Too many failed logins for this username')
     try {
       const result = await logIn()
       if (count > 0) await this.counters.reset(key)

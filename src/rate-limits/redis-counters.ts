@@ -18,20 +18,23 @@ export class RedisCounters implements Counters {
     private readonly prefix: string
   ) {}
 
-
   hit(key: string, windowMs: number): Promise<CounterState> {
     return callRedis('rate limiter', async () => {
-      const [count, ttlMs] = (await this.redis.eval(HIT, { keys: [this.prefix + key], arguments: [String(windowMs)] })) as [
-        number,
-        number
-      ]
+      const [count, ttlMs] = (await this.redis.eval(HIT, {
+        keys: [this.prefix + key],
+        arguments: [String(windowMs)]
+      })) as [number, number]
       return { count, ttlMs }
     })
   }
 
   peek(key: string): Promise<CounterState> {
     return callRedis('rate limiter', async () => {
-      const [count, ttlMs] = await this.redis.multi().get(this.prefix + key).pTTL(this.prefix + key).exec()
+      const [count, ttlMs] = await this.redis
+        .multi()
+        .get(this.prefix + key)
+        .pTTL(this.prefix + key)
+        .exec()
       return count === null ? { count: 0, ttlMs: 0 } : { count: Number(count), ttlMs: Math.max(0, Number(ttlMs)) }
     })
   }

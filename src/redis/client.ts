@@ -17,7 +17,10 @@ const MAX_QUEUED_COMMANDS = 10_000
 export async function callRedis<T>(what: string, work: () => Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer from Redis in ${REDIS_COMMAND_TIMEOUT_MS} ms`)), REDIS_COMMAND_TIMEOUT_MS)
+    timer = setTimeout(
+      () => reject(new Error(`no answer from Redis in ${REDIS_COMMAND_TIMEOUT_MS} ms`)),
+      REDIS_COMMAND_TIMEOUT_MS
+    )
   })
   try {
     return await Promise.race([work(), deadline])

@@ -126,7 +126,9 @@ export class RedisSessionStore implements SessionStore {
     if (account && versionSeen !== undefined) {
       const keys = this.accountKeys(userId)
       // Best effort, off the request's path: a fill that fails only means the next read misses too.
-      callRedis('account cache', () => FILL.run(this.redis, keys, [JSON.stringify(account), versionSeen, String(ACCOUNT_TTL_SECONDS)])).catch(() => {})
+      callRedis('account cache', () =>
+        FILL.run(this.redis, keys, [JSON.stringify(account), versionSeen, String(ACCOUNT_TTL_SECONDS)])
+      ).catch(() => {})
     }
     return account
   }
@@ -140,14 +142,18 @@ export class RedisSessionStore implements SessionStore {
       return await change()
     } finally {
       // The change may be committed: its outcome stands. Readers cannot see the old row either way.
-      await callRedis('account cache', () => END_WRITE.run(this.redis, keys, [String(VERSION_TTL_SECONDS)])).catch((error: unknown) =>
-        this.options.onCacheError(error)
+      await callRedis('account cache', () => END_WRITE.run(this.redis, keys, [String(VERSION_TTL_SECONDS)])).catch(
+        (error: unknown) => this.options.onCacheError(error)
       )
     }
   }
 
   private accountKeys(userId: string): string[] {
-    return [`${this.prefix}account:${userId}`, `${this.prefix}account-version:${userId}`, `${this.prefix}account-writes:${userId}`]
+    return [
+      `${this.prefix}account:${userId}`,
+      `${this.prefix}account-version:${userId}`,
+      `${this.prefix}account-writes:${userId}`
+    ]
   }
 
   revoke(tokenHash: string): Promise<void> {

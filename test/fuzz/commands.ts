@@ -16,8 +16,22 @@ import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { parse } from 'yaml'
 import {
-  ADMIN, bearerHeader, type Credential, contentTypeArb, credentialArb, dataArb, type Mutation, mutationArb, NAMES, PASSWORD, passwordArb,
-  type Recase, recase, renderBody, segmentArb, usernameArb
+  ADMIN,
+  bearerHeader,
+  type Credential,
+  contentTypeArb,
+  credentialArb,
+  dataArb,
+  type Mutation,
+  mutationArb,
+  NAMES,
+  PASSWORD,
+  passwordArb,
+  type Recase,
+  recase,
+  renderBody,
+  segmentArb,
+  usernameArb
 } from './inputs.js'
 import { type Call, type Json, keyOf, type Model, type OperationId, predict, type Session } from './model.js'
 import { invariantViolations, type Wire, type WireRequest, type WireResponse } from './wire.js'
@@ -41,7 +55,9 @@ function describe(request: WireRequest, res: WireResponse, problems: string[]): 
   return [
     `${request.method} ${show(request.path, 200)}`,
     ...headers.map((line) => `  ${line}`),
-    request.body === undefined ? '  (no body)' : `  body (${request.body.length} bytes): ${show(request.body.toString('utf8'))}`,
+    request.body === undefined
+      ? '  (no body)'
+      : `  body (${request.body.length} bytes): ${show(request.body.toString('utf8'))}`,
     `-> ${res.status} ${res.contentType} (via ${res.via}) ${show(res.text, 500)}`,
     ...problems.map((problem) => `  ✗ ${problem}`)
   ].join('\n')
@@ -139,15 +155,29 @@ function requestCommand(name: string, params: unknown, build: (model: Model) => 
 }
 
 const signUp = fc
-  .record({ username: usernameArb, password: passwordArb, data: fc.option(dataArb, { nil: undefined }), form: fc.constantFrom(false, false, false, true) })
-  .map(
-    (p) =>
-      requestCommand('signUp', p, () => ({
-        op: 'signUp',
-        request: p.form
-          ? { method: 'POST', path: '/user', headers: FORM_HEADERS, body: form({ username: p.username, password: p.password }) }
-          : { method: 'POST', path: '/user', headers: JSON_HEADERS, body: json({ username: p.username, password: p.password, ...(p.data && { data: p.data }) }) }
-      }))
+  .record({
+    username: usernameArb,
+    password: passwordArb,
+    data: fc.option(dataArb, { nil: undefined }),
+    form: fc.constantFrom(false, false, false, true)
+  })
+  .map((p) =>
+    requestCommand('signUp', p, () => ({
+      op: 'signUp',
+      request: p.form
+        ? {
+            method: 'POST',
+            path: '/user',
+            headers: FORM_HEADERS,
+            body: form({ username: p.username, password: p.password })
+          }
+        : {
+            method: 'POST',
+            path: '/user',
+            headers: JSON_HEADERS,
+            body: json({ username: p.username, password: p.password, ...(p.data && { data: p.data }) })
+          }
+    }))
   )
 
 const logIn = fc
@@ -160,68 +190,78 @@ const logIn = fc
     ),
     form: fc.constantFrom(false, false, false, true)
   })
-  .map(
-    (p) =>
-      requestCommand('logIn', p, (model) => {
-        const right = rightPassword(model, p.username)
-        const password = p.password === 'right' ? right : p.password === 'near-miss' ? nearMiss(right) : p.password
-        const body = { username: p.username, password }
-        return {
-          op: 'logIn',
-          request: { method: 'POST', path: '/auth', headers: p.form ? FORM_HEADERS : JSON_HEADERS, body: p.form ? form(body) : json(body) }
+  .map((p) =>
+    requestCommand('logIn', p, (model) => {
+      const right = rightPassword(model, p.username)
+      const password = p.password === 'right' ? right : p.password === 'near-miss' ? nearMiss(right) : p.password
+      const body = { username: p.username, password }
+      return {
+        op: 'logIn',
+        request: {
+          method: 'POST',
+          path: '/auth',
+          headers: p.form ? FORM_HEADERS : JSON_HEADERS,
+          body: p.form ? form(body) : json(body)
         }
-      })
+      }
+    })
   )
 
-const getRoot = fc
-  .record({ credential: credentialArb, head: fc.constantFrom(false, false, false, true) })
-  .map(
-    (p) =>
-      requestCommand('getRoot', p, (model) => ({
-        op: 'getRoot',
-        request: { method: p.head ? 'HEAD' : 'GET', path: '/', headers: authorize(model, p.credential).headers }
-      }))
-  )
+const getRoot = fc.record({ credential: credentialArb, head: fc.constantFrom(false, false, false, true) }).map((p) =>
+  requestCommand('getRoot', p, (model) => ({
+    op: 'getRoot',
+    request: { method: p.head ? 'HEAD' : 'GET', path: '/', headers: authorize(model, p.credential).headers }
+  }))
+)
 
 const getUser = fc
   .record({ credential: credentialArb, target: targetArb, head: fc.constantFrom(false, false, false, true) })
-  .map(
-    (p) =>
-      requestCommand('getUser', p, (model) => {
-        const { headers, owner } = authorize(model, p.credential)
-        const name = targetName(p.target, owner)
-        return { op: 'getUser', segment: encodeURIComponent(name), request: { method: p.head ? 'HEAD' : 'GET', path: userPath(name), headers } }
-      })
-  )
-
-const updateUser = fc.record({ credential: credentialArb, target: targetArb, data: dataArb }).map(
-  (p) =>
-    requestCommand('updateUser', p, (model) => {
+  .map((p) =>
+    requestCommand('getUser', p, (model) => {
       const { headers, owner } = authorize(model, p.credential)
       const name = targetName(p.target, owner)
       return {
-        op: 'updateUser',
+        op: 'getUser',
         segment: encodeURIComponent(name),
-        request: { method: 'PUT', path: userPath(name), headers: { ...JSON_HEADERS, ...headers }, body: json({ data: p.data }) }
+        request: { method: p.head ? 'HEAD' : 'GET', path: userPath(name), headers }
       }
     })
+  )
+
+const updateUser = fc.record({ credential: credentialArb, target: targetArb, data: dataArb }).map((p) =>
+  requestCommand('updateUser', p, (model) => {
+    const { headers, owner } = authorize(model, p.credential)
+    const name = targetName(p.target, owner)
+    return {
+      op: 'updateUser',
+      segment: encodeURIComponent(name),
+      request: {
+        method: 'PUT',
+        path: userPath(name),
+        headers: { ...JSON_HEADERS, ...headers },
+        body: json({ data: p.data })
+      }
+    }
+  })
 )
 
-const deleteUser = fc.record({ credential: credentialArb, target: targetArb }).map(
-  (p) =>
-    requestCommand('deleteUser', p, (model) => {
-      const { headers, owner } = authorize(model, p.credential)
-      const name = targetName(p.target, owner)
-      return { op: 'deleteUser', segment: encodeURIComponent(name), request: { method: 'DELETE', path: userPath(name), headers } }
-    })
+const deleteUser = fc.record({ credential: credentialArb, target: targetArb }).map((p) =>
+  requestCommand('deleteUser', p, (model) => {
+    const { headers, owner } = authorize(model, p.credential)
+    const name = targetName(p.target, owner)
+    return {
+      op: 'deleteUser',
+      segment: encodeURIComponent(name),
+      request: { method: 'DELETE', path: userPath(name), headers }
+    }
+  })
 )
 
-const logOut = fc.record({ credential: credentialArb }).map(
-  (p) =>
-    requestCommand('logOut', p, (model) => ({
-      op: 'logOut',
-      request: { method: 'DELETE', path: '/auth', headers: authorize(model, p.credential).headers }
-    }))
+const logOut = fc.record({ credential: credentialArb }).map((p) =>
+  requestCommand('logOut', p, (model) => ({
+    op: 'logOut',
+    request: { method: 'DELETE', path: '/auth', headers: authorize(model, p.credential).headers }
+  }))
 )
 
 /** Any operation, with a body that is valid for it and then mutated, in any content type. */
@@ -239,39 +279,38 @@ const bodyFuzz = fc
     mutation: mutationArb,
     contentType: contentTypeArb
   })
-  .map(
-    (p) =>
-      requestCommand('bodyFuzz', p, (model) => {
-        const { headers, owner } = authorize(model, p.credential)
-        const name = targetName(p.target, owner)
-        const base: Record<string, Json> =
-          p.op === 'signUp'
-            ? { username: p.username, password: p.password, ...(p.data && { data: p.data }) }
-            : p.op === 'logIn'
-              ? { username: p.username, password: rightPassword(model, p.username) }
-              : { data: p.data ?? {} }
-        const route: Record<OperationId, [string, string]> = {
-          signUp: ['POST', '/user'],
-          logIn: ['POST', '/auth'],
-          updateUser: ['PUT', userPath(name)],
-          deleteUser: ['DELETE', userPath(name)],
-          logOut: ['DELETE', '/auth'],
-          getRoot: ['GET', '/'],
-          getUser: ['GET', userPath(name)]
+  .map((p) =>
+    requestCommand('bodyFuzz', p, (model) => {
+      const { headers, owner } = authorize(model, p.credential)
+      const name = targetName(p.target, owner)
+      const base: Record<string, Json> =
+        p.op === 'signUp'
+          ? { username: p.username, password: p.password, ...(p.data && { data: p.data }) }
+          : p.op === 'logIn'
+            ? { username: p.username, password: rightPassword(model, p.username) }
+            : { data: p.data ?? {} }
+      const route: Record<OperationId, [string, string]> = {
+        signUp: ['POST', '/user'],
+        logIn: ['POST', '/auth'],
+        updateUser: ['PUT', userPath(name)],
+        deleteUser: ['DELETE', userPath(name)],
+        logOut: ['DELETE', '/auth'],
+        getRoot: ['GET', '/'],
+        getUser: ['GET', userPath(name)]
+      }
+      const [method, path] = route[p.op]
+      const withSegment = p.op === 'updateUser' || p.op === 'deleteUser' || p.op === 'getUser'
+      return {
+        op: p.op,
+        ...(withSegment && { segment: encodeURIComponent(name) }),
+        request: {
+          method,
+          path,
+          headers: { ...(p.contentType !== undefined && { 'content-type': p.contentType }), ...headers },
+          body: renderBody(base, p.mutation as Mutation, p.contentType)
         }
-        const [method, path] = route[p.op]
-        const withSegment = p.op === 'updateUser' || p.op === 'deleteUser' || p.op === 'getUser'
-        return {
-          op: p.op,
-          ...(withSegment && { segment: encodeURIComponent(name) }),
-          request: {
-            method,
-            path,
-            headers: { ...(p.contentType !== undefined && { 'content-type': p.contentType }), ...headers },
-            body: renderBody(base, p.mutation as Mutation, p.contentType)
-          }
-        }
-      })
+      }
+    })
   )
 
 /** Hostile usernames in paths, mostly with an admin's token so a wrong lookup would show. */
@@ -283,24 +322,35 @@ const pathFuzz = fc
     asAdmin: fc.constantFrom(true, true, false),
     credential: credentialArb
   })
-  .map(
-    (p) =>
-      requestCommand('pathFuzz', p, (model) => {
-        const adminSession = model.liveSessions().find((s) => s.owner === keyOf(ADMIN) && model.accounts.get(s.owner)?.admin)
-        const headers = p.asAdmin && adminSession ? { authorization: `Bearer ${adminSession.token}` } : authorize(model, p.credential).headers
-        const op: OperationId = p.method === 'PUT' ? 'updateUser' : p.method === 'DELETE' ? 'deleteUser' : 'getUser'
-        const request: WireRequest =
-          p.method === 'PUT'
-            ? { method: 'PUT', path: `/user/${p.segment}${p.query}`, headers: { ...JSON_HEADERS, ...headers }, body: json({ data: { via: p.segment } }) }
-            : { method: p.method, path: `/user/${p.segment}${p.query}`, headers }
-        return { op, segment: p.segment, request }
-      })
+  .map((p) =>
+    requestCommand('pathFuzz', p, (model) => {
+      const adminSession = model
+        .liveSessions()
+        .find((s) => s.owner === keyOf(ADMIN) && model.accounts.get(s.owner)?.admin)
+      const headers =
+        p.asAdmin && adminSession
+          ? { authorization: `Bearer ${adminSession.token}` }
+          : authorize(model, p.credential).headers
+      const op: OperationId = p.method === 'PUT' ? 'updateUser' : p.method === 'DELETE' ? 'deleteUser' : 'getUser'
+      const request: WireRequest =
+        p.method === 'PUT'
+          ? {
+              method: 'PUT',
+              path: `/user/${p.segment}${p.query}`,
+              headers: { ...JSON_HEADERS, ...headers },
+              body: json({ data: { via: p.segment } })
+            }
+          : { method: p.method, path: `/user/${p.segment}${p.query}`, headers }
+      return { op, segment: p.segment, request }
+    })
   )
 
 // ---------------------------------------------------------------------------------------------
 // Methods and paths outside the contract
 
-const spec = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8')) as { paths: Record<string, Record<string, unknown>> }
+const spec = parse(readFileSync(new URL('../../openapi.yaml', import.meta.url), 'utf8')) as {
+  paths: Record<string, Record<string, unknown>>
+}
 const HTTP_METHODS = ['GET', 'PUT', 'POST', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE']
 
 /** The methods openapi.yaml gives a path (plus HEAD wherever there is GET), or undefined for no such path. */
@@ -317,8 +367,27 @@ function allowedMethods(path: string): string[] | undefined {
 const knownPaths = Object.keys(spec.paths).map((template) => template.replace(/\{[^}]+\}/g, 'ben'))
 const unknownPathArb = fc.oneof(
   fc.constantFrom(
-    '/users', '/user/ben/extra', '/auth/x', '/auth/', '/admin', '/api/user', '//', '/%00', '/..', '/../etc/passwd', '/user/ben/..', '/.env',
-    '/USER/ben', '/user//ben', '/ben', '/%2e%2e/', '/user/ben%2F/x', '/user/ben/', '/Auth', '/index.php', '/user/ben/sessions'
+    '/users',
+    '/user/ben/extra',
+    '/auth/x',
+    '/auth/',
+    '/admin',
+    '/api/user',
+    '//',
+    '/%00',
+    '/..',
+    '/../etc/passwd',
+    '/user/ben/..',
+    '/.env',
+    '/USER/ben',
+    '/user//ben',
+    '/ben',
+    '/%2e%2e/',
+    '/user/ben%2F/x',
+    '/user/ben/',
+    '/Auth',
+    '/index.php',
+    '/user/ben/sessions'
   ),
   fc.stringMatching(/^[a-z0-9_-]{1,24}$/).map((s) => `/x-${s}`)
 )
@@ -346,10 +415,18 @@ const routeFuzz = fc
       const problems = invariantViolations(request, res)
       const validMethod = !['FOO', 'BREW', 'G3T'].includes(method)
       const want = !validMethod ? 400 : allowed ? 405 : 404
-      if (res.status !== want) problems.push(`expected ${want} for ${method} on ${allowed ? 'a path taking ' + allowed.join(', ') : 'an unknown path'}, got ${res.status}`)
+      if (res.status !== want)
+        problems.push(
+          `expected ${want} for ${method} on ${allowed ? 'a path taking ' + allowed.join(', ') : 'an unknown path'}, got ${res.status}`
+        )
       if (want === 405) {
-        const allow = (res.headers.get('allow') ?? '').split(',').map((m) => m.trim()).filter(Boolean).sort()
-        if (allow.join() !== [...allowed!].sort().join()) problems.push(`Allow is "${res.headers.get('allow')}", the contract says ${allowed!.join(', ')}`)
+        const allow = (res.headers.get('allow') ?? '')
+          .split(',')
+          .map((m) => m.trim())
+          .filter(Boolean)
+          .sort()
+        if (allow.join() !== [...allowed!].sort().join())
+          problems.push(`Allow is "${res.headers.get('allow')}", the contract says ${allowed!.join(', ')}`)
       }
       if (problems.length) throw new Error(describe(request, res, problems))
     }
@@ -360,7 +437,8 @@ const routeFuzz = fc
 const check = fc.constant(
   new FuzzCommand('check', {}, async (model, real) => {
     const problems = await real.consistency(model, false)
-    if (problems.length) throw new Error(`the stores differ from the model:\n${problems.map((p) => `  ✗ ${p}`).join('\n')}`)
+    if (problems.length)
+      throw new Error(`the stores differ from the model:\n${problems.map((p) => `  ✗ ${p}`).join('\n')}`)
   })
 )
 

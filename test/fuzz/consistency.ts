@@ -42,12 +42,17 @@ export async function storeProblems(
     const data = typeof row.data === 'string' ? JSON.parse(row.data) : row.data
     const got = { username: row.username, admin: Boolean(row.admin), data: normalise(data) }
     const want = { username: account.username, admin: account.admin, data: normalise(account.data) }
-    if (!isDeepStrictEqual(got, want)) problems.push(`users row ${JSON.stringify(got).slice(0, 300)} should be ${JSON.stringify(want).slice(0, 300)}`)
+    if (!isDeepStrictEqual(got, want))
+      problems.push(`users row ${JSON.stringify(got).slice(0, 300)} should be ${JSON.stringify(want).slice(0, 300)}`)
   }
   for (const [key, account] of model.accounts) if (!idOf.has(key)) problems.push(`users lacks "${account.username}"`)
 
   // Sessions, straight from the store: token hash -> user id
-  const want = new Map(model.liveSessions().map((session) => [sha256(session.token), idOf.get(session.owner) ?? `(no id for ${session.owner})`]))
+  const want = new Map(
+    model
+      .liveSessions()
+      .map((session) => [sha256(session.token), idOf.get(session.owner) ?? `(no id for ${session.owner})`])
+  )
   const got = new Map<string, string>()
   if (redis) {
     const prefix = `${service.redisPrefix}session:`
@@ -55,13 +60,19 @@ export async function storeProblems(
       for (const key of keys) got.set(key.slice(prefix.length), (await redis.get(key)) ?? '(gone)')
     }
   } else {
-    for (const row of await db.selectFrom('sessions').select(['token_hash', 'user_id']).execute()) got.set(row.token_hash, row.user_id)
+    for (const row of await db.selectFrom('sessions').select(['token_hash', 'user_id']).execute())
+      got.set(row.token_hash, row.user_id)
   }
   for (const [hash, userId] of got) {
-    if (!want.has(hash)) problems.push(`the session store holds session ${hash.slice(0, 12)}… of user ${userId}, which is not live in the model`)
-    else if (want.get(hash) !== userId) problems.push(`session ${hash.slice(0, 12)}… belongs to ${userId}, not ${want.get(hash)}`)
+    if (!want.has(hash))
+      problems.push(
+        `the session store holds session ${hash.slice(0, 12)}… of user ${userId}, which is not live in the model`
+      )
+    else if (want.get(hash) !== userId)
+      problems.push(`session ${hash.slice(0, 12)}… belongs to ${userId}, not ${want.get(hash)}`)
   }
-  for (const hash of want.keys()) if (!got.has(hash)) problems.push(`the session store lacks live session ${hash.slice(0, 12)}…`)
+  for (const hash of want.keys())
+    if (!got.has(hash)) problems.push(`the session store lacks live session ${hash.slice(0, 12)}…`)
 
   // Redis also keeps a per-user index of session hashes (to end them all on delete): it must agree
   if (redis) {
@@ -75,7 +86,10 @@ export async function storeProblems(
     for (const userId of new Set([...indexed.keys(), ...expected.keys()])) {
       const have = indexed.get(userId) ?? []
       const should = expected.get(userId) ?? []
-      if (have.join() !== should.join()) problems.push(`the Redis index of user ${userId} lists ${have.length} sessions, the model ${should.length} live`)
+      if (have.join() !== should.join())
+        problems.push(
+          `the Redis index of user ${userId} lists ${have.length} sessions, the model ${should.length} live`
+        )
     }
   }
 
@@ -83,7 +97,10 @@ export async function storeProblems(
   for (const session of model.sessions) {
     if (session.seenDead && !final) continue
     try {
-      await exchange(model, real, { op: 'getRoot', request: { method: 'GET', path: '/', headers: { authorization: `Bearer ${session.token}` } } })
+      await exchange(model, real, {
+        op: 'getRoot',
+        request: { method: 'GET', path: '/', headers: { authorization: `Bearer ${session.token}` } }
+      })
       if (!session.live) session.seenDead = true
     } catch (error) {
       problems.push(`${session.live ? 'live' : 'revoked'} token of "${session.owner}": ${(error as Error).message}`)

@@ -29,7 +29,21 @@ export const usernameArb: fc.Arbitrary<string> = fc.oneof(
 
 /** Names the contract refuses, for bodies. */
 export const badUsernameArb = fc.constantFrom(
-  '', 'ab', 'x'.repeat(33), 'bad name', 'ben\n', 'bén', '../ben', 'ben%00', 'ben\u0000', 'ben/x', '<script>', ' ben', 'ben ', 'ǅemo', '🙂🙂🙂'
+  '',
+  'ab',
+  'x'.repeat(33),
+  'bad name',
+  'ben\n',
+  'bén',
+  '../ben',
+  'ben%00',
+  'ben\u0000',
+  'ben/x',
+  '<script>',
+  ' ben',
+  'ben ',
+  'ǅemo',
+  '🙂🙂🙂'
 )
 
 /** Valid passwords (8..72 UTF-8 bytes) and not (too short, too long in bytes but not characters, NUL inside). */
@@ -40,8 +54,20 @@ export const passwordArb: fc.Arbitrary<string> = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.constantFrom(
-      'short', '1234567', '12345678', 'p'.repeat(72), 'p'.repeat(73), 'é'.repeat(36), 'é'.repeat(37), '🙂'.repeat(18), '🙂'.repeat(19),
-      'nul\u0000inside!', '\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000', "' OR '1'='1", 'pass word with spaces', '\t\n\r\u2028tabs'
+      'short',
+      '1234567',
+      '12345678',
+      'p'.repeat(72),
+      'p'.repeat(73),
+      'é'.repeat(36),
+      'é'.repeat(37),
+      '🙂'.repeat(18),
+      '🙂'.repeat(19),
+      'nul\u0000inside!',
+      '\u0000\u0000\u0000\u0000\u0000\u0000\u0000\u0000',
+      "' OR '1'='1",
+      'pass word with spaces',
+      '\t\n\r\u2028tabs'
     )
   }
 )
@@ -55,8 +81,28 @@ const keyArb = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.constantFrom(
-      'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '__defineGetter__', '__lookupSetter__', 'admin', 'id',
-      '$ref', '', ' ', '"', '\\', 'a.b', 'a/b', 'é', '🙂', 'null', "'; DROP TABLE users; --", '\u0000', '\ud800'
+      'constructor',
+      'prototype',
+      'toString',
+      'hasOwnProperty',
+      'valueOf',
+      '__defineGetter__',
+      '__lookupSetter__',
+      'admin',
+      'id',
+      '$ref',
+      '',
+      ' ',
+      '"',
+      '\\',
+      'a.b',
+      'a/b',
+      'é',
+      '🙂',
+      'null',
+      "'; DROP TABLE users; --",
+      '\u0000',
+      '\ud800'
     )
   }
 )
@@ -68,8 +114,20 @@ const textArb = fc.oneof(
   {
     weight: 2,
     arbitrary: fc.constantFrom(
-      '', 'a\u0000b', '\ud800', 'x\udc00y', '\u2028\u2029', '\ufeff', 'e\u0301', '🏳️‍🌈', '<script>alert(1)</script>', "' OR '1'='1",
-      '%00', '../..', '\\u0000', 'ü'.repeat(100)
+      '',
+      'a\u0000b',
+      '\ud800',
+      'x\udc00y',
+      '\u2028\u2029',
+      '\ufeff',
+      'e\u0301',
+      '🏳️‍🌈',
+      '<script>alert(1)</script>',
+      "' OR '1'='1",
+      '%00',
+      '../..',
+      '\\u0000',
+      'ü'.repeat(100)
     )
   }
 )
@@ -111,8 +169,21 @@ export const dataArb: fc.Arbitrary<JsonObject> = fc.oneof(
 // Bearer headers
 
 export type TokenShape =
-  | 'exact' | 'lower-scheme' | 'upper-scheme' | 'spaces' | 'tabs-around' | 'truncated' | 'extended' | 'last-char'
-  | 'no-scheme' | 'basic' | 'twice' | 'quoted' | 'comma' | 'tab-separated' | 'upper-token'
+  | 'exact'
+  | 'lower-scheme'
+  | 'upper-scheme'
+  | 'spaces'
+  | 'tabs-around'
+  | 'truncated'
+  | 'extended'
+  | 'last-char'
+  | 'no-scheme'
+  | 'basic'
+  | 'twice'
+  | 'quoted'
+  | 'comma'
+  | 'tab-separated'
+  | 'upper-token'
 
 export type Credential =
   | { kind: 'none' }
@@ -125,18 +196,47 @@ const shapeArb = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.constantFrom<TokenShape>(
-      'lower-scheme', 'upper-scheme', 'spaces', 'tabs-around', 'truncated', 'extended', 'last-char', 'no-scheme', 'basic', 'twice',
-      'quoted', 'comma', 'tab-separated', 'upper-token'
+      'lower-scheme',
+      'upper-scheme',
+      'spaces',
+      'tabs-around',
+      'truncated',
+      'extended',
+      'last-char',
+      'no-scheme',
+      'basic',
+      'twice',
+      'quoted',
+      'comma',
+      'tab-separated',
+      'upper-token'
     )
   }
 )
 
 const garbageHeaderArb = fc.oneof(
   fc.constantFrom(
-    '', 'Bearer', 'Bearer ', 'Bearer null', 'Bearer undefined', `Bearer ${'A'.repeat(43)}`, `Bearer ${'a'.repeat(5000)}`, 'Basic YWRtaW46YWRtaW4=',
-    'Token abc', 'Bearer ../../etc/passwd', "Bearer ' OR 1=1 --", 'Bearer %00', 'Bearer\u00a0x', 'Bearer ' + '-'.repeat(43)
+    '',
+    'Bearer',
+    'Bearer ',
+    'Bearer null',
+    'Bearer undefined',
+    `Bearer ${'A'.repeat(43)}`,
+    `Bearer ${'a'.repeat(5000)}`,
+    'Basic YWRtaW46YWRtaW4=',
+    'Token abc',
+    'Bearer ../../etc/passwd',
+    "Bearer ' OR 1=1 --",
+    'Bearer %00',
+    'Bearer\u00a0x',
+    'Bearer ' + '-'.repeat(43)
   ),
-  fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_ .=+/'.split('')), maxLength: 60 }).map((s) => `Bearer ${s}`),
+  fc
+    .string({
+      unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_ .=+/'.split('')),
+      maxLength: 60
+    })
+    .map((s) => `Bearer ${s}`),
   fc.string({ unit: 'binary-ascii', maxLength: 40 }).map((s) => s.replace(/[^\x20-\x7e\t]/g, '?'))
 )
 
@@ -144,7 +244,12 @@ export const credentialArb: fc.Arbitrary<Credential> = fc.oneof(
   { weight: 2, arbitrary: fc.constant<Credential>({ kind: 'none' }) },
   {
     weight: 12,
-    arbitrary: fc.record({ kind: fc.constant('session' as const), live: fc.constantFrom(true, true, true, true, false), pick: fc.nat(), shape: shapeArb })
+    arbitrary: fc.record({
+      kind: fc.constant('session' as const),
+      live: fc.constantFrom(true, true, true, true, false),
+      pick: fc.nat(),
+      shape: shapeArb
+    })
   },
   { weight: 2, arbitrary: garbageHeaderArb.map((value): Credential => ({ kind: 'header', value })) }
 )
@@ -153,21 +258,36 @@ export const credentialArb: fc.Arbitrary<Credential> = fc.oneof(
 export function bearerHeader(token: string, shape: TokenShape): string {
   const other = token.endsWith('A') ? 'B' : 'A'
   switch (shape) {
-    case 'exact': return `Bearer ${token}`
-    case 'lower-scheme': return `bearer ${token}`
-    case 'upper-scheme': return `BEARER ${token}`
-    case 'spaces': return `Bearer    ${token}   `
-    case 'tabs-around': return `\tBearer ${token}\t`
-    case 'truncated': return `Bearer ${token.slice(0, 42)}`
-    case 'extended': return `Bearer ${token}A`
-    case 'last-char': return `Bearer ${token.slice(0, -1)}${other}`
-    case 'no-scheme': return token
-    case 'basic': return `Basic ${token}`
-    case 'twice': return `Bearer ${token} ${token}`
-    case 'quoted': return `Bearer "${token}"`
-    case 'comma': return `Bearer ${token},`
-    case 'tab-separated': return `Bearer\t${token}`
-    case 'upper-token': return `Bearer ${token.toUpperCase()}`
+    case 'exact':
+      return `Bearer ${token}`
+    case 'lower-scheme':
+      return `bearer ${token}`
+    case 'upper-scheme':
+      return `BEARER ${token}`
+    case 'spaces':
+      return `Bearer    ${token}   `
+    case 'tabs-around':
+      return `\tBearer ${token}\t`
+    case 'truncated':
+      return `Bearer ${token.slice(0, 42)}`
+    case 'extended':
+      return `Bearer ${token}A`
+    case 'last-char':
+      return `Bearer ${token.slice(0, -1)}${other}`
+    case 'no-scheme':
+      return token
+    case 'basic':
+      return `Basic ${token}`
+    case 'twice':
+      return `Bearer ${token} ${token}`
+    case 'quoted':
+      return `Bearer "${token}"`
+    case 'comma':
+      return `Bearer ${token},`
+    case 'tab-separated':
+      return `Bearer\t${token}`
+    case 'upper-token':
+      return `Bearer ${token.toUpperCase()}`
   }
 }
 
@@ -179,9 +299,56 @@ const segmentPieceArb = fc.oneof(
   {
     weight: 4,
     arbitrary: fc.constantFrom(
-      '%00', '%2F', '%2f', '%5C', '%20', '%25', '%2e', '%2E%2E', '%61', '%5F', '%2D', '%C3%A9', '%F0%9F%98%80', '%E2%80%AE', '%EF%BB%BF',
-      '%C0%AE', '%zz', '%', '%E0%A4%A', '..', '.', ';', '+', ':', '@', '!', '$', '&', "'", '(', ')', '*', ',', '=', '~', '\\', '"', '<',
-      '>', '{', '}', '|', '^', '`', '[', ']', '\x7f', '\xe9', '\xff', 'é'
+      '%00',
+      '%2F',
+      '%2f',
+      '%5C',
+      '%20',
+      '%25',
+      '%2e',
+      '%2E%2E',
+      '%61',
+      '%5F',
+      '%2D',
+      '%C3%A9',
+      '%F0%9F%98%80',
+      '%E2%80%AE',
+      '%EF%BB%BF',
+      '%C0%AE',
+      '%zz',
+      '%',
+      '%E0%A4%A',
+      '..',
+      '.',
+      ';',
+      '+',
+      ':',
+      '@',
+      '!',
+      '$',
+      '&',
+      "'",
+      '(',
+      ')',
+      '*',
+      ',',
+      '=',
+      '~',
+      '\\',
+      '"',
+      '<',
+      '>',
+      '{',
+      '}',
+      '|',
+      '^',
+      '`',
+      '[',
+      ']',
+      '\x7f',
+      '\xe9',
+      '\xff',
+      'é'
     )
   }
 )
@@ -202,7 +369,10 @@ export const segmentArb: fc.Arbitrary<string> = fc.oneof(
   {
     weight: 3,
     arbitrary: fc
-      .tuple(fc.constantFrom(...NAMES), fc.constantFrom('%00', '..', '%2F..%2Fadmin', '%2F', '%20', ';x', '%3B', '\\', '%0A', '%C3%A9', '*', '%2A'))
+      .tuple(
+        fc.constantFrom(...NAMES),
+        fc.constantFrom('%00', '..', '%2F..%2Fadmin', '%2F', '%20', ';x', '%3B', '\\', '%0A', '%C3%A9', '*', '%2A')
+      )
       .chain(([name, junk]) => fc.constantFrom(`${name}${junk}`, `${junk}${name}`))
   },
   { weight: 1, arbitrary: fc.constantFrom(33, 96, 100, 101, 2_000, 12_000, 20_000).map((n) => 'a'.repeat(n)) }
@@ -222,7 +392,11 @@ export type Mutation =
   | { kind: 'deep'; field: string; depth: number; shape: 'array' | 'object' }
   /** The key twice in the raw text; JSON.parse keeps the last. */
   | { kind: 'duplicate'; field: string; value: Json; first: boolean }
-  | { kind: 'proto'; inData: boolean; variant: 'proto' | 'escaped-proto' | 'constructor.prototype' | 'constructor' | 'prototype' }
+  | {
+      kind: 'proto'
+      inData: boolean
+      variant: 'proto' | 'escaped-proto' | 'constructor.prototype' | 'constructor' | 'prototype'
+    }
   | { kind: 'truncate'; fraction: number }
   | { kind: 'bom' }
   | { kind: 'replace'; text: string }
@@ -231,7 +405,22 @@ export type Mutation =
 const FIELDS = ['username', 'password', 'data', 'admin', 'id', 'createdAt', 'role', 'isAdmin', '', 'data ']
 
 const wrongValueArb: fc.Arbitrary<Json> = fc.oneof(
-  fc.constantFrom<Json>(null, true, false, 0, -1, 1e21, 12345678, '', [], {}, [PASSWORD], { username: 'ben' }, 'true', 'null'),
+  fc.constantFrom<Json>(
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1e21,
+    12345678,
+    '',
+    [],
+    {},
+    [PASSWORD],
+    { username: 'ben' },
+    'true',
+    'null'
+  ),
   badUsernameArb,
   jsonArb
 )
@@ -239,7 +428,10 @@ const wrongValueArb: fc.Arbitrary<Json> = fc.oneof(
 export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
   { weight: 6, arbitrary: fc.constant<Mutation>({ kind: 'none' }) },
   { weight: 2, arbitrary: fc.constantFrom(...FIELDS).map((field): Mutation => ({ kind: 'drop', field })) },
-  { weight: 4, arbitrary: fc.record({ kind: fc.constant('set' as const), field: fc.constantFrom(...FIELDS), value: wrongValueArb }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('set' as const), field: fc.constantFrom(...FIELDS), value: wrongValueArb })
+  },
   {
     weight: 2,
     arbitrary: fc.record({
@@ -255,8 +447,22 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
       inData: fc.boolean(),
       field: fc.constantFrom('username', 'password', 'v'),
       text: fc.constantFrom(
-        '1e400', '-1e400', '1e-400', '123456789012345678901234567890', '-0', '0.1e1', '1E+2', '"\\ud800"', '"\\udc00\\ud800"', '"\\u0000"',
-        '"\\uD83D\\uDE00"', '"\\u00e9"', '"a\\/b"', '"\\"\\\\"', '[1,2,3]', '{"":{}}'
+        '1e400',
+        '-1e400',
+        '1e-400',
+        '123456789012345678901234567890',
+        '-0',
+        '0.1e1',
+        '1E+2',
+        '"\\ud800"',
+        '"\\udc00\\ud800"',
+        '"\\u0000"',
+        '"\\uD83D\\uDE00"',
+        '"\\u00e9"',
+        '"a\\/b"',
+        '"\\"\\\\"',
+        '[1,2,3]',
+        '{"":{}}'
       )
     })
   },
@@ -283,34 +489,97 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
     arbitrary: fc.record({
       kind: fc.constant('proto' as const),
       inData: fc.boolean(),
-      variant: fc.constantFrom('proto' as const, 'escaped-proto' as const, 'constructor.prototype' as const, 'constructor' as const, 'prototype' as const)
+      variant: fc.constantFrom(
+        'proto' as const,
+        'escaped-proto' as const,
+        'constructor.prototype' as const,
+        'constructor' as const,
+        'prototype' as const
+      )
     })
   },
-  { weight: 1, arbitrary: fc.double({ min: 0, max: 1, noNaN: true }).map((fraction): Mutation => ({ kind: 'truncate', fraction })) },
+  {
+    weight: 1,
+    arbitrary: fc.double({ min: 0, max: 1, noNaN: true }).map((fraction): Mutation => ({ kind: 'truncate', fraction }))
+  },
   { weight: 1, arbitrary: fc.constant<Mutation>({ kind: 'bom' }) },
   {
     weight: 2,
-    arbitrary: fc.oneof(
-      fc.constantFrom('', ' ', '\n\t ', 'null', 'true', '0', '"ben"', '[]', '[{"username":"ben"}]', '{', '}', '{"username":}', '{,}', "{'a':1}",
-        '{"a":1}x', '/* c */ {}', '{"a":1,}', 'NaN', '1e999', '\u0000', '{"username":"ben","password":"' + PASSWORD + '"', 'username=ben&password=x'),
-      fc.string({ maxLength: 40 }),
-      fc.json({ maxDepth: 3 })
-    ).map((text): Mutation => ({ kind: 'replace', text }))
+    arbitrary: fc
+      .oneof(
+        fc.constantFrom(
+          '',
+          ' ',
+          '\n\t ',
+          'null',
+          'true',
+          '0',
+          '"ben"',
+          '[]',
+          '[{"username":"ben"}]',
+          '{',
+          '}',
+          '{"username":}',
+          '{,}',
+          "{'a':1}",
+          '{"a":1}x',
+          '/* c */ {}',
+          '{"a":1,}',
+          'NaN',
+          '1e999',
+          '\u0000',
+          '{"username":"ben","password":"' + PASSWORD + '"',
+          'username=ben&password=x'
+        ),
+        fc.string({ maxLength: 40 }),
+        fc.json({ maxDepth: 3 })
+      )
+      .map((text): Mutation => ({ kind: 'replace', text }))
   },
-  { weight: 2, arbitrary: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 64 }).map((bytes): Mutation => ({ kind: 'bytes', bytes })) }
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(fc.integer({ min: 0, max: 255 }), { maxLength: 64 })
+      .map((bytes): Mutation => ({ kind: 'bytes', bytes }))
+  }
 )
 
 /** Content types: JSON (as is and in other spellings), forms, and what the service must refuse. */
 export const contentTypeArb: fc.Arbitrary<string | undefined> = fc.oneof(
   { weight: 10, arbitrary: fc.constant('application/json') },
-  { weight: 2, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8', ' application/json ') },
-  { weight: 3, arbitrary: fc.constantFrom('application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      'application/json; charset=utf-8',
+      'Application/JSON',
+      'application/json;charset=UTF-8',
+      ' application/json '
+    )
+  },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom('application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8')
+  },
   {
     weight: 4,
     arbitrary: fc.constantFrom(
-      'text/plain', 'text/plain; charset=utf-8', 'multipart/form-data; boundary=fuzzboundary', 'application/octet-stream', 'application/xml',
-      'text/html', 'application/problem+json', 'application/vnd.api+json', 'application/jsonx', 'application/json-seq',
-      'application/merge-patch+json', '*/*', 'json', '', 'application', 'text/json', 'application/x-www-form-urlencodedx'
+      'text/plain',
+      'text/plain; charset=utf-8',
+      'multipart/form-data; boundary=fuzzboundary',
+      'application/octet-stream',
+      'application/xml',
+      'text/html',
+      'application/problem+json',
+      'application/vnd.api+json',
+      'application/jsonx',
+      'application/json-seq',
+      'application/merge-patch+json',
+      '*/*',
+      'json',
+      '',
+      'application',
+      'text/json',
+      'application/x-www-form-urlencodedx'
     )
   },
   { weight: 2, arbitrary: fc.constant(undefined) }
@@ -322,7 +591,9 @@ function objectText(entries: Array<[string, string]>): string {
 }
 
 function deepText(depth: number, shape: 'array' | 'object'): string {
-  return shape === 'array' ? `${'['.repeat(depth)}0${']'.repeat(depth)}` : `${'{"k":'.repeat(depth)}0${'}'.repeat(depth)}`
+  return shape === 'array'
+    ? `${'['.repeat(depth)}0${']'.repeat(depth)}`
+    : `${'{"k":'.repeat(depth)}0${'}'.repeat(depth)}`
 }
 
 const PROTO_ENTRIES: Record<Extract<Mutation, { kind: 'proto' }>['variant'], [string, string]> = {
@@ -337,7 +608,10 @@ const PROTO_ENTRIES: Record<Extract<Mutation, { kind: 'proto' }>['variant'], [st
 export function renderBody(base: Record<string, Json>, mutation: Mutation, contentType: string | undefined): Buffer {
   const mediaType = contentType?.split(';')[0]!.trim().toLowerCase()
   if (mutation.kind === 'bytes') return Buffer.from(mutation.bytes)
-  if (mediaType === 'application/x-www-form-urlencoded' && ['none', 'drop', 'set', 'duplicate'].includes(mutation.kind)) {
+  if (
+    mediaType === 'application/x-www-form-urlencoded' &&
+    ['none', 'drop', 'set', 'duplicate'].includes(mutation.kind)
+  ) {
     return Buffer.from(formText(base, mutation))
   }
   if (mediaType?.startsWith('multipart/')) return Buffer.from(multipartText(base))
@@ -367,12 +641,20 @@ function jsonText(base: Record<string, Json>, mutation: Mutation): string {
         return raw()
       }
       const data = entries.get('data')
-      const inner = data && data.startsWith('{') && data !== '{}' ? `${data.slice(0, -1)},"v":${mutation.text}}` : `{"v":${mutation.text}}`
+      const inner =
+        data && data.startsWith('{') && data !== '{}'
+          ? `${data.slice(0, -1)},"v":${mutation.text}}`
+          : `{"v":${mutation.text}}`
       entries.set('data', inner)
       return raw()
     }
     case 'deep':
-      entries.set(mutation.field, mutation.field === 'data' ? `{"k":${deepText(mutation.depth - 1, mutation.shape)}}` : deepText(mutation.depth, mutation.shape))
+      entries.set(
+        mutation.field,
+        mutation.field === 'data'
+          ? `{"k":${deepText(mutation.depth - 1, mutation.shape)}}`
+          : deepText(mutation.depth, mutation.shape)
+      )
       return raw()
     case 'duplicate': {
       const pairs = [...entries].map(([key, value]): [string, string] => [JSON.stringify(key), value])
@@ -384,7 +666,8 @@ function jsonText(base: Record<string, Json>, mutation: Mutation): string {
       const pairs = [...entries].map(([k, v]): [string, string] => [JSON.stringify(k), v])
       if (!mutation.inData) return objectText([...pairs, [key, value]])
       const data = entries.get('data')
-      const inner = data && data.startsWith('{') && data !== '{}' ? `${data.slice(0, -1)},${key}:${value}}` : `{${key}:${value}}`
+      const inner =
+        data && data.startsWith('{') && data !== '{}' ? `${data.slice(0, -1)},${key}:${value}}` : `{${key}:${value}}`
       return objectText([...pairs.filter(([k]) => k !== '"data"'), ['"data"', inner]])
     }
     case 'truncate': {
@@ -414,7 +697,8 @@ function formText(base: Record<string, Json>, mutation: Mutation): string {
 
 function multipartText(base: Record<string, Json>): string {
   const parts = Object.entries(base).map(
-    ([key, value]) => `--fuzzboundary\r\nContent-Disposition: form-data; name="${key}"\r\n\r\n${typeof value === 'string' ? value : JSON.stringify(value)}\r\n`
+    ([key, value]) =>
+      `--fuzzboundary\r\nContent-Disposition: form-data; name="${key}"\r\n\r\n${typeof value === 'string' ? value : JSON.stringify(value)}\r\n`
   )
   return `${parts.join('')}--fuzzboundary--\r\n`
 }

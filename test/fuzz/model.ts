@@ -80,7 +80,13 @@ const refuse = (status: number, because: string): Outcome => ({ statuses: [statu
 /** The same outcome, with other statuses tolerated (and, when one of them comes back, no effect). */
 function tolerate(outcome: Outcome, statuses: number[], because: string): Outcome {
   const extra = statuses.filter((status) => !outcome.statuses.includes(status))
-  return extra.length ? { ...outcome, statuses: [...outcome.statuses, ...extra], because: `${outcome.because}; or ${extra.join('/')}: ${because}` } : outcome
+  return extra.length
+    ? {
+        ...outcome,
+        statuses: [...outcome.statuses, ...extra],
+        because: `${outcome.because}; or ${extra.join('/')}: ${because}`
+      }
+    : outcome
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -96,7 +102,13 @@ export function hasPrototypeKeys(value: unknown): boolean {
     if (typeof node !== 'object' || node === null) continue
     if (Object.hasOwn(node, '__proto__')) return true
     const ctor = (node as Record<string, unknown>).constructor
-    if (Object.hasOwn(node, 'constructor') && typeof ctor === 'object' && ctor !== null && Object.hasOwn(ctor, 'prototype')) return true
+    if (
+      Object.hasOwn(node, 'constructor') &&
+      typeof ctor === 'object' &&
+      ctor !== null &&
+      Object.hasOwn(ctor, 'prototype')
+    )
+      return true
     pending.push(...Object.values(node))
   }
   return false
@@ -139,10 +151,15 @@ function readBody(request: WireRequest): Parsed {
   const contentType = Object.entries(request.headers).find(([name]) => name.toLowerCase() === 'content-type')?.[1]
   // An unsupported type is a 415; a service may read (and limit) the body before it says so.
   const tooLarge = request.body.length > BODY_LIMIT_BYTES
-  const unsupported = (because: string): Parsed => ({ kind: 'refused', outcome: { statuses: tooLarge ? [415, 413] : [415], because } })
-  if (contentType === undefined) return request.body.length === 0 ? { kind: 'none' } : unsupported('a body without Content-Type')
+  const unsupported = (because: string): Parsed => ({
+    kind: 'refused',
+    outcome: { statuses: tooLarge ? [415, 413] : [415], because }
+  })
+  if (contentType === undefined)
+    return request.body.length === 0 ? { kind: 'none' } : unsupported('a body without Content-Type')
   const mediaType = contentType.split(';')[0]!.trim().toLowerCase()
-  if (mediaType !== JSON_TYPE && mediaType !== FORM_TYPE) return unsupported(`Content-Type ${JSON.stringify(contentType)} is neither JSON nor a form`)
+  if (mediaType !== JSON_TYPE && mediaType !== FORM_TYPE)
+    return unsupported(`Content-Type ${JSON.stringify(contentType)} is neither JSON nor a form`)
   if (tooLarge) return { kind: 'refused', outcome: refuse(413, `a body of ${request.body.length} bytes`) }
   let text = request.body.toString('utf8')
   if (mediaType === FORM_TYPE) return { kind: 'form', value: parseForm(text) }
@@ -155,7 +172,8 @@ function readBody(request: WireRequest): Parsed {
   } catch {
     return { kind: 'refused', outcome: refuse(400, 'the body is not valid JSON') }
   }
-  if (hasPrototypeKeys(value)) return { kind: 'refused', outcome: refuse(400, 'the body uses __proto__ or constructor.prototype') }
+  if (hasPrototypeKeys(value))
+    return { kind: 'refused', outcome: refuse(400, 'the body uses __proto__ or constructor.prototype') }
   return { kind: 'json', value }
 }
 
@@ -255,15 +273,20 @@ const brief = (value: unknown) => JSON.stringify(value)?.slice(0, 300)
 function userProblems(res: WireResponse, account: Account): string[] {
   const want = { username: account.username, admin: account.admin, data: account.data }
   const got = { username: res.body?.username, admin: res.body?.admin, data: res.body?.data }
-  return isDeepStrictEqual(normalise(got), normalise(want)) ? [] : [`the account should be ${brief(want)}, not ${brief(got)}`]
+  return isDeepStrictEqual(normalise(got), normalise(want))
+    ? []
+    : [`the account should be ${brief(want)}, not ${brief(got)}`]
 }
 
 function profileProblems(res: WireResponse, account: Account): string[] {
   const want = { username: account.username, data: account.data }
-  return isDeepStrictEqual(normalise(res.body), normalise(want)) ? [] : [`the profile should be ${brief(want)}, not ${brief(res.body)}`]
+  return isDeepStrictEqual(normalise(res.body), normalise(want))
+    ? []
+    : [`the profile should be ${brief(want)}, not ${brief(res.body)}`]
 }
 
-const withBody = (method: string, check: (res: WireResponse) => string[]) => (res: WireResponse) => (method === 'HEAD' ? [] : check(res))
+const withBody = (method: string, check: (res: WireResponse) => string[]) => (res: WireResponse) =>
+  method === 'HEAD' ? [] : check(res)
 
 // ---------------------------------------------------------------------------------------------
 // The operations
@@ -293,7 +316,11 @@ export function segmentUsername(segment: string): string | undefined {
 }
 
 /** The media types each operation's requestBody declares; the others take no body. */
-const BODY_TYPES: Partial<Record<OperationId, Array<'json' | 'form'>>> = { signUp: ['json', 'form'], logIn: ['json', 'form'], updateUser: ['json'] }
+const BODY_TYPES: Partial<Record<OperationId, Array<'json' | 'form'>>> = {
+  signUp: ['json', 'form'],
+  logIn: ['json', 'form'],
+  updateUser: ['json']
+}
 
 /** The answer the request must get, given the model. */
 export function predict(model: Model, call: Call): Outcome {
@@ -321,7 +348,10 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
     target = segmentUsername(call.segment)
     if (target === undefined) {
       // 431: Node refuses a request line that, with the headers, passes 16 KiB before routing.
-      return { statuses: [400, 414, 431], because: `path segment ${JSON.stringify(call.segment.slice(0, 60))} is not a username` }
+      return {
+        statuses: [400, 414, 431],
+        because: `path segment ${JSON.stringify(call.segment.slice(0, 60))} is not a username`
+      }
     }
   }
   const auth = resolveAuth(model, authorization(request))
@@ -330,10 +360,20 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
   switch (call.op) {
     case 'getRoot':
       if (auth.kind === 'none') {
-        return { statuses: [200], because: 'anonymous greeting', then: withBody(method, (res) => (isDeepStrictEqual(res.body, { message: 'Hello World' }) ? [] : ['expected the greeting'])) }
+        return {
+          statuses: [200],
+          because: 'anonymous greeting',
+          then: withBody(method, (res) =>
+            isDeepStrictEqual(res.body, { message: 'Hello World' }) ? [] : ['expected the greeting']
+          )
+        }
       }
       if (auth.kind === 'refused') return refuse(401, 'the token is not live')
-      return { statuses: [200], because: `profile of ${auth.account.username}`, then: withBody(method, (res) => profileProblems(res, auth.account)) }
+      return {
+        statuses: [200],
+        because: `profile of ${auth.account.username}`,
+        then: withBody(method, (res) => profileProblems(res, auth.account))
+      }
 
     case 'signUp': {
       const body = signUpBody(parsed)
@@ -347,17 +387,21 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
       if (utf8Bytes(body.password) > 72) return refuse(400, 'a password over 72 bytes')
       const account = model.accounts.get(keyOf(body.username))
       const illFormed = (outcome: Outcome) =>
-        body.password.isWellFormed() ? outcome : tolerate(outcome, [400], 'a password with a lone surrogate may be refused')
+        body.password.isWellFormed()
+          ? outcome
+          : tolerate(outcome, [400], 'a password with a lone surrogate may be refused')
       if (!account || account.password !== body.password) return illFormed(refuse(401, 'wrong username or password'))
       return illFormed({
         statuses: [201],
         because: `${account.username} logs in`,
         then: (res) => {
           const token = res.body?.token
-          if (typeof token !== 'string' || !TOKEN_SHAPE.test(token)) return [`token ${JSON.stringify(token)} is not 43 base64url characters`]
+          if (typeof token !== 'string' || !TOKEN_SHAPE.test(token))
+            return [`token ${JSON.stringify(token)} is not 43 base64url characters`]
           if (model.sessions.some((s) => s.token === token)) return ['a token was handed out twice']
           const expires = Date.parse(res.body.expiresAt) - Date.now()
-          if (!(Math.abs(expires - SESSION_TTL_MS) < 120_000)) return [`expiresAt ${res.body.expiresAt} is not 24 h away`]
+          if (!(Math.abs(expires - SESSION_TTL_MS) < 120_000))
+            return [`expiresAt ${res.body.expiresAt} is not 24 h away`]
           model.sessions.push({ token, owner: keyOf(account.username), live: true })
           return []
         }
@@ -379,10 +423,16 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
       const maybe400 = verdict === 'either' ? [400] : []
       const key = keyOf(target!)
       const self = key === keyOf(auth.account.username)
-      if (!self && !auth.account.admin) return { statuses: [403, ...maybe400], because: `${auth.account.username} may not act on ${target}` }
+      if (!self && !auth.account.admin)
+        return { statuses: [403, ...maybe400], because: `${auth.account.username} may not act on ${target}` }
       const account = model.accounts.get(key)
       if (!account) return { statuses: [404, ...maybe400], because: `admin asks for ${target}, who does not exist` }
-      if (call.op === 'getUser') return { statuses: [200], because: `read ${account.username}`, then: withBody(method, (res) => userProblems(res, account)) }
+      if (call.op === 'getUser')
+        return {
+          statuses: [200],
+          because: `read ${account.username}`,
+          then: withBody(method, (res) => userProblems(res, account))
+        }
       if (call.op === 'updateUser') {
         return {
           statuses: [200, ...maybe400],

@@ -88,9 +88,19 @@ export class Wire {
   private async viaService(request: WireRequest): Promise<WireResponse> {
     this.viaHelper++
     const body = request.body?.toString('utf8')
-    const res = await this.service.request(request.method, request.path, { headers: request.headers, ...(body !== undefined && { body }) })
+    const res = await this.service.request(request.method, request.path, {
+      headers: request.headers,
+      ...(body !== undefined && { body })
+    })
     const text = res.body === undefined ? '' : typeof res.body === 'string' ? res.body : JSON.stringify(res.body)
-    return { status: res.status, headers: res.headers, contentType: res.contentType, body: res.body, text, via: 'helper' }
+    return {
+      status: res.status,
+      headers: res.headers,
+      contentType: res.contentType,
+      body: res.body,
+      text,
+      via: 'helper'
+    }
   }
 
   private raw(request: WireRequest): Promise<WireResponse> {
@@ -107,7 +117,14 @@ export class Wire {
           if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value)
         }
         const contentType = responseHeaders.get('content-type') ?? ''
-        resolve({ status: res.statusCode ?? 0, headers: responseHeaders, contentType, body: parseBody(text, contentType), text, via: 'raw' })
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: responseHeaders,
+          contentType,
+          body: parseBody(text, contentType),
+          text,
+          via: 'raw'
+        })
       }
       const req = http.request(
         { host: '127.0.0.1', port: this.port, method: request.method, path: request.path, headers, agent: this.agent },
@@ -139,7 +156,8 @@ export function invariantViolations(request: WireRequest, res: WireResponse): st
   if (request.method === 'HEAD') {
     if (res.text !== '') problems.push('a HEAD answer carries a body')
   } else {
-    if (res.status >= 400 && (typeof res.body !== 'object' || res.body === null)) problems.push(`the ${res.status} body is not a JSON problem document`)
+    if (res.status >= 400 && (typeof res.body !== 'object' || res.body === null))
+      problems.push(`the ${res.status} body is not a JSON problem document`)
     problems.push(...contractViolations(request.method, request.path, res))
   }
   return problems

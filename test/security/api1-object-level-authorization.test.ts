@@ -57,7 +57,11 @@ interface Answer {
  * Makes one call through the client SDK, holding `token`, and tells what came back: the resolved
  * value or the problem, with the exact status and headers the service answered.
  */
-async function answer(service: Service, token: string | undefined, call: (client: AccountsClient) => Promise<unknown>): Promise<Answer> {
+async function answer(
+  service: Service,
+  token: string | undefined,
+  call: (client: AccountsClient) => Promise<unknown>
+): Promise<Answer> {
   let last: Response | undefined
   const client = service.client(token, { onResponse: ({ response }) => void (last = response) })
   try {
@@ -161,7 +165,10 @@ const OPERATIONS: Operation[] = [
     expect: {
       anonymous: { status: 200, verify: (t, res) => t.same(res.body, { message: 'Hello World' }) },
       // With a token, GET / is the caller's own profile, whoever the caller is.
-      owner: { status: 200, verify: (t, res, w) => t.same(res.body, { username: w.owner.name, data: { original: true } }) },
+      owner: {
+        status: 200,
+        verify: (t, res, w) => t.same(res.body, { username: w.owner.name, data: { original: true } })
+      },
       another: { status: 200, verify: (t, res, w) => t.same(res.body, { username: w.another.name, data: {} }) },
       admin: { status: 200, verify: (t, res, w) => t.same(res.body, { username: w.admin.name, data: {} }) }
     }
@@ -169,8 +176,12 @@ const OPERATIONS: Operation[] = [
   {
     id: 'signUp',
     // Sign-up is public: a token, even an admin's, neither helps nor hurts, and never makes an admin.
-    send: (w, token) => answer(w.service, token, (client) => client.signUp({ username: uniqueName('new'), password: PASSWORD })),
-    expect: sameForEveryone({ status: 201, verify: (t, res) => t.equal(res.body.admin, false, 'a new account is never an admin') })
+    send: (w, token) =>
+      answer(w.service, token, (client) => client.signUp({ username: uniqueName('new'), password: PASSWORD })),
+    expect: sameForEveryone({
+      status: 201,
+      verify: (t, res) => t.equal(res.body.admin, false, 'a new account is never an admin')
+    })
   },
   {
     id: 'getUser',
@@ -211,7 +222,8 @@ const OPERATIONS: Operation[] = [
   {
     id: 'logIn',
     // Login is public too: whoever sends it, the owner's credentials give the owner a session.
-    send: (w, token) => answer(w.service, token, (client) => client.login({ username: w.owner.name, password: PASSWORD })),
+    send: (w, token) =>
+      answer(w.service, token, (client) => client.login({ username: w.owner.name, password: PASSWORD })),
     expect: sameForEveryone({
       status: 201,
       verify: async (t, res, w) => {
@@ -250,11 +262,12 @@ async function matrix(t: Test, service: Service): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------
 
-const TARGETED: { id: string; method: string; call: (client: AccountsClient, username: string) => Promise<unknown> }[] = [
-  { id: 'getUser', method: 'GET', call: (client, username) => client.getUser(username) },
-  { id: 'updateUser', method: 'PUT', call: (client, username) => client.updateUser(username, { data: NEW_DATA }) },
-  { id: 'deleteUser', method: 'DELETE', call: (client, username) => client.deleteUser(username) }
-]
+const TARGETED: { id: string; method: string; call: (client: AccountsClient, username: string) => Promise<unknown> }[] =
+  [
+    { id: 'getUser', method: 'GET', call: (client, username) => client.getUser(username) },
+    { id: 'updateUser', method: 'PUT', call: (client, username) => client.updateUser(username, { data: NEW_DATA }) },
+    { id: 'deleteUser', method: 'DELETE', call: (client, username) => client.deleteUser(username) }
+  ]
 
 forEachBackend(t, async (t, backend) => {
   const service = await startService(t, backend)
@@ -283,7 +296,11 @@ forEachBackend(t, async (t, backend) => {
       t.equal(existing.status, 403, `${op.id} existing target`)
       t.equal(missing.status, 403, `${op.id} missing target`)
       t.not(existing.body.instance, missing.body.instance, 'instance names each request path')
-      t.strictSame(withoutInstance(existing.body), withoutInstance(missing.body), `${op.id}: nothing but instance differs`)
+      t.strictSame(
+        withoutInstance(existing.body),
+        withoutInstance(missing.body),
+        `${op.id}: nothing but instance differs`
+      )
     }
   })
 
@@ -352,7 +369,11 @@ forEachBackend(t, async (t, backend) => {
       for (const [method, path, json] of routes) {
         const res = await service.request(method, path, { headers: { authorization }, json })
         t.equal(res.status, 401, `${method} ${path} with ${kind}`)
-        t.match(res.headers.get('www-authenticate') ?? '', /^Bearer\b/, `${method} ${path} with ${kind}: Bearer challenge`)
+        t.match(
+          res.headers.get('www-authenticate') ?? '',
+          /^Bearer\b/,
+          `${method} ${path} with ${kind}: Bearer challenge`
+        )
       }
     }
     // The control: the scheme name is case-insensitive (RFC 9110 §11.1), so this one is accepted.
@@ -394,8 +415,13 @@ forEachBackend(t, async (t, backend) => {
     const name = uniqueName('wannabe')
     const byJson = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, admin: true } })
     t.equal(byJson.status, 400, 'POST /user with admin:true')
-    t.ok(byJson.body.errors?.some((e: { field: string }) => e.field === '/admin'), 'the problem names /admin')
-    const byForm = await service.request('POST', '/user', { form: { username: name, password: PASSWORD, admin: 'true' } })
+    t.ok(
+      byJson.body.errors?.some((e: { field: string }) => e.field === '/admin'),
+      'the problem names /admin'
+    )
+    const byForm = await service.request('POST', '/user', {
+      form: { username: name, password: PASSWORD, admin: 'true' }
+    })
     t.equal(byForm.status, 400, 'form sign-up with admin=true')
     t.equal((await adminView(world, name)).status, 404, 'no account was created')
 
@@ -405,7 +431,10 @@ forEachBackend(t, async (t, backend) => {
       json: { data: { x: 1 }, admin: true }
     })
     t.equal(put.status, 400, 'PUT with admin:true')
-    t.ok(put.body.errors?.some((e: { field: string }) => e.field === '/admin'), 'the problem names /admin')
+    t.ok(
+      put.body.errors?.some((e: { field: string }) => e.field === '/admin'),
+      'the problem names /admin'
+    )
     // An admin key inside data is just data.
     const owner = (call: (client: AccountsClient) => Promise<unknown>) => answer(service, world.owner.token, call)
     const inData = await owner((client) => client.updateUser(world.owner.name, { data: { admin: true } }))
@@ -432,7 +461,11 @@ forEachBackend(t, async (t, backend) => {
     t.equal(res.status, 204)
     for (const [i, token] of tokens.entries()) {
       assertInvalidToken(t, await me(world, token), `session ${i + 1}: GET /`)
-      assertInvalidToken(t, await answer(service, token, (client) => client.getUser(world.owner.name)), `session ${i + 1}: GET /user`)
+      assertInvalidToken(
+        t,
+        await answer(service, token, (client) => client.getUser(world.owner.name)),
+        `session ${i + 1}: GET /user`
+      )
       assertInvalidToken(t, await answer(service, token, (client) => client.logout()), `session ${i + 1}: DELETE /auth`)
     }
     t.equal((await me(world, world.admin.token)).status, 200, "the admin's own session is unaffected")

@@ -25,31 +25,54 @@ forEachBackend(t, async (t, backend) => {
       t.equal(res.status, 401, name)
       t.match(res.headers.get('www-authenticate'), /error="invalid_token"/, name)
     }
-    for (const header of [`Basic ${Buffer.from('holder:x').toString('base64')}`, token, `Bearer`, `Bearer ${token} extra`]) {
-      t.equal((await service.request('GET', '/user/holder', { headers: { authorization: header } })).status, 401, `Authorization: ${header.slice(0, 12)}…`)
+    for (const header of [
+      `Basic ${Buffer.from('holder:x').toString('base64')}`,
+      token,
+      `Bearer`,
+      `Bearer ${token} extra`
+    ]) {
+      t.equal(
+        (await service.request('GET', '/user/holder', { headers: { authorization: header } })).status,
+        401,
+        `Authorization: ${header.slice(0, 12)}…`
+      )
     }
-    t.equal((await service.request('GET', '/user/holder', { headers: { authorization: `bearer ${token}` } })).status, 200, 'the scheme is case-insensitive')
+    t.equal(
+      (await service.request('GET', '/user/holder', { headers: { authorization: `bearer ${token}` } })).status,
+      200,
+      'the scheme is case-insensitive'
+    )
   })
 
   t.test('failed logins are throttled per username and address; success resets the count', async (t) => {
     const service = await startService(t, backend, { RATE_LIMIT_LOGIN_FAILURES: '3' })
     await service.signUpAndLogIn('victim')
     for (let i = 0; i < 2; i++) t.equal((await service.request('POST', '/auth', { json: wrong })).status, 401)
-    t.equal((await service.request('POST', '/auth', { json: { username: 'VICTIM', password: PASSWORD } })).status, 201, 'a success before the limit')
-    for (let i = 0; i < 3; i++) t.equal((await service.request('POST', '/auth', { json: wrong })).status, 401, `failure ${i + 1} after the reset`)
+    t.equal(
+      (await service.request('POST', '/auth', { json: { username: 'VICTIM', password: PASSWORD } })).status,
+      201,
+      'a success before the limit'
+    )
+    for (let i = 0; i < 3; i++)
+      t.equal((await service.request('POST', '/auth', { json: wrong })).status, 401, `failure ${i + 1} after the reset`)
     const limited = await service.request('POST', '/auth', { json: { username: 'victim', password: PASSWORD } })
     t.equal(limited.status, 429, 'even the right password waits once the limit is reached')
     t.match(limited.body.detail, /Too many failed logins/)
     const retryAfter = Number(limited.headers.get('retry-after'))
     t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After: ${retryAfter}`)
-    t.equal((await service.request('POST', '/auth', { json: { username: 'other', password: PASSWORD } })).status, 401, 'other usernames are not affected')
+    t.equal(
+      (await service.request('POST', '/auth', { json: { username: 'other', password: PASSWORD } })).status,
+      401,
+      'other usernames are not affected'
+    )
   })
 
   t.test('login requests per address are limited', async (t) => {
     const service = await startService(t, backend, { RATE_LIMIT_LOGIN_PER_IP: '5' })
     await service.signUpAndLogIn('busy')
     const statuses: number[] = []
-    for (let i = 0; i < 6; i++) statuses.push((await service.request('POST', '/auth', { json: { username: 'busy', password: PASSWORD } })).status)
+    for (let i = 0; i < 6; i++)
+      statuses.push((await service.request('POST', '/auth', { json: { username: 'busy', password: PASSWORD } })).status)
     t.strictSame(statuses, [201, 201, 201, 201, 429, 429], 'signUpAndLogIn used one; the 5th and 6th are refused')
   })
 
@@ -86,6 +109,8 @@ t.test('login time does not tell whether a username exists', async (t) => {
   const unknown = median(timings.unknown)
   const wrongPassword = median(timings.wrongPassword)
   const ratio = Math.max(unknown, wrongPassword) / Math.min(unknown, wrongPassword)
-  t.comment(`median login: unknown user ${unknown.toFixed(1)} ms, wrong password ${wrongPassword.toFixed(1)} ms (ratio ${ratio.toFixed(2)})`)
+  t.comment(
+    `median login: unknown user ${unknown.toFixed(1)} ms, wrong password ${wrongPassword.toFixed(1)} ms (ratio ${ratio.toFixed(2)})`
+  )
   t.ok(ratio <= 1.25, `medians within 25% of each other (ratio ${ratio.toFixed(2)})`)
 })

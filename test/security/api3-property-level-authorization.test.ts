@@ -5,7 +5,17 @@
 import t from 'tap'
 import { PASSWORD, forEachBackend, problemOf, startService } from '../helper.js'
 
-const FORBIDDEN_PROPERTIES = ['admin', 'isAdmin', 'role', 'id', 'passwordHash', 'password_hash', 'createdAt', 'updatedAt', 'username_key']
+const FORBIDDEN_PROPERTIES = [
+  'admin',
+  'isAdmin',
+  'role',
+  'id',
+  'passwordHash',
+  'password_hash',
+  'createdAt',
+  'updatedAt',
+  'username_key'
+]
 const USER_KEYS = ['admin', 'createdAt', 'data', 'updatedAt', 'username']
 
 forEachBackend(t, async (t, backend) => {
@@ -16,10 +26,14 @@ forEachBackend(t, async (t, backend) => {
   // Properties the contract does not offer: bodies the typed client cannot send, so raw requests.
   for (const property of FORBIDDEN_PROPERTIES) {
     t.test(`"${property}" cannot be set`, async (t) => {
-      const signUp = await service.request('POST', '/user', { json: { username: 'eve', password: PASSWORD, [property]: true } })
+      const signUp = await service.request('POST', '/user', {
+        json: { username: 'eve', password: PASSWORD, [property]: true }
+      })
       t.equal(signUp.status, 400, 'at sign-up (JSON)')
       t.match(signUp.body.errors, [{ field: `/${property}`, message: 'is not an allowed property' }])
-      const form = await service.request('POST', '/user', { form: { username: 'eve', password: PASSWORD, [property]: 'true' } })
+      const form = await service.request('POST', '/user', {
+        form: { username: 'eve', password: PASSWORD, [property]: 'true' }
+      })
       t.equal(form.status, 400, 'at sign-up (form)')
       const update = await service.request('PUT', '/user/mallory', { token, json: { data: {}, [property]: true } })
       t.equal(update.status, 400, 'on update')
@@ -30,7 +44,11 @@ forEachBackend(t, async (t, backend) => {
     const user = await mallory.updateUser('mallory', { data: { admin: true, role: 'admin' } })
     t.equal(user.admin, false)
     t.equal((await problemOf(mallory.getUser('someone-else'))).status, 403, 'still not an admin')
-    const row = await service.app.db.kysely.selectFrom('users').select('admin').where('username_key', '=', 'mallory').executeTakeFirstOrThrow()
+    const row = await service.app.db.kysely
+      .selectFrom('users')
+      .select('admin')
+      .where('username_key', '=', 'mallory')
+      .executeTakeFirstOrThrow()
     t.notOk(Boolean(row.admin), 'the stored flag is false')
   })
 

@@ -25,19 +25,37 @@ forEachBackend(t, async (t, backend) => {
   const token = await service.signUpAndLogIn('owner')
 
   t.test('bodies, data, paths and headers are bounded', async (t) => {
-    const big = await service.request('PUT', '/user/owner', { token, json: { data: { blob: 'x'.repeat(BODY_LIMIT_BYTES) } } })
+    const big = await service.request('PUT', '/user/owner', {
+      token,
+      json: { data: { blob: 'x'.repeat(BODY_LIMIT_BYTES) } }
+    })
     t.equal(big.status, 413, `a body over ${BODY_LIMIT_BYTES} bytes`)
-    const wide = await service.request('PUT', '/user/owner', { token, json: { data: { blob: 'x'.repeat(MAX_DATA_BYTES) } } })
+    const wide = await service.request('PUT', '/user/owner', {
+      token,
+      json: { data: { blob: 'x'.repeat(MAX_DATA_BYTES) } }
+    })
     t.equal(wide.status, 400, `data over ${MAX_DATA_BYTES} bytes`)
     // `data` and 30 objects inside it: the leaf is the 32nd level.
     let deep: unknown = 'leaf'
     for (let i = 0; i < MAX_DATA_DEPTH - 2; i++) deep = { d: deep }
-    t.equal((await service.request('PUT', '/user/owner', { token, json: { data: { d: deep } } })).status, 200, `${MAX_DATA_DEPTH} levels are fine`)
+    t.equal(
+      (await service.request('PUT', '/user/owner', { token, json: { data: { d: deep } } })).status,
+      200,
+      `${MAX_DATA_DEPTH} levels are fine`
+    )
     deep = { d: deep }
-    t.equal((await service.request('PUT', '/user/owner', { token, json: { data: { d: deep } } })).status, 400, 'one more is not')
+    t.equal(
+      (await service.request('PUT', '/user/owner', { token, json: { data: { d: deep } } })).status,
+      400,
+      'one more is not'
+    )
     // 20,000 levels of nesting in a 40 KB body: refused without exhausting the stack.
     const abyss = `{"data":${'['.repeat(20_000)}${']'.repeat(20_000)}}`
-    const refused = await service.request('PUT', '/user/owner', { token, body: abyss, headers: { 'content-type': 'application/json' } })
+    const refused = await service.request('PUT', '/user/owner', {
+      token,
+      body: abyss,
+      headers: { 'content-type': 'application/json' }
+    })
     t.equal(refused.status, 400)
     t.equal((await service.request('GET', `/user/${'a'.repeat(200)}`, { token })).status, 414, 'a very long path')
 
@@ -50,7 +68,10 @@ forEachBackend(t, async (t, backend) => {
   t.test('sign-ups are limited per address', async (t) => {
     const statuses: number[] = []
     // signUpAndLogIn above used one of the five.
-    for (let i = 0; i < 5; i++) statuses.push((await service.request('POST', '/user', { json: { username: `user${i}`, password: PASSWORD } })).status)
+    for (let i = 0; i < 5; i++)
+      statuses.push(
+        (await service.request('POST', '/user', { json: { username: `user${i}`, password: PASSWORD } })).status
+      )
     t.strictSame(statuses, [201, 201, 201, 201, 429])
     const rows = await service.app.db.kysely.selectFrom('users').select('username').execute()
     t.equal(rows.length, 5, 'the refused sign-up wrote nothing')

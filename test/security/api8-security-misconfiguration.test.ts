@@ -57,7 +57,11 @@ t.test('CORS answers only the configured origins', async (t) => {
   const service = await startService(t, 'sqlite', { CORS_ORIGINS: 'https://app.example.com' })
   const allowed = await fetch(`${service.url}/user/ben`, {
     method: 'OPTIONS',
-    headers: { origin: 'https://app.example.com', 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization' }
+    headers: {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'PUT',
+      'access-control-request-headers': 'authorization'
+    }
   })
   t.equal(allowed.status, 204)
   t.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com')

@@ -15,7 +15,9 @@ forEachBackend(t, async (t, backend) => {
   logStream.on('data', (chunk) => lines.push(String(chunk)))
   const service = await startService(t, backend, { LOG_LEVEL: 'trace' }, { logStream })
 
-  await service.request('POST', '/user', { json: { username: 'logged', password: SECRET_PASSWORD, data: { note: 'hi' } } })
+  await service.request('POST', '/user', {
+    json: { username: 'logged', password: SECRET_PASSWORD, data: { note: 'hi' } }
+  })
   const token = await service.logIn('logged', SECRET_PASSWORD)
   const formLogin = await service.request('POST', '/auth', { form: { username: 'logged', password: SECRET_PASSWORD } })
   await service.request('POST', '/auth', { json: { username: 'logged', password: `${SECRET_PASSWORD}-wrong` } })

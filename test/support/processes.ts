@@ -44,7 +44,12 @@ async function tempDir(t: Test, prefix: string): Promise<string> {
 export class GiveUp extends Error {}
 
 /** Polls `probe` until it returns something other than undefined, or throws after `timeoutMs`. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+  everyMs = 50
+): Promise<T> {
   const deadline = performance.now() + timeoutMs
   let last: unknown
   while (performance.now() < deadline) {
@@ -61,7 +66,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
+  if (child.exitCode !== null || child.signalCode !== null)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
 }
 
@@ -145,7 +151,13 @@ export async function startMariaDbServer(t: Test): Promise<DatabaseServer> {
   const datadir = join(dir, 'data')
   execFileSync(
     'mariadb-install-db',
-    ['--no-defaults', `--datadir=${datadir}`, '--user=root', '--auth-root-authentication-method=normal', '--skip-test-db'],
+    [
+      '--no-defaults',
+      `--datadir=${datadir}`,
+      '--user=root',
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db'
+    ],
     { stdio: 'ignore' }
   )
   const port = await sparePort()
@@ -182,7 +194,8 @@ export async function startMariaDbServer(t: Test): Promise<DatabaseServer> {
       )
       const started = child
       await waitFor(`MariaDB on port ${port}`, async () => {
-        if (started.exitCode !== null) throw new GiveUp(`mariadbd exited with ${started.exitCode}: ${await server.log()}`)
+        if (started.exitCode !== null)
+          throw new GiveUp(`mariadbd exited with ${started.exitCode}: ${await server.log()}`)
         return answers()
       })
       server.running = true
@@ -231,7 +244,16 @@ export async function startPostgresServer(t: Test): Promise<DatabaseServer> {
   const datadir = join(dir, 'data')
   execFileSync(
     join(PG_BIN, 'initdb'),
-    ['-D', datadir, '--auth=trust', '--username=postgres', '--encoding=UTF8', '--locale=C', '--no-sync', '--no-instructions'],
+    [
+      '-D',
+      datadir,
+      '--auth=trust',
+      '--username=postgres',
+      '--encoding=UTF8',
+      '--locale=C',
+      '--no-sync',
+      '--no-instructions'
+    ],
     { ...user, cwd: dir, stdio: 'ignore' }
   )
   const port = await sparePort()
@@ -256,12 +278,18 @@ export async function startPostgresServer(t: Test): Promise<DatabaseServer> {
       child = spawnTied(
         join(PG_BIN, 'postgres'),
         [
-          '-D', datadir,
-          '-p', String(port),
-          '-c', 'listen_addresses=127.0.0.1',
-          '-c', `unix_socket_directories=${dir}`,
-          '-c', 'shared_buffers=16MB',
-          '-c', 'max_connections=40'
+          '-D',
+          datadir,
+          '-p',
+          String(port),
+          '-c',
+          'listen_addresses=127.0.0.1',
+          '-c',
+          `unix_socket_directories=${dir}`,
+          '-c',
+          'shared_buffers=16MB',
+          '-c',
+          'max_connections=40'
         ],
         { ...user, cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] }
       )
@@ -284,7 +312,9 @@ export async function startPostgresServer(t: Test): Promise<DatabaseServer> {
       signalAll([postmaster.pid!, ...backends], 'SIGKILL')
       await done
       // A restart refuses to run while an old backend still holds the shared memory.
-      await waitFor('PostgreSQL backends to die', async () => ((await Promise.all(backends.map(isGone))).every(Boolean) ? true : undefined))
+      await waitFor('PostgreSQL backends to die', async () =>
+        (await Promise.all(backends.map(isGone))).every(Boolean) ? true : undefined
+      )
       child = undefined
       server.running = false
     },
