@@ -156,7 +156,7 @@ function bashScript(block: Block, port: number, statusFile: string): string {
       `printf '\\n${MARK}END ${index} %s %s${MARK}\\n' "$__rc" "$__statuses"`
     ].join('\n')
   )
-  return [...prelude, ...steps].join('\n') + '\n'
+  return `${[...prelude, ...steps].join('\n')}\n`
 }
 
 function rewritePort(text: string, port: number): string {
@@ -252,7 +252,11 @@ function jsonDifference(expected: unknown, actual: unknown, at = '$'): string | 
       return `${at}: keys differ${missing.length ? `; missing ${missing.join(', ')}` : ''}${extra.length ? `; not in the README: ${extra.join(', ')}` : ''}`
     }
     for (const key of want) {
-      const difference = jsonDifference((expected as any)[key], (actual as any)[key], `${at}.${key}`)
+      const difference = jsonDifference(
+        (expected as Record<string, unknown>)[key],
+        (actual as Record<string, unknown>)[key],
+        `${at}.${key}`
+      )
       if (difference) return difference
     }
     return undefined

@@ -24,9 +24,9 @@ async function render(): Promise<Record<string, string>> {
     `export const specYaml: string = ${JSON.stringify(yamlText)}\n\n` +
     `export const specDocument: Record<string, unknown> = ${JSON.stringify(document, null, 2)}\n`
   return {
-    'generated/openapi.ts': banner + '/* eslint-disable */\n' + types,
+    'generated/openapi.ts': `${banner}/* eslint-disable */\n${types}`,
     'generated/contract.ts': banner + contract,
-    'generated/openapi.json': JSON.stringify(document, null, 2) + '\n'
+    'generated/openapi.json': `${JSON.stringify(document, null, 2)}\n`
   }
 }
 

@@ -105,7 +105,8 @@ t.test('Swagger UI in chromium: every operation listed, sign-up, login, Authoriz
   // (Page code is written against `any`: the test's typecheck has no DOM library.)
   await page.addInitScript(() => {
     const page = globalThis as any
-    const seen: string[] = (page.__cspViolations = [])
+    const seen: string[] = []
+    page.__cspViolations = seen
     page.document.addEventListener('securitypolicyviolation', (event: any) => {
       seen.push(
         `${event.violatedDirective} blocked ${event.blockedURI || '(inline)'} in ${event.sourceFile}:${event.lineNumber}`

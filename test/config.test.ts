@@ -84,7 +84,9 @@ t.test('.env: read when present, ignored when missing, and the real environment 
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const file = join(dir, '.env')
   const names = ['CONFIG_TEST_FROM_FILE', 'CONFIG_TEST_REAL']
-  t.teardown(() => names.forEach((name) => delete process.env[name]))
+  t.teardown(() => {
+    for (const name of names) delete process.env[name]
+  })
 
   t.doesNotThrow(() => loadEnvFile(file), 'no file: nothing happens')
   writeFileSync(file, 'CONFIG_TEST_FROM_FILE=file\nCONFIG_TEST_REAL=file\n')

@@ -48,7 +48,7 @@ function find(samples: Sample[], name: string, labels: Record<string, string> = 
 }
 
 /** The one sample of `name` with exactly these labels, or undefined. */
-function valueOf(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
+function sampleValue(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
   const found = samples.filter(
     (sample) => sample.name === name && JSON.stringify(sortKeys(sample.labels)) === JSON.stringify(sortKeys(labels))
   )
@@ -137,14 +137,14 @@ forEachBackend(t, async (t, backend) => {
     'listens on the API port and the metrics port'
   )
   const before = await scrape(agent, metricsUrl)
-  t.equal(valueOf(before, 'accounts_signups_total'), 0, 'sign-ups start at 0')
-  t.equal(valueOf(before, 'accounts_logins_total', { result: 'success' }), 0, 'successes start at 0')
-  t.equal(valueOf(before, 'accounts_logins_total', { result: 'failure' }), 0, 'failures start at 0')
+  t.equal(sampleValue(before, 'accounts_signups_total'), 0, 'sign-ups start at 0')
+  t.equal(sampleValue(before, 'accounts_logins_total', { result: 'success' }), 0, 'successes start at 0')
+  t.equal(sampleValue(before, 'accounts_logins_total', { result: 'failure' }), 0, 'failures start at 0')
 
   const username = await exercise(t, agent, service)
   const samples = await scrape(agent, metricsUrl)
   const requests = (method: string, route: string, status: number) =>
-    valueOf(samples, 'http_requests_total', { method, route, status_code: String(status) })
+    sampleValue(samples, 'http_requests_total', { method, route, status_code: String(status) })
 
   t.equal(requests('POST', '/user', 201), 1, 'the sign-up')
   t.equal(requests('POST', '/auth', 201), 1, 'the good login')
@@ -158,12 +158,12 @@ forEachBackend(t, async (t, backend) => {
     'no label holds a raw URL'
   )
 
-  const count = valueOf(samples, 'http_request_duration_seconds_count', {
+  const count = sampleValue(samples, 'http_request_duration_seconds_count', {
     method: 'GET',
     route: '/user/{username}',
     status_code: '200'
   })
-  const sum = valueOf(samples, 'http_request_duration_seconds_sum', {
+  const sum = sampleValue(samples, 'http_request_duration_seconds_sum', {
     method: 'GET',
     route: '/user/{username}',
     status_code: '200'
@@ -182,20 +182,23 @@ forEachBackend(t, async (t, backend) => {
     'buckets are cumulative'
   )
   t.ok(
-    valueOf(samples, 'http_request_duration_seconds_count', { method: 'POST', route: '/auth', status_code: '401' }) ===
-      1
+    sampleValue(samples, 'http_request_duration_seconds_count', {
+      method: 'POST',
+      route: '/auth',
+      status_code: '401'
+    }) === 1
   )
 
-  t.equal(valueOf(samples, 'accounts_signups_total'), 1)
-  t.equal(valueOf(samples, 'accounts_logins_total', { result: 'success' }), 1)
-  t.equal(valueOf(samples, 'accounts_logins_total', { result: 'failure' }), 1)
+  t.equal(sampleValue(samples, 'accounts_signups_total'), 1)
+  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'success' }), 1)
+  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'failure' }), 1)
   if (backend === 'mariadb-redis') {
     t.equal(find(samples, 'accounts_sessions_active').length, 0, 'Redis cannot count sessions cheaply: no value')
   } else {
-    t.equal(valueOf(samples, 'accounts_sessions_active'), 1, 'the one live session')
+    t.equal(sampleValue(samples, 'accounts_sessions_active'), 1, 'the one live session')
   }
-  t.equal(valueOf(samples, 'accounts_password_hash_queue_length'), 0, 'nothing waits for a hash thread')
-  t.ok(valueOf(samples, 'process_cpu_user_seconds_total')! > 0, 'default process metrics')
+  t.equal(sampleValue(samples, 'accounts_password_hash_queue_length'), 0, 'nothing waits for a hash thread')
+  t.ok(sampleValue(samples, 'process_cpu_user_seconds_total')! > 0, 'default process metrics')
   t.ok(find(samples, 'nodejs_eventloop_lag_seconds').length === 1, 'event-loop lag')
 
   const elsewhere = await send(agent, metricsUrl, 'GET', '/')
@@ -241,7 +244,7 @@ t.test('WORKERS=2: the primary serves the metrics of both workers together', asy
   )
 
   const baseline =
-    valueOf(await scrape(agent, metricsUrl), 'http_requests_total', {
+    sampleValue(await scrape(agent, metricsUrl), 'http_requests_total', {
       method: 'GET',
       route: '/',
       status_code: '200'
@@ -263,14 +266,17 @@ t.test('WORKERS=2: the primary serves the metrics of both workers together', asy
   const samples = await scrape(agent, metricsUrl)
   // `exercise` asks for GET / once more.
   t.equal(
-    valueOf(samples, 'http_requests_total', { method: 'GET', route: '/', status_code: '200' }),
+    sampleValue(samples, 'http_requests_total', { method: 'GET', route: '/', status_code: '200' }),
     baseline + ROUNDS + 1,
     'every request of both workers is counted'
   )
-  t.equal(valueOf(samples, 'http_requests_total', { method: 'GET', route: '/user/{username}', status_code: '200' }), 3)
-  t.equal(valueOf(samples, 'accounts_signups_total'), 1)
-  t.equal(valueOf(samples, 'accounts_logins_total', { result: 'success' }), 1)
-  t.equal(valueOf(samples, 'accounts_logins_total', { result: 'failure' }), 1)
-  t.equal(valueOf(samples, 'accounts_sessions_active'), 1, 'workers share one store: its count is not summed')
-  t.ok(valueOf(samples, 'process_cpu_user_seconds_total')! > 0, 'process metrics, summed over the workers')
+  t.equal(
+    sampleValue(samples, 'http_requests_total', { method: 'GET', route: '/user/{username}', status_code: '200' }),
+    3
+  )
+  t.equal(sampleValue(samples, 'accounts_signups_total'), 1)
+  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'success' }), 1)
+  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'failure' }), 1)
+  t.equal(sampleValue(samples, 'accounts_sessions_active'), 1, 'workers share one store: its count is not summed')
+  t.ok(sampleValue(samples, 'process_cpu_user_seconds_total')! > 0, 'process metrics, summed over the workers')
 })

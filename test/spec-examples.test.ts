@@ -20,8 +20,8 @@ addFormats.default(ajv)
 ajv.addSchema(spec, 'openapi')
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']
-const escape = (part: string) => part.replaceAll('~', '~0').replaceAll('/', '~1')
-const pointer = (path: string[]) => '/' + path.map(escape).join('/')
+const escapePointer = (part: string) => part.replaceAll('~', '~0').replaceAll('/', '~1')
+const pointer = (path: string[]) => `/${path.map(escapePointer).join('/')}`
 
 /** Follows a local `$ref` (`#/components/...`) to the node and the path it names. */
 function deref(node: Json, path: string[]): [Json, string[]] {

@@ -38,7 +38,7 @@ const RICH_DATA = {
   no: false,
   maxSafe: 2 ** 53 - 1,
   minSafe: -(2 ** 53 - 1),
-  pi: 3.141592653589793,
+  pi: Math.PI,
   tiny: 1e-7,
   huge: 1.5e300,
   negativeFloat: -0.5,
@@ -180,7 +180,7 @@ forEachBackend(t, async (t, backend) => {
 
   await t.test('passwords: 8 to 72 bytes of UTF-8', async (t) => {
     const cases: { why: string; password: string; ok: boolean }[] = [
-      { why: '72 ASCII bytes', password: 'p'.repeat(71) + '!', ok: true },
+      { why: '72 ASCII bytes', password: `${'p'.repeat(71)}!`, ok: true },
       { why: '73 ASCII bytes', password: 'p'.repeat(73), ok: false },
       { why: '8 ASCII bytes', password: '12345678', ok: true },
       { why: '7 ASCII bytes', password: '1234567', ok: false },
@@ -207,10 +207,10 @@ forEachBackend(t, async (t, backend) => {
     }
     // At 72 bytes every byte counts: a different last byte is a wrong password.
     const name = uniqueName('pw72')
-    const full = 'q'.repeat(71) + 'A'
+    const full = `${'q'.repeat(71)}A`
     await client.signUp({ username: name, password: full })
     t.equal(
-      (await problemOf(client.login({ username: name, password: 'q'.repeat(71) + 'B' }))).status,
+      (await problemOf(client.login({ username: name, password: `${'q'.repeat(71)}B` }))).status,
       401,
       '72nd byte matters'
     )

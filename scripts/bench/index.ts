@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import bcrypt from 'bcryptjs'
@@ -44,7 +44,6 @@ const STORM_READ = { connections: 8, rate: 1000 }
 const runId = randomBytes(3).toString('hex')
 const serverScript = join(ROOT, 'dist/src/server.js')
 const bareScript = join(ROOT, 'dist/scripts/bench/bare-server.js')
-const cores = availableParallelism()
 
 // --- configuration of the service under test --------------------------------------------------
 

@@ -11,6 +11,7 @@ const marker = (index: number) => `\u0000prepared-parameter-${index}\u0000`
 export type PreparedQuery<Args extends unknown[], Row> = (...args: Args) => Promise<Row[]>
 
 export function prepare<Args extends unknown[], Row>(
+  // biome-ignore lint/suspicious/noExplicitAny: compiles queries of any schema
   kysely: Kysely<any>,
   arity: Args['length'],
   build: (...args: Args) => Compilable<Row>

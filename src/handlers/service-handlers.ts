@@ -14,7 +14,7 @@ import { presentSession, presentUser } from './presenters.js'
 
 type Schemas = components['schemas']
 type UserParams = operations['getUser']['parameters']['path']
-type Request<Shape extends { Body?: unknown; Params?: unknown } = {}> = FastifyRequest<Shape>
+type Request<Shape extends { Body?: unknown; Params?: unknown } = Record<never, never>> = FastifyRequest<Shape>
 
 /** The glue's security handler guarantees an account on every route that requires a token. */
 function actorOf(request: FastifyRequest): Account {

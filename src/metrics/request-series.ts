@@ -53,9 +53,15 @@ export class RequestSeries {
 
   observe(method: string, route: string, statusCode: number, seconds: number): void {
     let methods = this.routes.get(route)
-    if (methods === undefined) this.routes.set(route, (methods = new Map()))
+    if (methods === undefined) {
+      methods = new Map()
+      this.routes.set(route, methods)
+    }
     let statuses = methods.get(method)
-    if (statuses === undefined) methods.set(method, (statuses = new Map()))
+    if (statuses === undefined) {
+      statuses = new Map()
+      methods.set(method, statuses)
+    }
     let series = statuses.get(statusCode)
     if (series === undefined) {
       series = {

@@ -70,8 +70,8 @@ export async function exchange(model: Model, real: Real, call: Call): Promise<Wi
   const problems = invariantViolations(call.request, res)
   if (!outcome.statuses.includes(res.status)) {
     problems.push(`expected ${outcome.statuses.join(' or ')} (${outcome.because}), got ${res.status}`)
-  } else if (res.status === outcome.statuses[0] && outcome.then) {
-    problems.push(...outcome.then(res))
+  } else if (res.status === outcome.statuses[0] && outcome.verify) {
+    problems.push(...outcome.verify(res))
   }
   if (problems.length) throw new Error(describe(call.request, res, problems))
   return res
@@ -417,7 +417,7 @@ const routeFuzz = fc
       const want = !validMethod ? 400 : allowed ? 405 : 404
       if (res.status !== want)
         problems.push(
-          `expected ${want} for ${method} on ${allowed ? 'a path taking ' + allowed.join(', ') : 'an unknown path'}, got ${res.status}`
+          `expected ${want} for ${method} on ${allowed ? `a path taking ${allowed.join(', ')}` : 'an unknown path'}, got ${res.status}`
         )
       if (want === 405) {
         const allow = (res.headers.get('allow') ?? '')

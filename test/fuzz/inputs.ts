@@ -229,7 +229,7 @@ const garbageHeaderArb = fc.oneof(
     "Bearer ' OR 1=1 --",
     'Bearer %00',
     'Bearer\u00a0x',
-    'Bearer ' + '-'.repeat(43)
+    `Bearer ${'-'.repeat(43)}`
   ),
   fc
     .string({
@@ -528,7 +528,7 @@ export const mutationArb: fc.Arbitrary<Mutation> = fc.oneof(
           'NaN',
           '1e999',
           '\u0000',
-          '{"username":"ben","password":"' + PASSWORD + '"',
+          `{"username":"ben","password":"${PASSWORD}"`,
           'username=ben&password=x'
         ),
         fc.string({ maxLength: 40 }),
@@ -606,7 +606,7 @@ const PROTO_ENTRIES: Record<Extract<Mutation, { kind: 'proto' }>['variant'], [st
 
 /** The body bytes for a base body (a valid one for the operation), mutated, in the given media type. */
 export function renderBody(base: Record<string, Json>, mutation: Mutation, contentType: string | undefined): Buffer {
-  const mediaType = contentType?.split(';')[0]!.trim().toLowerCase()
+  const mediaType = contentType?.split(';')[0]?.trim().toLowerCase()
   if (mutation.kind === 'bytes') return Buffer.from(mutation.bytes)
   if (
     mediaType === 'application/x-www-form-urlencoded' &&
@@ -642,9 +642,7 @@ function jsonText(base: Record<string, Json>, mutation: Mutation): string {
       }
       const data = entries.get('data')
       const inner =
-        data && data.startsWith('{') && data !== '{}'
-          ? `${data.slice(0, -1)},"v":${mutation.text}}`
-          : `{"v":${mutation.text}}`
+        data?.startsWith('{') && data !== '{}' ? `${data.slice(0, -1)},"v":${mutation.text}}` : `{"v":${mutation.text}}`
       entries.set('data', inner)
       return raw()
     }
@@ -667,7 +665,7 @@ function jsonText(base: Record<string, Json>, mutation: Mutation): string {
       if (!mutation.inData) return objectText([...pairs, [key, value]])
       const data = entries.get('data')
       const inner =
-        data && data.startsWith('{') && data !== '{}' ? `${data.slice(0, -1)},${key}:${value}}` : `{${key}:${value}}`
+        data?.startsWith('{') && data !== '{}' ? `${data.slice(0, -1)},${key}:${value}}` : `{${key}:${value}}`
       return objectText([...pairs.filter(([k]) => k !== '"data"'), ['"data"', inner]])
     }
     case 'truncate': {

@@ -72,7 +72,7 @@ export interface Outcome {
   statuses: number[]
   because: string
   /** Runs when the predicted status (the first) came back: checks the body, updates the model. Returns what is wrong. */
-  then?: (res: WireResponse) => string[]
+  verify?: (res: WireResponse) => string[]
 }
 
 const refuse = (status: number, because: string): Outcome => ({ statuses: [status], because })
@@ -363,7 +363,7 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
         return {
           statuses: [200],
           because: 'anonymous greeting',
-          then: withBody(method, (res) =>
+          verify: withBody(method, (res) =>
             isDeepStrictEqual(res.body, { message: 'Hello World' }) ? [] : ['expected the greeting']
           )
         }
@@ -372,7 +372,7 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
       return {
         statuses: [200],
         because: `profile of ${auth.account.username}`,
-        then: withBody(method, (res) => profileProblems(res, auth.account))
+        verify: withBody(method, (res) => profileProblems(res, auth.account))
       }
 
     case 'signUp': {
@@ -394,7 +394,7 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
       return illFormed({
         statuses: [201],
         because: `${account.username} logs in`,
-        then: (res) => {
+        verify: (res) => {
           const token = res.body?.token
           if (typeof token !== 'string' || !TOKEN_SHAPE.test(token))
             return [`token ${JSON.stringify(token)} is not 43 base64url characters`]
@@ -431,13 +431,13 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
         return {
           statuses: [200],
           because: `read ${account.username}`,
-          then: withBody(method, (res) => userProblems(res, account))
+          verify: withBody(method, (res) => userProblems(res, account))
         }
       if (call.op === 'updateUser') {
         return {
           statuses: [200, ...maybe400],
           because: `replace the data of ${account.username}`,
-          then: (res) => {
+          verify: (res) => {
             account.data = normalise(update!.data)
             return userProblems(res, account)
           }
@@ -446,7 +446,7 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
       return {
         statuses: [204],
         because: `delete ${account.username}`,
-        then: () => {
+        verify: () => {
           model.accounts.delete(key)
           for (const session of model.sessions) if (session.owner === key) session.live = false
           return []
@@ -459,7 +459,7 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
       return {
         statuses: [204],
         because: 'log out this one session',
-        then: () => {
+        verify: () => {
           auth.session.live = false
           return []
         }
@@ -480,7 +480,7 @@ function signUp(model: Model, body: SignUpBody): Outcome {
   return {
     statuses: [201, ...maybe400],
     because: `sign up ${body.username}`,
-    then: (res) => {
+    verify: (res) => {
       const account: Account = { username: body.username, password: body.password, data: normalise(data), admin: false }
       model.accounts.set(key, account)
       const problems = userProblems(res, account)

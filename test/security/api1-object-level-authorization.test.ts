@@ -63,7 +63,11 @@ async function answer(
   call: (client: AccountsClient) => Promise<unknown>
 ): Promise<Answer> {
   let last: Response | undefined
-  const client = service.client(token, { onResponse: ({ response }) => void (last = response) })
+  const client = service.client(token, {
+    onResponse: ({ response }) => {
+      last = response
+    }
+  })
   try {
     const body = await call(client)
     return { status: last!.status, body, headers: last!.headers }
