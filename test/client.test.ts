@@ -6,7 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises'
 import t from 'tap'
 import { AccountsProblem, createAccountsClient } from '../src/client/index.js'
-import { contractMiddleware } from './contract.js'
+import { contractMiddleware, contractViolations } from './contract.js'
 import { forEachBackend, PASSWORD, problemOf, startService, uniqueName } from './helper.js'
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
@@ -223,7 +223,11 @@ t.test('the contract check of test clients catches a response that breaks openap
     baseUrl: 'http://drifted.invalid',
     // A server that forgot `admin` and the timestamps, and answers 200 where 201 is declared.
     fetch: async () => Response.json({ username: 'ben', data: {} }, { status: 200 }),
-    middleware: [contractMiddleware((_method, _path, _response, violations) => void verdicts.push(violations))]
+    middleware: [
+      contractMiddleware((request, response) => {
+        verdicts.push(contractViolations(request.method, request.path, response))
+      })
+    ]
   })
   await drifted.getUser('ben')
   await drifted.signUp({ username: 'ben', password: PASSWORD })

@@ -85,6 +85,48 @@ export function contractViolations(method: string, path: string, response: Check
   return (validate.errors ?? []).map((e) => `${method} ${path} ${response.status}: body${e.instancePath} ${e.message}`)
 }
 
+/** At most `max` characters of a body, for a failure message. */
+function excerpt(body: unknown, max = 600): string {
+  const text = typeof body === 'string' ? body : JSON.stringify(body)
+  if (text === undefined) return '(none)'
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text
+}
+
+export interface CheckedRequest {
+  method: string
+  path: string
+  body?: unknown
+}
+
+/**
+ * A response that breaks openapi.yaml. Thrown into the call that received it, so the test that
+ * made the call fails there, showing the request, the response and each violation.
+ */
+export class ContractViolation extends Error {
+  constructor(request: CheckedRequest, response: CheckedResponse, violations: string[]) {
+    super(
+      [
+        `the response breaks openapi.yaml:`,
+        ...violations.map((violation) => `  - ${violation}`),
+        `request:  ${request.method} ${request.path}${request.body === undefined ? '' : ` ${excerpt(request.body)}`}`,
+        `response: ${response.status} ${response.contentType || '(no content type)'} ${excerpt(response.body)}`
+      ].join('\n')
+    )
+    this.name = 'ContractViolation'
+  }
+}
+
+/** Throws a ContractViolation unless the response honours the contract; errors must be problem+json too. */
+export function assertHonoursContract(request: CheckedRequest, response: CheckedResponse): void {
+  const violations = contractViolations(request.method, request.path, response)
+  if (response.status >= 400 && !/^application\/problem\+json/.test(response.contentType)) {
+    violations.push(
+      `${response.status} is ${response.contentType || 'sent without a content type'}, not application/problem+json`
+    )
+  }
+  if (violations.length) throw new ContractViolation(request, response, violations)
+}
+
 /** What a response looked like, read without consuming it (the client still parses the original). */
 async function checkedResponse(response: Response): Promise<CheckedResponse> {
   const text = await response.clone().text()
@@ -94,17 +136,21 @@ async function checkedResponse(response: Response): Promise<CheckedResponse> {
 }
 
 /**
- * openapi-fetch middleware that checks every response a client receives against openapi.yaml and
- * hands the verdict to `report` (a test asserts on it), so a contract drift fails client calls too.
+ * openapi-fetch middleware that checks every response a client receives against openapi.yaml.
+ * By default a drifted response throws a ContractViolation, so the client call that received it
+ * rejects in the test that made it; `check` may record the verdict instead.
  */
 export function contractMiddleware(
-  report: (method: string, path: string, response: CheckedResponse, violations: string[]) => void
+  check: (request: CheckedRequest, response: CheckedResponse) => void = assertHonoursContract
 ): Middleware {
+  const sentBodies = new WeakMap<Request, string>()
   return {
+    async onRequest({ request }) {
+      if (request.body) sentBodies.set(request, await request.clone().text())
+    },
     async onResponse({ request, response }) {
-      const path = new URL(request.url).pathname
-      const checked = await checkedResponse(response)
-      report(request.method, path, checked, contractViolations(request.method, path, checked))
+      const call = { method: request.method, path: new URL(request.url).pathname, body: sentBodies.get(request) }
+      check(call, await checkedResponse(response))
     }
   }
 }
