@@ -70,6 +70,24 @@ export interface Response {
   headers: Headers
   contentType: string
   body: any
+  /** What was sent, for failure messages. */
+  request: { method: string; path: string; body?: string }
+}
+
+/**
+ * Asserts a response's status. A failure shows, beside expected and actual, the request that was
+ * sent and the whole response, so the report alone tells what went wrong.
+ */
+export function expectStatus(t: Test, response: Response, status: number, message: string): boolean {
+  const { request, contentType, body } = response
+  // Reported at the caller's line, not this helper's.
+  const caller: { stack?: string } = {}
+  Error.captureStackTrace(caller, expectStatus)
+  return t.equal(response.status, status, message, {
+    request,
+    response: { status: response.status, contentType, body },
+    stack: caller.stack?.split('\n').slice(1).join('\n')
+  })
 }
 
 export interface Service {
@@ -213,7 +231,13 @@ export async function startService(
     const text = await res.text()
     const contentType = res.headers.get('content-type') ?? ''
     const parsed = text === '' ? undefined : contentType.includes('json') ? JSON.parse(text) : text
-    const response = { status: res.status, headers: res.headers, contentType, body: parsed }
+    const response = {
+      status: res.status,
+      headers: res.headers,
+      contentType,
+      body: parsed,
+      request: { method, path, ...(body !== undefined && { body }) }
+    }
     assertHonoursContract({ method, path, body }, response)
     return response
   }
