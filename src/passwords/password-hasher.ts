@@ -28,9 +28,12 @@ export class PasswordHasher {
       maxThreads: threads,
       maxQueue: threads * QUEUE_PER_THREAD,
       idleTimeout: Number.POSITIVE_INFINITY,
+      // A worker inherits the process's execArgv: under tsx or a test runner that means their
+      // loaders, which the plain-JS worker does not need and which took a thread seconds to start.
+      execArgv: [],
       // bcrypt keeps 4 KB of state per hash: a thread needs nothing like V8's default young
-      // generation, which alone would add tens of MB to every process. The old generation is left
-      // alone: module loaders (tsx and tap's in tests) live there and a cap could kill the thread.
+      // generation, which alone would add tens of MB to every process. The old generation holds
+      // only bcryptjs and grows no further, so it needs no cap.
       resourceLimits: { maxYoungGenerationSizeMb: 2 }
     })
   }
