@@ -11,9 +11,10 @@ import type { createPool as CreatePool } from 'mysql2'
 import type pg from 'pg'
 import { withDeadlines } from './mysql-deadlines.js'
 
+import type { Database, Db } from './schema.js'
+
 /** Only the driver DATABASE_URL names is loaded: each costs memory in every process (mysql2 alone ~10 MB). */
 const require = createRequire(import.meta.url)
-import type { Database, Db } from './schema.js'
 
 /**
  * How long to wait for a connection, and then for a query, before the request gets a 503: together
@@ -51,7 +52,6 @@ function openSqlite(path: string): Db {
   cacheStatements(database)
   return {
     kysely: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
-    dialect: 'sqlite',
     // ISO strings sort in time order, so comparisons in SQL stay correct.
     time: (date) => date.toISOString(),
     bool: (value) => (value ? 1 : 0)
@@ -92,7 +92,6 @@ function openMysql(url: string, poolSize: number): Db {
   })
   return {
     kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool: withDeadlines(pool, QUERY_TIMEOUT_MS) }) }),
-    dialect: 'mysql',
     time: (date) => date,
     bool: (value) => value
   }
@@ -112,7 +111,6 @@ function openPostgres(url: string, poolSize: number, onIdleError: (error: Error)
   pool.on('error', onIdleError)
   return {
     kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
-    dialect: 'postgres',
     time: (date) => date,
     bool: (value) => value
   }

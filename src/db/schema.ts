@@ -32,12 +32,9 @@ export interface Database {
   sessions: SessionsTable
 }
 
-export type Dialect = 'sqlite' | 'mysql' | 'postgres'
-
-/** What every repository needs: the query builder and which engine it talks to. */
+/** What every repository needs: the query builder and the engine's forms of a time and a boolean. */
 export interface Db {
   kysely: import('kysely').Kysely<Database>
-  dialect: Dialect
   /** A timestamp in the form this engine stores. */
   time(date: Date): Date | string
   /** A boolean in the form this engine stores (SQLite has no boolean type). */

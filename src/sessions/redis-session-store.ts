@@ -179,8 +179,4 @@ export class RedisSessionStore implements SessionStore {
       await this.redis.ping()
     })
   }
-
-  async close(): Promise<void> {
-    if (this.redis.isOpen) await this.redis.close()
-  }
 }

@@ -18,7 +18,6 @@ export interface SessionStore extends AccountCache {
   countActive(): Promise<number | undefined>
   /** Answers when the store is reachable, throws otherwise. */
   ping(): Promise<void>
-  close(): Promise<void>
 }
 
 /**

@@ -52,7 +52,4 @@ export class SqlSessionStore implements SessionStore {
   ping(): Promise<void> {
     return this.sessions.ping()
   }
-
-  /** The database belongs to the app, which closes it. */
-  async close(): Promise<void> {}
 }
