@@ -8,6 +8,7 @@
  * the status code is a three-digit number.
  */
 import { Counter, type Registry } from 'prom-client'
+import type { AccountEvent } from '../http/route-config.js'
 import { RequestSeries } from './request-series.js'
 
 /** The route label of every request no route matched (404s, 405s), whatever its URL. */
@@ -43,14 +44,20 @@ export class HttpMetrics {
 
   /**
    * Records one answered request. `route` is the route's template (`/user/{username}`), or
-   * UNMATCHED_ROUTE; `operationId` the contract's name for the route, if it has one.
+   * UNMATCHED_ROUTE; `event` the account event the route's answers count as, if any.
    */
-  observe(method: string, route: string, operationId: unknown, statusCode: number, milliseconds: number): void {
+  observe(
+    method: string,
+    route: string,
+    event: AccountEvent | undefined,
+    statusCode: number,
+    milliseconds: number
+  ): void {
     this.requests.observe(method, route, statusCode, milliseconds / 1000)
-    if (operationId === 'logIn') {
+    if (event === 'login') {
       if (statusCode < 300) this.logins.inc({ result: 'success' })
       else if (statusCode === 401) this.logins.inc({ result: 'failure' })
-    } else if (operationId === 'signUp' && statusCode === 201) {
+    } else if (event === 'sign-up' && statusCode === 201) {
       this.signUps.inc()
     }
   }

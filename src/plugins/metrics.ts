@@ -10,6 +10,9 @@ import type { FastifyInstance, onResponseHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Registry } from 'prom-client'
 import type { Config } from '../config/config.js'
+import { type AccountEvent, declared } from '../http/route-config.js'
+
+const ACCOUNT_EVENTS: readonly AccountEvent[] = ['sign-up', 'login']
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -43,12 +46,13 @@ export default fp(
       hashQueueLength: () => app.passwordHasher.queueLength
     })
 
-    // Each route's own hook knows its label and operation, so a request reads no route options.
+    // Each route's own hook knows its label and its account event (x-fastify-config.accountEvent),
+    // so a request reads no route options.
     app.addHook('onRoute', (route) => {
       const label = routeTemplate(route.url)
-      const operationId = route.schema?.operationId
+      const event = declared(route, 'accountEvent', ACCOUNT_EVENTS)
       const recordRequestMetrics: onResponseHookHandler = (request, reply, done) => {
-        http.observe(request.method, label, operationId, reply.statusCode, reply.elapsedTime)
+        http.observe(request.method, label, event, reply.statusCode, reply.elapsedTime)
         done()
       }
       route.onResponse = [...[route.onResponse ?? []].flat(), recordRequestMetrics]

@@ -8,6 +8,7 @@ import type { FastifyInstance, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/config.js'
 import { problems } from '../errors/problem.js'
+import { declared, type RateLimitName } from '../http/route-config.js'
 import type { Counters } from '../rate-limits/counters.js'
 import { counterStore } from '../rate-limits/fastify-store.js'
 import { LoginThrottle } from '../rate-limits/login-throttle.js'
@@ -35,13 +36,15 @@ export default fp(
       errorResponseBuilder: (_request, context) => problems.tooManyRequests(Math.ceil(context.ttl / 1000))
     })
 
-    const perIp: Record<string, onRequestHookHandler> = {
-      signUp: app.rateLimit({ max: limits.signUpPerIp, name: 'sign-up' } as never),
-      logIn: app.rateLimit({ max: limits.loginPerIp, name: 'login' } as never)
+    // Which routes count against which limit is declared on the operation (x-fastify-config.perAddressLimit).
+    const perIp: Record<RateLimitName, onRequestHookHandler> = {
+      'sign-up': app.rateLimit({ max: limits.signUpPerIp, name: 'sign-up' } as never),
+      login: app.rateLimit({ max: limits.loginPerIp, name: 'login' } as never)
     }
+    const names = Object.keys(perIp) as RateLimitName[]
     app.addHook('onRoute', (route) => {
-      const limit = perIp[String(route.schema?.operationId)]
-      if (limit) route.onRequest = [...[route.onRequest ?? []].flat(), limit]
+      const name = declared(route, 'perAddressLimit', names)
+      if (name) route.onRequest = [...[route.onRequest ?? []].flat(), perIp[name]]
     })
 
     app.decorate('loginThrottle', new LoginThrottle(counters, limits.loginFailures, limits.windowSeconds))

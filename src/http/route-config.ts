@@ -1,0 +1,38 @@
+/**
+ * Per-route behaviour, declared in the contract rather than matched on operationId strings: an
+ * operation in openapi.yaml carries `x-fastify-config`, which fastify-openapi-glue hands to its
+ * route as Fastify's route `config`. Plugins read it once, as each route is declared (onRoute),
+ * never per request; a name they do not know fails the start, so a typo in the spec cannot pass.
+ */
+import type { FastifyContextConfig } from 'fastify'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * The per-client-address limit the route counts against (`RATE_LIMIT_<NAME>_PER_IP`). Not
+     * `rateLimit`: @fastify/rate-limit reads that key itself.
+     */
+    perAddressLimit?: 'sign-up' | 'login'
+    /** The account event the route's answers count as in the metrics. */
+    accountEvent?: 'sign-up' | 'login'
+  }
+}
+
+export type RateLimitName = NonNullable<FastifyContextConfig['perAddressLimit']>
+export type AccountEvent = NonNullable<FastifyContextConfig['accountEvent']>
+
+/** The route's declared value of `key`, checked against the names the caller knows. */
+export function declared<K extends 'perAddressLimit' | 'accountEvent', V extends string>(
+  route: { url: string; method: string | string[]; config?: FastifyContextConfig },
+  key: K,
+  known: readonly V[]
+): V | undefined {
+  const value = route.config?.[key] as string | undefined
+  if (value === undefined) return undefined
+  if (!known.includes(value as V)) {
+    throw new Error(
+      `openapi.yaml: ${route.method} ${route.url} has x-fastify-config.${key} "${value}"; known: ${known.join(', ')}`
+    )
+  }
+  return value as V
+}
