@@ -30,6 +30,18 @@ const LAYERS: Record<string, number> = {
   config: 4
 }
 
+/**
+ * Files whose layer is not their folder's. The account's types and its username rule are the
+ * vocabulary of every layer (the stores map their rows to them), so they sit at the bottom.
+ */
+const FILE_LAYERS: Record<string, number> = {
+  'accounts/account.ts': 4
+}
+
+function layerOf(file: string): number | undefined {
+  return FILE_LAYERS[relative(SRC, file)] ?? LAYERS[area(file)]
+}
+
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name)
@@ -59,14 +71,14 @@ const files = sourceFiles(SRC).filter((file) => area(file) !== 'client')
 const graph = new Map(files.map((file) => [file, localImports(file)]))
 
 t.test('every folder under src/ has a layer', async (t) => {
-  for (const file of files) t.ok(area(file) in LAYERS, `${relative(SRC, file)} is in a known layer`)
+  for (const file of files) t.ok(layerOf(file) !== undefined, `${relative(SRC, file)} is in a known layer`)
 })
 
 t.test('nothing imports a layer above its own', async (t) => {
   const violations: string[] = []
   for (const [file, imports] of graph) {
     for (const target of imports) {
-      if ((LAYERS[area(target)] ?? 99) < (LAYERS[area(file)] ?? -1)) {
+      if ((layerOf(target) ?? 99) < (layerOf(file) ?? -1)) {
         violations.push(`${relative(SRC, file)} imports ${relative(SRC, target)}`)
       }
     }

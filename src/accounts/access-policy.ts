@@ -10,7 +10,7 @@
  *    unknown properties), and only `npm run admin` (an operator on the server) changes the flag.
  */
 import { problems } from '../errors/problem.js'
-import { type Account, usernameKey } from '../db/users-repository.js'
+import { type Account, usernameKey } from './account.js'
 
 export type Access = 'self' | 'admin'
 

@@ -1,7 +1,8 @@
 /** The account use cases: sign up, log in and out, and read, update or delete an account. */
 import { randomUUID } from 'node:crypto'
 import { isUniqueViolation } from '../db/errors.js'
-import type { Account, UsersRepository } from '../db/users-repository.js'
+import type { Account } from './account.js'
+import type { UsersRepository } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
 import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'

@@ -4,7 +4,8 @@
  * Sessions are not moved: everyone logs in again on the new database.
  */
 import type { Db } from '../db/schema.js'
-import { type UserRecord, UsersRepository, usernameKey } from '../db/users-repository.js'
+import { type UserRecord, usernameKey } from './account.js'
+import { UsersRepository } from '../db/users-repository.js'
 import { accountDataProblem } from './account-data.js'
 
 export interface ExportedAccount {

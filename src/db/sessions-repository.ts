@@ -1,7 +1,8 @@
 /** Every query on the `sessions` table (the embedded default's session store). */
 import { type PreparedQuery, prepare } from './prepared.js'
 import type { Db } from './schema.js'
-import { type Account, type AccountRow, toAccount } from './users-repository.js'
+import type { Account } from '../accounts/account.js'
+import { type AccountRow, toAccount } from './users-repository.js'
 
 export class SessionsRepository {
   /** Every authenticated request runs this: compiled once (see prepared.ts). */

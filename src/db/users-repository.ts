@@ -1,34 +1,7 @@
 /** Every query on the `users` table. */
+import { type Account, type NewUser, type UserRecord, usernameKey } from '../accounts/account.js'
 import { type PreparedQuery, prepare } from './prepared.js'
 import type { Db } from './schema.js'
-
-/** An account as requests see it: everything but the password hash. */
-export interface Account {
-  id: string
-  username: string
-  admin: boolean
-  data: Record<string, unknown>
-  createdAt: Date
-  updatedAt: Date
-}
-
-/** The whole row, for logins and transfers. */
-export interface UserRecord extends Account {
-  passwordHash: string
-}
-
-export interface NewUser {
-  id: string
-  username: string
-  passwordHash: string
-  data: Record<string, unknown>
-  now: Date
-}
-
-/** Usernames are unique regardless of case. */
-export function usernameKey(username: string): string {
-  return username.toLowerCase()
-}
 
 const COLUMNS = ['id', 'username', 'password_hash', 'admin', 'data', 'created_at', 'updated_at'] as const
 /** What a request needs: the password hash stays in the database. */

@@ -1,6 +1,6 @@
 /** Turns domain records into the shapes the contract promises. Nothing secret gets through. */
 import type { components } from '../../generated/openapi.js'
-import type { Account } from '../db/users-repository.js'
+import type { Account } from '../accounts/account.js'
 import type { StartedSession } from '../sessions/sessions.js'
 
 export type User = components['schemas']['User']

@@ -6,7 +6,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { components, operations } from '../../generated/openapi.js'
 import type { Accounts } from '../accounts/accounts.js'
-import type { Account } from '../db/users-repository.js'
+import type { Account } from '../accounts/account.js'
 import { problems } from '../errors/problem.js'
 import type { Readiness } from '../health/readiness.js'
 import type { LoginThrottle } from '../rate-limits/login-throttle.js'

@@ -2,7 +2,7 @@
  * Slows password guessing: at most `maxFailures` failed logins per username and client address per
  * window; then 429 until the window ends. A successful login clears the count.
  */
-import { usernameKey } from '../db/users-repository.js'
+import { usernameKey } from '../accounts/account.js'
 import { ProblemError, problems } from '../errors/problem.js'
 import type { Counters } from './counters.js'
 

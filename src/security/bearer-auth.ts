@@ -4,7 +4,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import type { Accounts } from '../accounts/accounts.js'
-import type { Account } from '../db/users-repository.js'
+import type { Account } from '../accounts/account.js'
 import { problems } from '../errors/problem.js'
 
 declare module 'fastify' {

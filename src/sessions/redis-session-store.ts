@@ -18,7 +18,7 @@
  * The scripts build the account keys from the user id they read, so this needs a single Redis
  * (not Redis Cluster), as the per-user index already did.
  */
-import type { Account } from '../db/users-repository.js'
+import type { Account } from '../accounts/account.js'
 import { callRedis, type RedisClient } from '../redis/client.js'
 import { LuaScript } from '../redis/lua-script.js'
 import type { SessionStore } from './session-store.js'

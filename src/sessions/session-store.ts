@@ -3,7 +3,7 @@
  * Both implementations pass the same tests. Keys are token hashes, never tokens.
  * A store that cannot be reached throws `problems.unavailable` (a 503): we fail closed.
  */
-import type { Account } from '../db/users-repository.js'
+import type { Account } from '../accounts/account.js'
 
 export interface SessionStore extends AccountCache {
   create(tokenHash: string, userId: string, expiresAt: Date): Promise<void>

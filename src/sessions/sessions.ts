@@ -1,5 +1,5 @@
 /** Starting, resolving and ending sessions, on whichever store is configured. */
-import type { Account } from '../db/users-repository.js'
+import type { Account } from '../accounts/account.js'
 import type { SessionStore } from './session-store.js'
 import { hashToken, isWellFormedToken, newToken } from './tokens.js'
 

@@ -1,7 +1,7 @@
 /** Sessions in the `sessions` table of the service's own database (the embedded default). */
 import { isForeignKeyViolation } from '../db/errors.js'
 import type { SessionsRepository } from '../db/sessions-repository.js'
-import type { Account } from '../db/users-repository.js'
+import type { Account } from '../accounts/account.js'
 import { problems } from '../errors/problem.js'
 import type { SessionStore } from './session-store.js'
 

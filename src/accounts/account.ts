@@ -1,0 +1,33 @@
+/**
+ * What an account is, in the words every layer speaks: the request path, the use cases and the
+ * stores all hand accounts around, so these types sit below them all (the stores map their rows to
+ * them; see test/architecture.test.ts). Nothing here does I/O.
+ */
+
+/** An account as requests see it: everything but the password hash. */
+export interface Account {
+  id: string
+  username: string
+  admin: boolean
+  data: Record<string, unknown>
+  createdAt: Date
+  updatedAt: Date
+}
+
+/** The whole account, password hash included: for logins and transfers only. */
+export interface UserRecord extends Account {
+  passwordHash: string
+}
+
+export interface NewUser {
+  id: string
+  username: string
+  passwordHash: string
+  data: Record<string, unknown>
+  now: Date
+}
+
+/** Usernames are unique regardless of case: this is the form they are compared and stored in. */
+export function usernameKey(username: string): string {
+  return username.toLowerCase()
+}
