@@ -3,8 +3,13 @@
  * it keeps from login until logout, and problem documents surfaced as AccountsProblem. Every
  * response the clients here receive is also checked against openapi.yaml (service.client).
  */
-import { readdir, readFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { copyFile, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import t from 'tap'
+import ts from 'typescript'
 import { AccountsProblem, createAccountsClient } from '../src/client/index.js'
 import { contractMiddleware, contractViolations } from './contract.js'
 import { forEachBackend, PASSWORD, problemOf, startService, uniqueName } from './helper.js'
@@ -19,32 +24,33 @@ forEachBackend(t, async (t, backend) => {
     const client = service.client()
     const name = uniqueName('sdk')
     const user = await client.signUp({ username: name, password: PASSWORD, data: { city: 'Lisbon' } })
-    t.equal(user.username, name)
-    t.equal(user.admin, false)
-    t.strictSame(user.data, { city: 'Lisbon' })
-    t.match(user.createdAt, ISO_UTC)
-    t.equal(user.updatedAt, user.createdAt)
+    t.equal(user.username, name, 'signUp resolves to the account, under the name given')
+    t.equal(user.admin, false, 'a new account is not an admin')
+    t.strictSame(user.data, { city: 'Lisbon' }, 'the account holds the data given at sign-up')
+    t.match(user.createdAt, ISO_UTC, 'createdAt is ISO-8601 UTC to the millisecond')
+    t.equal(user.updatedAt, user.createdAt, 'a new account was last updated when it was created')
     t.equal(client.token, undefined, 'signing up does not log in')
 
     const taken = await problemOf(client.signUp({ username: name.toUpperCase(), password: PASSWORD }))
     t.ok(taken instanceof Error, 'an AccountsProblem is an Error')
-    t.equal(taken.name, 'AccountsProblem')
-    t.equal(taken.status, 409)
-    t.equal(taken.type, 'urn:account-service:problem:username-taken')
-    t.equal(taken.title, 'Conflict')
-    t.match(taken.detail, /is taken/)
+    t.equal(taken.name, 'AccountsProblem', 'the error is named AccountsProblem')
+    t.equal(taken.status, 409, 'the name in capitals is the same name: 409')
+    t.equal(taken.type, 'urn:account-service:problem:username-taken', 'the problem type is username-taken')
+    t.equal(taken.title, 'Conflict', 'the title is the status text, Conflict')
+    t.match(taken.detail, /is taken/, 'the detail says the name is taken')
     t.equal(taken.message, `409 Conflict: ${taken.detail}`, 'the message says status, title and detail')
     t.equal(taken.problem.instance, '/user', 'the whole problem document is there')
   })
 
   await t.test('a validation problem names each wrong field', async (t) => {
     const problem = await problemOf(service.client().signUp({ username: 'a b', password: PASSWORD }))
-    t.equal(problem.status, 400)
-    t.equal(problem.type, 'urn:account-service:problem:validation')
-    t.match(problem.detail, /username/)
+    t.equal(problem.status, 400, 'a username with a space is 400')
+    t.equal(problem.type, 'urn:account-service:problem:validation', 'the problem type is validation')
+    t.match(problem.detail, /username/, 'the detail names the username')
     t.strictSame(
       problem.problem.errors?.map((e) => e.field),
-      ['/username']
+      ['/username'],
+      'errors[] names /username and nothing else'
     )
   })
 
@@ -55,8 +61,8 @@ forEachBackend(t, async (t, backend) => {
     t.strictSame(await client.me(), { message: 'Hello World' }, 'without a token, me() is the greeting')
 
     const session = await client.login({ username: name, password: PASSWORD })
-    t.match(session.token, TOKEN_SHAPE)
-    t.equal(session.tokenType, 'Bearer')
+    t.match(session.token, TOKEN_SHAPE, 'the token is 43 characters of base64url')
+    t.equal(session.tokenType, 'Bearer', 'the token type is Bearer')
     t.ok(Date.parse(session.expiresAt) > Date.now(), 'the session expires in the future')
     t.equal(client.token, session.token, 'login keeps the token')
     t.strictSame(await client.me(), { username: name, data: { n: 1 } }, 'me() is the profile once logged in')
@@ -69,14 +75,14 @@ forEachBackend(t, async (t, backend) => {
     t.equal(client.token, session.token, 'setToken gives the client a token')
     const refused = await problemOf(client.me())
     t.equal(refused.status, 401, 'the logged-out token is refused')
-    t.equal(refused.type, 'urn:account-service:problem:invalid-token')
-    t.match(refused.detail, /invalid, expired or revoked/)
+    t.equal(refused.type, 'urn:account-service:problem:invalid-token', 'the problem type is invalid-token')
+    t.match(refused.detail, /invalid, expired or revoked/, 'the detail says the token is invalid, expired or revoked')
     t.match(refused.headers.get('www-authenticate'), /error="invalid_token"/, 'the challenge is in headers')
     t.equal(client.token, session.token, 'a refused call keeps the token (the caller decides)')
 
     const wrong = await problemOf(client.login({ username: name, password: `${PASSWORD}!` }))
-    t.equal(wrong.status, 401)
-    t.equal(wrong.type, 'urn:account-service:problem:invalid-credentials')
+    t.equal(wrong.status, 401, 'a wrong password is 401')
+    t.equal(wrong.type, 'urn:account-service:problem:invalid-credentials', 'the problem type is invalid-credentials')
     t.equal(client.token, session.token, 'a failed login does not replace the token')
   })
 
@@ -89,14 +95,14 @@ forEachBackend(t, async (t, backend) => {
     t.strictSame(await client.getUser(name), created, 'getUser reads the account')
     t.strictSame(await client.getUser(name.toUpperCase()), created, 'in any case of the name')
     const updated = await client.updateUser(name, { data: { address: { city: 'Porto' }, tags: ['a', 'b'] } })
-    t.strictSame(updated.data, { address: { city: 'Porto' }, tags: ['a', 'b'] })
-    t.equal(updated.createdAt, created.createdAt)
+    t.strictSame(updated.data, { address: { city: 'Porto' }, tags: ['a', 'b'] }, 'updateUser answers with the new data')
+    t.equal(updated.createdAt, created.createdAt, 'an update keeps createdAt')
     t.strictSame(await client.getUser(name), updated, 'the update is stored')
 
     t.equal(await client.deleteUser(name), undefined, 'deleteUser resolves to nothing')
     const gone = await problemOf(client.getUser(name))
     t.equal(gone.status, 401, 'the session ended with the account')
-    t.equal(gone.type, 'urn:account-service:problem:invalid-token')
+    t.equal(gone.type, 'urn:account-service:problem:invalid-token', 'its token is now an invalid-token problem')
     const login = await problemOf(service.client().login({ username: name, password: PASSWORD }))
     t.equal(login.status, 401, 'and nobody can log in as it')
   })
@@ -114,13 +120,13 @@ forEachBackend(t, async (t, backend) => {
       ['deleteUser', () => asOther.deleteUser(owner)]
     ] as const) {
       const problem = await problemOf(call())
-      t.equal(problem.status, 403, `${what} as another user`)
-      t.equal(problem.type, 'urn:account-service:problem:forbidden')
-      t.match(problem.detail, /your own account/)
+      t.equal(problem.status, 403, `${what} as another user is 403`)
+      t.equal(problem.type, 'urn:account-service:problem:forbidden', `${what}: the problem type is forbidden`)
+      t.match(problem.detail, /your own account/, `${what}: the detail says you may only act on your own account`)
     }
     const missing = await problemOf(asAdmin.getUser(uniqueName('ghost')))
     t.equal(missing.status, 404, 'an admin learns an account is missing')
-    t.equal(missing.type, 'urn:account-service:problem:not-found')
+    t.equal(missing.type, 'urn:account-service:problem:not-found', 'the problem type is not-found')
 
     t.equal((await asAdmin.getUser(owner)).username, owner, 'an admin reads it')
     t.strictSame(
@@ -136,11 +142,11 @@ forEachBackend(t, async (t, backend) => {
     const name = uniqueName('given')
     const token = await service.signUpAndLogIn(name)
     const client = service.client(token)
-    t.equal(client.token, token)
-    t.equal((await client.getUser(name)).username, name)
+    t.equal(client.token, token, 'a client made with a token holds it')
+    t.equal((await client.getUser(name)).username, name, 'and sends it: the owner reads their account')
     const anonymous = await problemOf(service.client().getUser(name))
-    t.equal(anonymous.status, 401)
-    t.equal(anonymous.type, 'urn:account-service:problem:unauthenticated')
+    t.equal(anonymous.status, 401, 'getUser without a token is 401')
+    t.equal(anonymous.type, 'urn:account-service:problem:unauthenticated', 'the problem type is unauthenticated')
     t.notMatch(anonymous.headers.get('www-authenticate'), /error=/, 'a bare challenge when no token was sent')
     t.equal((await problemOf(service.client().logout())).status, 401, 'logout needs a token')
   })
@@ -162,7 +168,11 @@ forEachBackend(t, async (t, backend) => {
     })
     client.setToken('A'.repeat(43))
     await problemOf(client.me())
-    t.strictSame(seen, [`request Bearer ${'A'.repeat(43)}`, 'fetch GET /', 'response 401'])
+    t.strictSame(
+      seen,
+      [`request Bearer ${'A'.repeat(43)}`, 'fetch GET /', 'response 401'],
+      'the middleware sees the request (with its token) before the given fetch sends it, and the response after'
+    )
   })
 })
 
@@ -177,9 +187,9 @@ t.test('a failure without a problem document is still an AccountsProblem', async
       })
   })
   const problem = await problemOf(client.getUser('ben'))
-  t.equal(problem.status, 502)
-  t.equal(problem.type, 'about:blank')
-  t.equal(problem.title, 'Bad Gateway')
+  t.equal(problem.status, 502, "the status is the gateway's 502")
+  t.equal(problem.type, 'about:blank', 'without a problem document the type is about:blank')
+  t.equal(problem.title, 'Bad Gateway', 'the title is the status text')
   t.equal(problem.detail, '<h1>Bad Gateway</h1>', 'what the gateway said')
 
   const empty = createAccountsClient({
@@ -187,17 +197,74 @@ t.test('a failure without a problem document is still an AccountsProblem', async
     fetch: async () => new Response(null, { status: 500 })
   })
   const silent = await problemOf(empty.deleteUser('ben'))
-  t.equal(silent.status, 500)
-  t.match(silent.detail, /without a problem document/)
+  t.equal(silent.status, 500, 'an empty 500 is an AccountsProblem with status 500')
+  t.match(silent.detail, /without a problem document/, 'the detail says no problem document came')
 })
 
+/**
+ * Compiles the client as `npm run build` does (tsconfig.json, its rootDir and every option), but
+ * only src/client and what it imports, into `outDir`. Returns the compiler's errors.
+ */
+function buildClient(root: string, outDir: string): string[] {
+  const config = ts.getParsedCommandLineOfConfigFile(
+    join(root, 'tsconfig.json'),
+    { outDir },
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'))
+      }
+    }
+  )
+  if (!config) throw new Error('tsconfig.json could not be read')
+  const program = ts.createProgram({ rootNames: [join(root, 'src/client/index.ts')], options: config.options })
+  const { diagnostics } = program.emit()
+  return [...ts.getPreEmitDiagnostics(program), ...diagnostics].map((diagnostic) =>
+    ts.formatDiagnostic(diagnostic, {
+      getCanonicalFileName: (f) => f,
+      getCurrentDirectory: () => root,
+      getNewLine: () => '\n'
+    })
+  )
+}
+
 t.test('the package exports the built client as account-service/client', async (t) => {
-  // The built file (npm test builds first), reached through package.json "exports".
-  const sdk = await import('account-service/client')
-  t.type(sdk.createAccountsClient, 'function')
-  t.type(sdk.AccountsProblem, 'function')
+  // The package as `npm run build` lays it out, built here into a directory of its own (the client
+  // alone: a few seconds, against half a minute for the whole build), so no earlier build is needed
+  // and a stale dist/ cannot stand in for it. From inside that directory, Node and TypeScript
+  // resolve the package's own name through package.json "exports" (package self-reference).
+  const root = fileURLToPath(new URL('..', import.meta.url))
+  const manifest = JSON.parse(await readFile(join(root, 'package.json'), 'utf8'))
+  const exported: { types: string; default: string } = manifest.exports['./client']
+  const dir = await mkdtemp(join(tmpdir(), 'account-service-package-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+
+  t.strictSame(buildClient(root, join(dir, 'dist')), [], 'the client compiles without errors')
+  await copyFile(join(root, 'package.json'), join(dir, 'package.json'))
+  // openapi-fetch, as an installed package finds its dependencies.
+  await symlink(join(root, 'node_modules'), join(dir, 'node_modules'), 'dir')
+  await writeFile(
+    join(dir, 'consumer.mjs'),
+    "export const resolved = import.meta.resolve('account-service/client')\n" +
+      "export const sdk = await import('account-service/client')\n"
+  )
+
+  t.ok(existsSync(join(dir, exported.types)), `the "types" file ${exported.types} is built`)
+  const types = ts.resolveModuleName(
+    'account-service/client',
+    join(dir, 'consumer.ts'),
+    { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext },
+    ts.sys
+  )
+  t.equal(types.resolvedModule?.resolvedFileName, join(dir, exported.types), 'TypeScript resolves the name to "types"')
+
+  const consumer = await import(pathToFileURL(join(dir, 'consumer.mjs')).href)
+  t.equal(consumer.resolved, pathToFileURL(join(dir, exported.default)).href, 'Node resolves the name to "default"')
+  const sdk: typeof import('../src/client/index.js') = consumer.sdk
+  t.type(sdk.createAccountsClient, 'function', 'the package exports createAccountsClient')
+  t.type(sdk.AccountsProblem, 'function', 'and AccountsProblem')
   const client = sdk.createAccountsClient({ baseUrl: 'http://localhost:8000', token: 'x' })
-  t.equal(client.token, 'x')
+  t.equal(client.token, 'x', 'the built client holds the token it is made with')
 })
 
 t.test('the client imports nothing of the server', async (t) => {
@@ -211,10 +278,10 @@ t.test('the client imports nothing of the server', async (t) => {
         specifier === 'openapi-fetch' ||
         specifier === '../../generated/openapi.js' ||
         /^\.\/[\w-]+\.js$/.test(specifier!)
-      t.ok(allowed, `${file} imports ${specifier}`)
+      t.ok(allowed, `${file} imports only openapi-fetch, the generated types or its own modules: ${specifier}`)
     }
   }
-  t.ok(AccountsProblem.prototype instanceof Error)
+  t.ok(AccountsProblem.prototype instanceof Error, 'AccountsProblem is a subclass of Error')
 })
 
 t.test('the contract check of test clients catches a response that breaks openapi.yaml', async (t) => {

@@ -51,16 +51,16 @@ forEachBackend(t, async (t, backend) => {
       const username = `rt${n++}`
       const client = service.client()
       const created = await client.signUp({ username, password: PASSWORD, data })
-      t.equal(created.username, username, `${name}: signed up`)
-      t.strictSame(created.data, data, `${name}: as created`)
+      t.equal(created.username, username, `${name}: signs up`)
+      t.strictSame(created.data, data, `${name}: sign-up answers with the data exactly as sent`)
       await client.login({ username, password: PASSWORD })
-      t.strictSame((await client.getUser(username)).data, data, `${name}: as read`)
-      t.strictSame(await client.me(), { username, data }, `${name}: on GET /`)
+      t.strictSame((await client.getUser(username)).data, data, `${name}: GET /user/{username} gives it back exactly`)
+      t.strictSame(await client.me(), { username, data }, `${name}: GET / shows it exactly`)
       // A changed document of the same shape (and, for the 16 KiB one, the same size).
       const changed = name === 'sixteenKiB' ? { filler: String(data.filler).replaceAll('x', 'y') } : { ...data, v: 2 }
       const updated = await client.updateUser(username, { data: changed })
-      t.strictSame(updated.data, changed, `${name}: as updated`)
-      t.strictSame((await client.getUser(username)).data, changed, `${name}: re-read`)
+      t.strictSame(updated.data, changed, `${name}: PUT answers with the new data exactly`)
+      t.strictSame((await client.getUser(username)).data, changed, `${name}: the new data reads back exactly`)
     }
   })
 
@@ -69,26 +69,34 @@ forEachBackend(t, async (t, backend) => {
     const tooBig = await problemOf(
       client.signUp({ username: 'toobig', password: PASSWORD, data: documentOfSize(MAX_DATA_BYTES + 1) })
     )
-    t.equal(tooBig.status, 400)
-    t.match(tooBig.detail, /body\/data must be at most 16384 bytes/)
+    t.equal(tooBig.status, 400, 'data one byte over 16 KiB is 400')
+    t.match(tooBig.detail, /body\/data must be at most 16384 bytes/, 'the detail names the 16384-byte limit')
     const nul = await problemOf(client.signUp({ username: 'nul', password: PASSWORD, data: { a: 'x\u0000y' } }))
-    t.equal(nul.status, 400)
-    t.match(nul.detail, /U\+0000/)
+    t.equal(nul.status, 400, 'data holding U+0000 is 400')
+    t.match(nul.detail, /U\+0000/, 'the detail names U+0000')
     let deep: Record<string, unknown> = {}
     for (let i = 0; i < 40; i++) deep = { d: deep }
     const tooDeep = await problemOf(client.signUp({ username: 'deep', password: PASSWORD, data: deep }))
-    t.equal(tooDeep.status, 400)
-    t.match(tooDeep.detail, /32 levels/)
+    t.equal(tooDeep.status, 400, 'data 40 levels deep is 400')
+    t.match(tooDeep.detail, /32 levels/, 'the detail names the 32-level limit')
   })
 
   t.test('usernames are case-insensitive', async (t) => {
     const client = service.client()
-    t.equal((await client.signUp({ username: 'Casey', password: PASSWORD })).username, 'Casey')
-    t.equal((await problemOf(client.signUp({ username: 'casey', password: PASSWORD }))).status, 409)
-    t.equal((await problemOf(client.signUp({ username: 'CASEY', password: PASSWORD }))).status, 409)
+    t.equal((await client.signUp({ username: 'Casey', password: PASSWORD })).username, 'Casey', 'Casey signs up')
+    t.equal(
+      (await problemOf(client.signUp({ username: 'casey', password: PASSWORD }))).status,
+      409,
+      'casey is the same name: 409'
+    )
+    t.equal(
+      (await problemOf(client.signUp({ username: 'CASEY', password: PASSWORD }))).status,
+      409,
+      'CASEY is the same name: 409'
+    )
     // Either spelling logs in to the one account, which keeps the spelling it was created with.
     await client.login({ username: 'cAsEy', password: PASSWORD })
-    t.equal((await client.getUser('casey')).username, 'Casey')
+    t.equal((await client.getUser('casey')).username, 'Casey', 'the account keeps the spelling it was created with')
   })
 
   t.test('50 concurrent sign-ups of one new name: one 201, 49 409s', async (t) => {
@@ -118,7 +126,7 @@ forEachBackend(t, async (t, backend) => {
     }))
     // Every PUT must resolve (a 200, by the contract); a single problem fails the test.
     const updated = await Promise.all(bodies.map((data) => client.updateUser('busy', { data })))
-    t.equal(updated.length, 50)
+    t.equal(updated.length, 50, 'all 50 PUTs succeeded')
     for (const [i, user] of updated.entries()) t.strictSame(user.data, bodies[i], `response ${i} shows what it wrote`)
     const final = (await client.getUser('busy')).data as (typeof bodies)[number]
     // Deep equality, not JSON text: MySQL and jsonb may return keys in another order.
@@ -130,12 +138,12 @@ forEachBackend(t, async (t, backend) => {
     const client = service.client()
     const { createdAt, updatedAt } = await client.signUp({ username: 'clock', password: PASSWORD })
     const after = Date.now()
-    t.match(createdAt, ISO_UTC)
-    t.match(updatedAt, ISO_UTC)
+    t.match(createdAt, ISO_UTC, 'createdAt is ISO-8601 UTC to the millisecond')
+    t.match(updatedAt, ISO_UTC, 'updatedAt is ISO-8601 UTC to the millisecond')
     t.ok(Date.parse(createdAt) >= before - 1 && Date.parse(createdAt) <= after + 1, 'createdAt is now')
     const session = await client.login({ username: 'clock', password: PASSWORD })
-    t.equal((await client.getUser('clock')).createdAt, createdAt, 'read back unchanged')
-    t.match(session.expiresAt, ISO_UTC)
+    t.equal((await client.getUser('clock')).createdAt, createdAt, 'createdAt reads back unchanged')
+    t.match(session.expiresAt, ISO_UTC, "the session's expiresAt is ISO-8601 UTC to the millisecond")
 
     // What the engine itself holds, formatted by the engine in UTC, matches what the API said.
     const kysely = service.app.db.kysely
@@ -150,6 +158,10 @@ forEachBackend(t, async (t, backend) => {
             }>`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS t FROM users WHERE username_key = 'clock'`
           : sql<{ t: string }>`SELECT created_at AS t FROM users WHERE username_key = 'clock'`
     const row = (await stored.execute(kysely)).rows[0]!
-    t.equal(row.t.slice(0, 23), createdAt.slice(0, 23), `${backend} stores ${row.t}`)
+    t.equal(
+      row.t.slice(0, 23),
+      createdAt.slice(0, 23),
+      `the engine holds the instant the API showed, in UTC (${row.t})`
+    )
   })
 })

@@ -9,7 +9,16 @@ import { dirname } from 'node:path'
 import { createClient } from 'redis'
 import t, { type Test } from 'tap'
 import type { AccountsProblem, Session } from '../src/client/index.js'
-import { forEachBackend, PASSWORD, problemOf, REDIS_URL, type Service, startService, uniqueName } from './helper.js'
+import {
+  expectStatus,
+  forEachBackend,
+  PASSWORD,
+  problemOf,
+  REDIS_URL,
+  type Service,
+  startService,
+  uniqueName
+} from './helper.js'
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 const DEFAULT_TTL_SECONDS = 86_400
@@ -18,7 +27,7 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 function assertRefused(t: Test, problem: AccountsProblem, what: string): void {
-  t.equal(problem.status, 401, `${what} -> 401`)
+  t.equal(problem.status, 401, `${what} is refused: 401`)
   t.match(
     problem.headers.get('www-authenticate') ?? '',
     /^Bearer\b.*error="invalid_token"/,
@@ -115,8 +124,8 @@ forEachBackend(t, async (t, backend) => {
         'form',
         async () => {
           const res = await service.request('POST', '/auth', { form: { username: name, password: PASSWORD } })
-          t.equal(res.status, 201, 'login by form')
-          t.match(res.contentType, /^application\/json/)
+          expectStatus(t, res, 201, 'a login by form is 201')
+          t.match(res.contentType, /^application\/json/, 'a login by form answers JSON')
           return res.body
         }
       ],
@@ -131,17 +140,17 @@ forEachBackend(t, async (t, backend) => {
       t.strictSame(
         Object.keys(session).sort(),
         ['expiresAt', 'token', 'tokenType'],
-        'exactly token, tokenType, expiresAt'
+        `${how}: the session is exactly token, tokenType, expiresAt`
       )
-      t.equal(session.tokenType, 'Bearer')
-      t.match(session.token, TOKEN_SHAPE, 'token is 43 characters of base64url')
-      t.equal(Buffer.from(session.token, 'base64url').length, 32, 'token carries 32 random bytes')
-      t.match(session.expiresAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'expiresAt is ISO-8601 UTC')
+      t.equal(session.tokenType, 'Bearer', `${how}: the token type is Bearer`)
+      t.match(session.token, TOKEN_SHAPE, `${how}: the token is 43 characters of base64url`)
+      t.equal(Buffer.from(session.token, 'base64url').length, 32, `${how}: the token carries 32 random bytes`)
+      t.match(session.expiresAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, `${how}: expiresAt is ISO-8601 UTC`)
       const expiresAt = Date.parse(session.expiresAt)
       t.ok(
         expiresAt >= before + DEFAULT_TTL_SECONDS * 1000 - 1000 &&
           expiresAt <= after + DEFAULT_TTL_SECONDS * 1000 + 1000,
-        `expiresAt is now + ${DEFAULT_TTL_SECONDS} s`
+        `${how}: expiresAt is now + ${DEFAULT_TTL_SECONDS} s`
       )
       await assertTokenLive(t, service, session.token, name, `token from ${how} login`)
       tokens.add(session.token)
@@ -159,11 +168,11 @@ forEachBackend(t, async (t, backend) => {
     const answers: { body: unknown; headers: Headers }[] = []
     for (const [what, credentials] of Object.entries(attempts)) {
       const problem = await problemOf(service.client().login(credentials))
-      t.equal(problem.status, 401, what)
+      t.equal(problem.status, 401, `${what} is 401`)
       answers.push({ body: problem.problem, headers: problem.headers })
       // The same by form.
       const byForm = await service.request('POST', '/auth', { form: credentials })
-      t.equal(byForm.status, 401, `${what} (form)`)
+      expectStatus(t, byForm, 401, `${what} by form is 401`)
       answers.push(byForm)
     }
     for (const res of answers.slice(1)) {
@@ -174,7 +183,11 @@ forEachBackend(t, async (t, backend) => {
         'and so are the challenges'
       )
     }
-    t.match(answers[0]!.body, { type: 'urn:account-service:problem:invalid-credentials' })
+    t.match(
+      answers[0]!.body,
+      { type: 'urn:account-service:problem:invalid-credentials' },
+      'that one answer is an invalid-credentials problem'
+    )
   })
 
   await t.test('logout ends exactly the session it is sent with', async (t) => {
@@ -222,7 +235,7 @@ forEachBackend(t, async (t, backend) => {
     } else {
       const keys = [...(await redisDump(service)).keys()]
       for (const token of tokens)
-        t.notOk(keys.includes(`${service.redisPrefix}session:${sha256(token)}`), 'session key removed')
+        t.notOk(keys.includes(`${service.redisPrefix}session:${sha256(token)}`), 'the session key is removed')
       t.notOk(keys.includes(`${service.redisPrefix}user-sessions:${id}`), "the user's session index is removed")
     }
 
@@ -258,7 +271,7 @@ forEachBackend(t, async (t, backend) => {
       const mine = rows.find((row) => row.token_hash === hash)
       t.ok(mine, 'token_hash is the SHA-256 hex of the token')
       t.equal(mine?.user_id, user.id, 'and the row belongs to the user')
-      t.match(mine?.token_hash, /^[0-9a-f]{64}$/)
+      t.match(mine?.token_hash, /^[0-9a-f]{64}$/, 'token_hash is 64 lower-case hex digits')
       const expires = new Date(mine?.expires_at as string | Date).getTime()
       t.ok(Math.abs(expires - Date.parse(session.expiresAt)) < 1000, 'expires_at matches expiresAt')
       if (backend === 'sqlite') {
@@ -292,7 +305,7 @@ forEachBackend(t, async (t, backend) => {
 
   await t.test('a session expires after SESSION_TTL_SECONDS', async (t) => {
     const shortLived = await startService(t, backend, { SESSION_TTL_SECONDS: '1' })
-    t.equal(shortLived.config.sessionTtlSeconds, 1)
+    t.equal(shortLived.config.sessionTtlSeconds, 1, 'SESSION_TTL_SECONDS=1 sets a one-second lifetime')
     const name = await signUp(shortLived)
     const before = Date.now()
     const session = await shortLived.client().login({ username: name, password: PASSWORD })

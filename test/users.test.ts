@@ -6,6 +6,7 @@
 import t, { type Test } from 'tap'
 import type { AccountsProblem, Problem } from '../src/client/index.js'
 import {
+  expectStatus,
   forEachBackend,
   PASSWORD,
   problemOf,
@@ -83,12 +84,12 @@ forEachBackend(t, async (t, backend) => {
     const res = await service.request('POST', '/user', {
       json: { username: name, password: PASSWORD, data: { email: 'a@b.c' } }
     })
-    t.equal(res.status, 201)
+    expectStatus(t, res, 201, 'a sign-up by JSON is 201')
     t.equal(res.headers.get('location'), `/user/${name}`, 'Location names the new account')
     assertUserShape(t, res.body, 'POST /user')
-    t.equal(res.body.username, name)
-    t.equal(res.body.admin, false)
-    t.strictSame(res.body.data, { email: 'a@b.c' })
+    t.equal(res.body.username, name, 'the new account has the name given')
+    t.equal(res.body.admin, false, 'a new account is not an admin')
+    t.strictSame(res.body.data, { email: 'a@b.c' }, 'the account holds the data given at sign-up')
     t.equal(res.body.createdAt, res.body.updatedAt, 'a new account was last updated when it was created')
     t.ok(Math.abs(Date.parse(res.body.createdAt) - before) < 5000, 'createdAt is now')
     // The Location works.
@@ -100,33 +101,33 @@ forEachBackend(t, async (t, backend) => {
   await t.test('sign up by form, without data', async (t) => {
     const name = uniqueName('form')
     const res = await service.request('POST', '/user', { form: { username: name, password: PASSWORD } })
-    t.equal(res.status, 201)
-    t.equal(res.headers.get('location'), `/user/${name}`)
+    expectStatus(t, res, 201, 'a sign-up by form is 201')
+    t.equal(res.headers.get('location'), `/user/${name}`, 'Location names the new account')
     assertUserShape(t, res.body, 'form POST /user')
     t.strictSame(res.body.data, {}, 'data defaults to an empty object')
     const login = await service.request('POST', '/auth', { form: { username: name, password: PASSWORD } })
-    t.equal(login.status, 201, 'and the form-made account can log in by form')
+    expectStatus(t, login, 201, 'and the form-made account can log in by form')
     // A form has no `data` field: it is an unknown property there.
     const withData = await service.request('POST', '/user', {
       form: { username: uniqueName('form'), password: PASSWORD, data: '{}' }
     })
-    t.equal(withData.status, 400, 'form sign-up with a data field')
+    expectStatus(t, withData, 400, 'a form sign-up with a data field is 400')
   })
 
   await t.test('data round-trips exactly through POST, GET /user, GET / and PUT', async (t) => {
     const name = uniqueName('rich')
     const client = service.client()
     const created = await client.signUp({ username: name, password: PASSWORD, data: RICH_DATA })
-    t.strictSame(created.data, RICH_DATA, 'POST /user answer')
+    t.strictSame(created.data, RICH_DATA, 'sign-up answers with the data exactly as sent')
     const { token } = await client.login({ username: name, password: PASSWORD })
-    t.strictSame((await client.getUser(name)).data, RICH_DATA, 'GET /user/{username}')
-    t.strictSame(await client.me(), { username: name, data: RICH_DATA }, 'GET /')
+    t.strictSame((await client.getUser(name)).data, RICH_DATA, 'GET /user/{username} gives the data back exactly')
+    t.strictSame(await client.me(), { username: name, data: RICH_DATA }, 'GET / shows the data exactly')
 
     for (const data of [OTHER_DATA, RICH_DATA, {}]) {
       const put = await client.updateUser(name, { data })
-      t.strictSame(put.data, data, 'PUT answer')
-      t.strictSame((await client.getUser(name)).data, data, 'GET after PUT')
-      t.strictSame(await client.me(), { username: name, data }, 'GET / after PUT')
+      t.strictSame(put.data, data, 'PUT answers with the new data exactly')
+      t.strictSame((await client.getUser(name)).data, data, 'GET /user/{username} then gives the new data back exactly')
+      t.strictSame(await client.me(), { username: name, data }, 'and GET / shows it exactly')
     }
     // The big integer is still exact, not rounded through a float or a DECIMAL.
     await client.updateUser(name, { data: RICH_DATA })
@@ -137,17 +138,21 @@ forEachBackend(t, async (t, backend) => {
   await t.test('usernames are case-insensitive and keep their spelling', async (t) => {
     const name = `Ben_${uniqueName('ci')}`
     const client = service.client()
-    t.equal((await client.signUp({ username: name, password: PASSWORD })).username, name)
+    t.equal((await client.signUp({ username: name, password: PASSWORD })).username, name, 'a mixed-case name signs up')
     for (const variant of [name, name.toLowerCase(), name.toUpperCase()]) {
       const problem = await problemOf(client.signUp({ username: variant, password: 'another password' }))
-      t.equal(problem.status, 409, `${variant} is taken`)
-      t.equal(problem.type, 'urn:account-service:problem:username-taken')
+      t.equal(problem.status, 409, `${variant} is taken: 409`)
+      t.equal(
+        problem.type,
+        'urn:account-service:problem:username-taken',
+        `${variant}: the problem type is username-taken`
+      )
     }
     await client.login({ username: name.toLowerCase(), password: PASSWORD })
     t.equal((await client.getUser(name.toLowerCase())).username, name, 'the spelling given at sign-up is kept')
     // The losing attempts changed nothing: the original password still works, theirs does not.
     const theirs = await problemOf(service.client().login({ username: name, password: 'another password' }))
-    t.equal(theirs.status, 401)
+    t.equal(theirs.status, 401, "a losing attempt's password does not log in: 401")
   })
 
   await t.test('username rules: 3 to 32 of [A-Za-z0-9_.-]', async (t) => {
@@ -163,9 +168,9 @@ forEachBackend(t, async (t, backend) => {
     }
     for (const [why, username] of Object.entries(refused)) {
       const problem = await problemOf(service.client().signUp({ username, password: PASSWORD }))
-      t.equal(problem.status, 400, `${why}: ${JSON.stringify(username)}`)
+      t.equal(problem.status, 400, `${why}: ${JSON.stringify(username)} is 400`)
       t.ok(fieldsOf(problem.problem).includes('/username'), `${why}: errors[] names /username`)
-      t.equal(problem.type, 'urn:account-service:problem:validation')
+      t.equal(problem.type, 'urn:account-service:problem:validation', `${why}: the problem type is validation`)
     }
     const accepted = {
       'three characters': uniqueName('x').slice(-3),
@@ -174,7 +179,7 @@ forEachBackend(t, async (t, backend) => {
     }
     for (const [why, username] of Object.entries(accepted)) {
       const user = await service.client().signUp({ username, password: PASSWORD })
-      t.equal(user.username, username, `${why}: ${username} (${username.length})`)
+      t.equal(user.username, username, `${why}: ${username} (${username.length}) signs up`)
     }
   })
 
@@ -197,7 +202,7 @@ forEachBackend(t, async (t, backend) => {
       const name = uniqueName('pw')
       if (!ok) {
         const problem = await problemOf(client.signUp({ username: name, password }))
-        t.equal(problem.status, 400, `${why}: refused`)
+        t.equal(problem.status, 400, `${why}: refused with 400`)
         t.ok(fieldsOf(problem.problem).includes('/password'), `${why}: errors[] names /password`)
         continue
       }
@@ -212,7 +217,7 @@ forEachBackend(t, async (t, backend) => {
     t.equal(
       (await problemOf(client.login({ username: name, password: `${'q'.repeat(71)}B` }))).status,
       401,
-      '72nd byte matters'
+      'at 72 bytes the last byte counts: a different one is a wrong password (401)'
     )
     // Logging in with 73 bytes is refused, not silently cut to the first 72 bytes.
     const tooLong = await problemOf(client.login({ username: name, password: `${full}X` }))
@@ -235,7 +240,7 @@ forEachBackend(t, async (t, backend) => {
     // Bodies the typed client cannot send: raw requests.
     for (const [why, json, field] of bodies) {
       const res = await service.request('POST', '/user', { json })
-      t.equal(res.status, 400, why)
+      expectStatus(t, res, 400, `a sign-up with ${why} is 400`)
       t.ok(
         fieldsOf(res.body).includes(field),
         `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res.body))})`
@@ -282,7 +287,7 @@ forEachBackend(t, async (t, backend) => {
     // Bodies the typed client cannot send: raw requests.
     for (const [why, json, field] of bodies) {
       const res = await service.request('PUT', `/user/${name}`, { token, json })
-      t.equal(res.status, 400, why)
+      expectStatus(t, res, 400, `a PUT with ${why} is 400`)
       t.ok(
         fieldsOf(res.body).includes(field),
         `${why}: errors[] names ${field} (got ${JSON.stringify(fieldsOf(res.body))})`
@@ -307,7 +312,8 @@ forEachBackend(t, async (t, backend) => {
       const res = await service.request('PUT', `/user/${name}`, { token, form })
       t.ok(
         [400, 415].includes(res.status),
-        `form ${JSON.stringify(form)} is refused with 400 or 415 (got ${res.status})`
+        `form ${JSON.stringify(form)} is refused with 400 or 415 (got ${res.status})`,
+        { request: res.request, response: { status: res.status, contentType: res.contentType, body: res.body } }
       )
       // A refused token would fail getUser, and the test with it.
       t.strictSame(
@@ -338,7 +344,7 @@ forEachBackend(t, async (t, backend) => {
     const name = uniqueName('big')
     const client = service.client(await service.signUpAndLogIn(name))
     const problem = await problemOf(client.updateUser(name, { data: { blob: 'x'.repeat(70 * 1024) } }))
-    t.equal(problem.status, 413)
+    t.equal(problem.status, 413, 'data over the 64 KiB body limit is 413')
     t.strictSame((await client.getUser(name)).data, {}, 'nothing was stored')
   })
 
@@ -346,7 +352,11 @@ forEachBackend(t, async (t, backend) => {
     const name = uniqueName('hash')
     const password = 'a distinctive passphrase ✓'
     const client = service.client()
-    t.equal((await client.signUp({ username: name, password, data: { note: 'hi' } })).username, name)
+    t.equal(
+      (await client.signUp({ username: name, password, data: { note: 'hi' } })).username,
+      name,
+      'a password with a non-ASCII character signs up'
+    )
     const row = await storedRow(service, name)
     const cost = String(TEST_BCRYPT_COST).padStart(2, '0')
     t.match(
@@ -354,7 +364,7 @@ forEachBackend(t, async (t, backend) => {
       new RegExp(`^\\$2[aby]\\$${cost}\\$[./A-Za-z0-9]{53}$`),
       `password_hash is bcrypt at cost ${cost}`
     )
-    t.match(row.password_hash, /^\$2[aby]\$04\$/)
+    t.match(row.password_hash, /^\$2[aby]\$04\$/, 'the tests hash at cost 04, so they stay fast')
     for (const [column, value] of Object.entries(row)) {
       t.notOk(String(value).includes(password), `users.${column} does not contain the password`)
     }
@@ -392,7 +402,7 @@ forEachBackend(t, async (t, backend) => {
     await client.login({ username: name, password: PASSWORD })
     const got = await client.getUser(name)
     t.equal(got.createdAt, created.createdAt, 'GET shows the same createdAt')
-    t.match(got.createdAt, ISO_UTC)
-    t.match(got.updatedAt, ISO_UTC)
+    t.match(got.createdAt, ISO_UTC, 'createdAt is ISO-8601 UTC')
+    t.match(got.updatedAt, ISO_UTC, 'updatedAt is ISO-8601 UTC')
   })
 })

@@ -10,7 +10,7 @@
  */
 import t, { type Test } from 'tap'
 import { type AccountsClient, AccountsProblem } from '../../src/client/index.js'
-import { forEachBackend, PASSWORD, type Service, startService, uniqueName } from '../helper.js'
+import { expectStatus, forEachBackend, PASSWORD, type Service, startService, uniqueName } from '../helper.js'
 
 type Actor = 'anonymous' | 'owner' | 'another' | 'admin'
 const ACTORS: readonly Actor[] = ['anonymous', 'owner', 'another', 'admin']
@@ -167,14 +167,26 @@ const OPERATIONS: Operation[] = [
     id: 'getRoot',
     send: (w, token) => me(w, token),
     expect: {
-      anonymous: { status: 200, verify: (t, res) => t.same(res.body, { message: 'Hello World' }) },
+      anonymous: {
+        status: 200,
+        verify: (t, res) => t.same(res.body, { message: 'Hello World' }, 'without a token, GET / is the greeting')
+      },
       // With a token, GET / is the caller's own profile, whoever the caller is.
       owner: {
         status: 200,
-        verify: (t, res, w) => t.same(res.body, { username: w.owner.name, data: { original: true } })
+        verify: (t, res, w) =>
+          t.same(res.body, { username: w.owner.name, data: { original: true } }, "GET / is the owner's own profile")
       },
-      another: { status: 200, verify: (t, res, w) => t.same(res.body, { username: w.another.name, data: {} }) },
-      admin: { status: 200, verify: (t, res, w) => t.same(res.body, { username: w.admin.name, data: {} }) }
+      another: {
+        status: 200,
+        verify: (t, res, w) =>
+          t.same(res.body, { username: w.another.name, data: {} }, "GET / is the other user's own profile")
+      },
+      admin: {
+        status: 200,
+        verify: (t, res, w) =>
+          t.same(res.body, { username: w.admin.name, data: {} }, "GET / is the admin's own profile")
+      }
     }
   },
   {
@@ -195,12 +207,15 @@ const OPERATIONS: Operation[] = [
       owner: {
         status: 200,
         verify: (t, res, w) => {
-          t.equal(res.body.username, w.owner.name)
-          t.same(res.body.data, { original: true })
+          t.equal(res.body.username, w.owner.name, 'the owner reads their own account')
+          t.same(res.body.data, { original: true }, 'with its data')
         }
       },
       another: { status: 403, verify: targetUntouched },
-      admin: { status: 200, verify: (t, res, w) => t.equal(res.body.username, w.owner.name) }
+      admin: {
+        status: 200,
+        verify: (t, res, w) => t.equal(res.body.username, w.owner.name, "an admin reads the owner's account")
+      }
     }
   },
   {
@@ -255,9 +270,10 @@ async function matrix(t: Test, service: Service): Promise<void> {
       await t.test(`${operation.id} as ${actor} -> ${expected.status}`, async (t) => {
         const world = await newWorld(service)
         const res = await operation.send(world, tokenOf(world, actor))
-        t.equal(res.status, expected.status, `${operation.id} as ${actor}`)
+        t.equal(res.status, expected.status, `${operation.id} as ${actor} is ${expected.status}`)
         if (expected.status === 401) assertMissingToken(t, res, operation.id)
-        if (expected.status === 403) t.equal(res.body.type, 'urn:account-service:problem:forbidden')
+        if (expected.status === 403)
+          t.equal(res.body.type, 'urn:account-service:problem:forbidden', 'the problem type is forbidden')
         await expected.verify?.(t, res, world, actor)
       })
     }
@@ -288,7 +304,7 @@ forEachBackend(t, async (t, backend) => {
       t.equal(asAnother.status, 403, `${op.id}: another user cannot learn that it does not exist`)
       const asAdmin = await send(world.admin.token)
       t.equal(asAdmin.status, 404, `${op.id}: an admin learns that it does not exist`)
-      t.equal(asAdmin.body.type, 'urn:account-service:problem:not-found')
+      t.equal(asAdmin.body.type, 'urn:account-service:problem:not-found', `${op.id}: the problem type is not-found`)
     }
   })
 
@@ -297,8 +313,8 @@ forEachBackend(t, async (t, backend) => {
     for (const op of TARGETED) {
       const existing = await answer(service, world.another.token, (client) => op.call(client, world.owner.name))
       const missing = await answer(service, world.another.token, (client) => op.call(client, uniqueName('ghost')))
-      t.equal(existing.status, 403, `${op.id} existing target`)
-      t.equal(missing.status, 403, `${op.id} missing target`)
+      t.equal(existing.status, 403, `${op.id} of an existing account, by another user: 403`)
+      t.equal(missing.status, 403, `${op.id} of a missing account, by another user: 403 too`)
       t.not(existing.body.instance, missing.body.instance, 'instance names each request path')
       t.strictSame(
         withoutInstance(existing.body),
@@ -314,7 +330,11 @@ forEachBackend(t, async (t, backend) => {
         const world = await newWorld(service)
         const shouted = world.owner.name.toUpperCase()
         const res = await answer(service, world[actor].token, (client) => op.call(client, shouted))
-        t.equal(res.status, op.method === 'DELETE' ? 204 : 200, `${op.id} /user/${shouted} as ${actor}`)
+        t.equal(
+          res.status,
+          op.method === 'DELETE' ? 204 : 200,
+          `${op.id} /user/${shouted} as ${actor} reaches the account`
+        )
         if (res.status === 200) t.equal(res.body.username, world.owner.name, 'the stored spelling is kept')
         if (op.method === 'DELETE') t.equal((await adminView(world, world.owner.name)).status, 404, 'and it is gone')
       }
@@ -323,18 +343,22 @@ forEachBackend(t, async (t, backend) => {
     const name = uniqueName('MiXeD')
     const token = await service.signUpAndLogIn(name)
     const res = await answer(service, token, (client) => client.getUser(name.toLowerCase()))
-    t.equal(res.status, 200)
-    t.equal(res.body.username, name)
+    t.equal(res.status, 200, 'an owner who signed up in mixed case reads their account in lower case')
+    t.equal(res.body.username, name, 'and it keeps the spelling of the sign-up')
   })
 
   await t.test('a refused token is 401 invalid_token on every route that reads one', async (t) => {
     const world = await newWorld(service)
     // A revoked token: logged out.
     const revoked = await service.logIn(world.owner.name)
-    t.equal((await answer(service, revoked, (client) => client.logout())).status, 204)
+    t.equal((await answer(service, revoked, (client) => client.logout())).status, 204, 'logging out revokes a token')
     // A token of an account that has since been deleted.
     const doomed = await account(service, 'doomed')
-    t.equal((await answer(service, doomed.token, (client) => client.deleteUser(doomed.name))).status, 204)
+    t.equal(
+      (await answer(service, doomed.token, (client) => client.deleteUser(doomed.name))).status,
+      204,
+      'an account deletes itself, leaving its token behind'
+    )
 
     const refused: Record<string, string> = {
       'a random well-formed token': 'A'.repeat(43),
@@ -372,7 +396,7 @@ forEachBackend(t, async (t, backend) => {
     for (const [kind, authorization] of Object.entries(notBearer)) {
       for (const [method, path, json] of routes) {
         const res = await service.request(method, path, { headers: { authorization }, json })
-        t.equal(res.status, 401, `${method} ${path} with ${kind}`)
+        expectStatus(t, res, 401, `${method} ${path} with ${kind} is 401`)
         t.match(
           res.headers.get('www-authenticate') ?? '',
           /^Bearer\b/,
@@ -382,7 +406,7 @@ forEachBackend(t, async (t, backend) => {
     }
     // The control: the scheme name is case-insensitive (RFC 9110 §11.1), so this one is accepted.
     const lower = await service.request('GET', '/', { headers: { authorization: `bearer ${world.owner.token}` } })
-    t.equal(lower.status, 200, '"bearer <token>" is accepted')
+    expectStatus(t, lower, 200, '"bearer <token>" is accepted')
     // None of that touched the owner.
     await assertTargetUntouched(t, world)
   })
@@ -418,7 +442,7 @@ forEachBackend(t, async (t, backend) => {
     // (bodies the typed client cannot send: raw requests).
     const name = uniqueName('wannabe')
     const byJson = await service.request('POST', '/user', { json: { username: name, password: PASSWORD, admin: true } })
-    t.equal(byJson.status, 400, 'POST /user with admin:true')
+    expectStatus(t, byJson, 400, 'a sign-up with admin:true is 400')
     t.ok(
       byJson.body.errors?.some((e: { field: string }) => e.field === '/admin'),
       'the problem names /admin'
@@ -426,7 +450,7 @@ forEachBackend(t, async (t, backend) => {
     const byForm = await service.request('POST', '/user', {
       form: { username: name, password: PASSWORD, admin: 'true' }
     })
-    t.equal(byForm.status, 400, 'form sign-up with admin=true')
+    expectStatus(t, byForm, 400, 'a form sign-up with admin=true is 400')
     t.equal((await adminView(world, name)).status, 404, 'no account was created')
 
     // Replacing data cannot carry the flag either, not even on one's own account.
@@ -434,7 +458,7 @@ forEachBackend(t, async (t, backend) => {
       token: world.owner.token,
       json: { data: { x: 1 }, admin: true }
     })
-    t.equal(put.status, 400, 'PUT with admin:true')
+    expectStatus(t, put, 400, 'a PUT with admin:true is 400, even on your own account')
     t.ok(
       put.body.errors?.some((e: { field: string }) => e.field === '/admin'),
       'the problem names /admin'
@@ -442,7 +466,7 @@ forEachBackend(t, async (t, backend) => {
     // An admin key inside data is just data.
     const owner = (call: (client: AccountsClient) => Promise<unknown>) => answer(service, world.owner.token, call)
     const inData = await owner((client) => client.updateUser(world.owner.name, { data: { admin: true } }))
-    t.equal(inData.status, 200)
+    t.equal(inData.status, 200, 'an admin key inside data is accepted, as data')
     t.equal(inData.body.admin, false, 'data.admin is not the admin flag')
     t.equal(await storedAdminFlag(world.owner.name), false, 'the stored flag stays false')
     // Still only their own account.
@@ -462,7 +486,7 @@ forEachBackend(t, async (t, backend) => {
     const world = await newWorld(service)
     const tokens = [world.owner.token, await service.logIn(world.owner.name), await service.logIn(world.owner.name)]
     const res = await answer(service, world.admin.token, (client) => client.deleteUser(world.owner.name))
-    t.equal(res.status, 204)
+    t.equal(res.status, 204, "an admin deletes another user's account")
     for (const [i, token] of tokens.entries()) {
       assertInvalidToken(t, await me(world, token), `session ${i + 1}: GET /`)
       assertInvalidToken(

@@ -5,7 +5,7 @@
  */
 import t from 'tap'
 import { hashToken } from '../../src/sessions/tokens.js'
-import { PASSWORD, forEachBackend, startService } from '../helper.js'
+import { expectStatus, PASSWORD, forEachBackend, startService } from '../helper.js'
 
 const wrong = { username: 'victim', password: 'not the password' }
 
@@ -22,8 +22,8 @@ forEachBackend(t, async (t, backend) => {
     ]
     for (const [name, value] of refused) {
       const res = await service.request('GET', '/user/holder', { headers: { authorization: `Bearer ${value}` } })
-      t.equal(res.status, 401, name)
-      t.match(res.headers.get('www-authenticate'), /error="invalid_token"/, name)
+      expectStatus(t, res, 401, `${name}: refused with 401`)
+      t.match(res.headers.get('www-authenticate'), /error="invalid_token"/, `${name}: the challenge says invalid_token`)
     }
     for (const header of [
       `Basic ${Buffer.from('holder:x').toString('base64')}`,
@@ -31,39 +31,54 @@ forEachBackend(t, async (t, backend) => {
       `Bearer`,
       `Bearer ${token} extra`
     ]) {
-      t.equal(
-        (await service.request('GET', '/user/holder', { headers: { authorization: header } })).status,
+      expectStatus(
+        t,
+        await service.request('GET', '/user/holder', { headers: { authorization: header } }),
         401,
-        `Authorization: ${header.slice(0, 12)}…`
+        `Authorization: ${header.slice(0, 12)}… is not a bearer token: 401`
       )
     }
-    t.equal(
-      (await service.request('GET', '/user/holder', { headers: { authorization: `bearer ${token}` } })).status,
+    expectStatus(
+      t,
+      await service.request('GET', '/user/holder', { headers: { authorization: `bearer ${token}` } }),
       200,
-      'the scheme is case-insensitive'
+      'the scheme is case-insensitive: "bearer <token>" is 200'
     )
   })
 
   t.test('failed logins are throttled per username and address; success resets the count', async (t) => {
     const service = await startService(t, backend, { RATE_LIMIT_LOGIN_FAILURES: '3' })
     await service.signUpAndLogIn('victim')
-    for (let i = 0; i < 2; i++) t.equal((await service.request('POST', '/auth', { json: wrong })).status, 401)
-    t.equal(
-      (await service.request('POST', '/auth', { json: { username: 'VICTIM', password: PASSWORD } })).status,
+    for (let i = 0; i < 2; i++)
+      expectStatus(
+        t,
+        await service.request('POST', '/auth', { json: wrong }),
+        401,
+        `failure ${i + 1} of 2, under the limit of 3: 401`
+      )
+    expectStatus(
+      t,
+      await service.request('POST', '/auth', { json: { username: 'VICTIM', password: PASSWORD } }),
       201,
-      'a success before the limit'
+      'a success before the limit logs in (201)'
     )
     for (let i = 0; i < 3; i++)
-      t.equal((await service.request('POST', '/auth', { json: wrong })).status, 401, `failure ${i + 1} after the reset`)
+      expectStatus(
+        t,
+        await service.request('POST', '/auth', { json: wrong }),
+        401,
+        `failure ${i + 1} after the reset is still a 401`
+      )
     const limited = await service.request('POST', '/auth', { json: { username: 'victim', password: PASSWORD } })
-    t.equal(limited.status, 429, 'even the right password waits once the limit is reached')
-    t.match(limited.body.detail, /Too many failed logins/)
+    expectStatus(t, limited, 429, 'even the right password waits once the limit is reached')
+    t.match(limited.body.detail, /Too many failed logins/, 'the detail says too many failed logins')
     const retryAfter = Number(limited.headers.get('retry-after'))
     t.ok(retryAfter >= 1 && retryAfter <= 60, `Retry-After: ${retryAfter}`)
-    t.equal(
-      (await service.request('POST', '/auth', { json: { username: 'other', password: PASSWORD } })).status,
+    expectStatus(
+      t,
+      await service.request('POST', '/auth', { json: { username: 'other', password: PASSWORD } }),
       401,
-      'other usernames are not affected'
+      'other usernames are not affected: an unknown one is 401, not 429'
     )
   })
 
@@ -102,7 +117,7 @@ t.test('login time does not tell whether a username exists', async (t) => {
       const started = performance.now()
       const res = await service.request('POST', '/auth', { json: { username, password: 'wrong password' } })
       timings[kind].push(performance.now() - started)
-      t.equal(res.status, 401)
+      expectStatus(t, res, 401, `${kind === 'unknown' ? 'an unknown user' : 'a wrong password'} is 401`)
     }
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!

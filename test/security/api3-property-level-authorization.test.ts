@@ -3,7 +3,7 @@
  * property the contract does not offer, and no response carries a secret.
  */
 import t from 'tap'
-import { PASSWORD, forEachBackend, problemOf, startService } from '../helper.js'
+import { expectStatus, PASSWORD, forEachBackend, problemOf, startService } from '../helper.js'
 
 const FORBIDDEN_PROPERTIES = [
   'admin',
@@ -29,20 +29,24 @@ forEachBackend(t, async (t, backend) => {
       const signUp = await service.request('POST', '/user', {
         json: { username: 'eve', password: PASSWORD, [property]: true }
       })
-      t.equal(signUp.status, 400, 'at sign-up (JSON)')
-      t.match(signUp.body.errors, [{ field: `/${property}`, message: 'is not an allowed property' }])
+      expectStatus(t, signUp, 400, 'a JSON sign-up with it is 400')
+      t.match(
+        signUp.body.errors,
+        [{ field: `/${property}`, message: 'is not an allowed property' }],
+        'errors[] names it as not an allowed property'
+      )
       const form = await service.request('POST', '/user', {
         form: { username: 'eve', password: PASSWORD, [property]: 'true' }
       })
-      t.equal(form.status, 400, 'at sign-up (form)')
+      expectStatus(t, form, 400, 'a form sign-up with it is 400')
       const update = await service.request('PUT', '/user/mallory', { token, json: { data: {}, [property]: true } })
-      t.equal(update.status, 400, 'on update')
+      expectStatus(t, update, 400, 'a PUT of your own account with it is 400')
     })
   }
 
   t.test('admin hidden inside data is only data', async (t) => {
     const user = await mallory.updateUser('mallory', { data: { admin: true, role: 'admin' } })
-    t.equal(user.admin, false)
+    t.equal(user.admin, false, 'an admin key inside data does not make an admin')
     t.equal((await problemOf(mallory.getUser('someone-else'))).status, 403, 'still not an admin')
     const row = await service.app.db.kysely
       .selectFrom('users')
@@ -58,9 +62,9 @@ forEachBackend(t, async (t, backend) => {
       await mallory.updateUser('mallory', { data: { a: 1 } }),
       await service.client().signUp({ username: 'fresh', password: PASSWORD })
     ]) {
-      t.strictSame(Object.keys(user).sort(), USER_KEYS)
+      t.strictSame(Object.keys(user).sort(), USER_KEYS, 'a user is exactly username, admin, data, createdAt, updatedAt')
       t.notMatch(JSON.stringify(user), /\$2[aby]\$|password/i, 'no hash, no password')
     }
-    t.strictSame(Object.keys(await mallory.me()).sort(), ['data', 'username'])
+    t.strictSame(Object.keys(await mallory.me()).sort(), ['data', 'username'], 'GET / is exactly username and data')
   })
 })

@@ -6,7 +6,7 @@ import { connect } from 'node:net'
 import t from 'tap'
 import { MAX_DATA_BYTES, MAX_DATA_DEPTH } from '../../src/accounts/account-data.js'
 import { BODY_LIMIT_BYTES } from '../../src/app.js'
-import { PASSWORD, forEachBackend, startService } from '../helper.js'
+import { expectStatus, PASSWORD, forEachBackend, startService } from '../helper.js'
 
 /** Sends raw HTTP, for requests fetch refuses to make. */
 function rawRequest(url: string, text: string): Promise<string> {
@@ -29,25 +29,27 @@ forEachBackend(t, async (t, backend) => {
       token,
       json: { data: { blob: 'x'.repeat(BODY_LIMIT_BYTES) } }
     })
-    t.equal(big.status, 413, `a body over ${BODY_LIMIT_BYTES} bytes`)
+    expectStatus(t, big, 413, `a body over ${BODY_LIMIT_BYTES} bytes is 413`)
     const wide = await service.request('PUT', '/user/owner', {
       token,
       json: { data: { blob: 'x'.repeat(MAX_DATA_BYTES) } }
     })
-    t.equal(wide.status, 400, `data over ${MAX_DATA_BYTES} bytes`)
+    expectStatus(t, wide, 400, `data over ${MAX_DATA_BYTES} bytes is 400`)
     // `data` and 30 objects inside it: the leaf is the 32nd level.
     let deep: unknown = 'leaf'
     for (let i = 0; i < MAX_DATA_DEPTH - 2; i++) deep = { d: deep }
-    t.equal(
-      (await service.request('PUT', '/user/owner', { token, json: { data: { d: deep } } })).status,
+    expectStatus(
+      t,
+      await service.request('PUT', '/user/owner', { token, json: { data: { d: deep } } }),
       200,
-      `${MAX_DATA_DEPTH} levels are fine`
+      `data ${MAX_DATA_DEPTH} levels deep is fine (200)`
     )
     deep = { d: deep }
-    t.equal(
-      (await service.request('PUT', '/user/owner', { token, json: { data: { d: deep } } })).status,
+    expectStatus(
+      t,
+      await service.request('PUT', '/user/owner', { token, json: { data: { d: deep } } }),
       400,
-      'one more is not'
+      'one level more is 400'
     )
     // 20,000 levels of nesting in a 40 KB body: refused without exhausting the stack.
     const abyss = `{"data":${'['.repeat(20_000)}${']'.repeat(20_000)}}`
@@ -56,13 +58,13 @@ forEachBackend(t, async (t, backend) => {
       body: abyss,
       headers: { 'content-type': 'application/json' }
     })
-    t.equal(refused.status, 400)
-    t.equal((await service.request('GET', `/user/${'a'.repeat(200)}`, { token })).status, 414, 'a very long path')
+    expectStatus(t, refused, 400, 'a body nested 20,000 levels deep is a 400, not a crash')
+    expectStatus(t, await service.request('GET', `/user/${'a'.repeat(200)}`, { token }), 414, 'a very long path is 414')
 
     const answer = await rawRequest(service.url, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
-    t.match(answer, /^HTTP\/1\.1 431 /, 'oversized headers')
-    t.match(answer, /Content-Type: application\/problem\+json/)
-    t.match(answer, /"status":431/)
+    t.match(answer, /^HTTP\/1\.1 431 /, 'headers over 16 KiB are 431')
+    t.match(answer, /Content-Type: application\/problem\+json/, 'the 431 is a problem document')
+    t.match(answer, /"status":431/, 'whose status is 431')
   })
 
   t.test('sign-ups are limited per address', async (t) => {
@@ -72,7 +74,7 @@ forEachBackend(t, async (t, backend) => {
       statuses.push(
         (await service.request('POST', '/user', { json: { username: `user${i}`, password: PASSWORD } })).status
       )
-    t.strictSame(statuses, [201, 201, 201, 201, 429])
+    t.strictSame(statuses, [201, 201, 201, 201, 429], 'four more sign-ups pass; the sixth in the window is 429')
     const rows = await service.app.db.kysely.selectFrom('users').select('username').execute()
     t.equal(rows.length, 5, 'the refused sign-up wrote nothing')
   })

@@ -3,7 +3,7 @@
  * tokens, CORS closed unless configured, and errors that say what went wrong without internals.
  */
 import t from 'tap'
-import { PASSWORD, startService } from '../helper.js'
+import { expectStatus, PASSWORD, startService } from '../helper.js'
 
 t.test('headers and errors', async (t) => {
   const service = await startService(t, 'sqlite')
@@ -17,20 +17,32 @@ t.test('headers and errors', async (t) => {
   ] as const) {
     const res = await service.request(method, path, options)
     t.equal(res.headers.get('cache-control'), 'no-store', `${method} ${path}: no-store`)
-    t.equal(res.headers.get('x-content-type-options'), 'nosniff')
-    t.equal(res.headers.get('x-powered-by'), null)
-    t.match(res.headers.get('content-security-policy'), /default-src 'none'/)
-    t.match(res.headers.get('content-security-policy'), /frame-ancestors 'none'/)
-    t.equal(res.headers.get('x-frame-options'), 'DENY')
-    t.match(res.headers.get('strict-transport-security'), /max-age=\d+/)
-    t.equal(res.headers.get('access-control-allow-origin'), null, 'CORS is off by default')
+    t.equal(res.headers.get('x-content-type-options'), 'nosniff', `${method} ${path}: nosniff`)
+    t.equal(res.headers.get('x-powered-by'), null, `${method} ${path}: no X-Powered-By`)
+    t.match(
+      res.headers.get('content-security-policy'),
+      /default-src 'none'/,
+      `${method} ${path}: CSP default-src 'none'`
+    )
+    t.match(
+      res.headers.get('content-security-policy'),
+      /frame-ancestors 'none'/,
+      `${method} ${path}: CSP frame-ancestors 'none'`
+    )
+    t.equal(res.headers.get('x-frame-options'), 'DENY', `${method} ${path}: X-Frame-Options DENY`)
+    t.match(res.headers.get('strict-transport-security'), /max-age=\d+/, `${method} ${path}: HSTS with a max-age`)
+    t.equal(res.headers.get('access-control-allow-origin'), null, `${method} ${path}: CORS is off by default`)
   }
 
   // Swagger UI gets the policy it runs under (tested in a browser by test/browser.test.ts); the API's allows nothing.
   const docs = await fetch(`${service.url}/docs/`)
-  t.match(docs.headers.get('content-security-policy'), /script-src 'self'/)
-  t.match(docs.headers.get('content-security-policy'), /frame-ancestors 'none'/)
-  t.equal(docs.headers.get('x-content-type-options'), 'nosniff')
+  t.match(
+    docs.headers.get('content-security-policy'),
+    /script-src 'self'/,
+    "Swagger UI's CSP lets it run its own scripts"
+  )
+  t.match(docs.headers.get('content-security-policy'), /frame-ancestors 'none'/, 'Swagger UI cannot be framed')
+  t.equal(docs.headers.get('x-content-type-options'), 'nosniff', 'Swagger UI is sent nosniff')
 
   const preflight = await fetch(`${service.url}/user/ben`, {
     method: 'OPTIONS',
@@ -39,9 +51,9 @@ t.test('headers and errors', async (t) => {
   t.equal(preflight.headers.get('access-control-allow-origin'), null, 'no preflight is granted')
 
   const notAllowed = await service.request('PATCH', '/user/ben', { token, json: { data: {} } })
-  t.equal(notAllowed.status, 405)
-  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, DELETE, HEAD')
-  t.equal((await service.request('GET', '/nowhere')).status, 404)
+  expectStatus(t, notAllowed, 405, 'PATCH, which /user/{username} does not take, is 405')
+  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, DELETE, HEAD', 'Allow lists the methods it takes')
+  expectStatus(t, await service.request('GET', '/nowhere'), 404, 'an unknown route is 404')
 
   // Error documents explain the request's fault, never the server's internals.
   for (const res of [
@@ -49,7 +61,11 @@ t.test('headers and errors', async (t) => {
     await service.request('GET', '/user/%E0%A4%A', { token }),
     await service.request('PUT', '/user/ben', { token, json: { data: 1 } })
   ]) {
-    t.notMatch(JSON.stringify(res.body), /\bat .+\(|node_modules|\.ts:\d|SELECT|INSERT|sqlite|mysql|postgres|kysely/i)
+    t.notMatch(
+      JSON.stringify(res.body),
+      /\bat .+\(|node_modules|\.ts:\d|SELECT|INSERT|sqlite|mysql|postgres|kysely/i,
+      `${res.request.method} ${res.request.path}: the problem shows no stack, source file, SQL or database name`
+    )
   }
 })
 
@@ -63,9 +79,9 @@ t.test('CORS answers only the configured origins', async (t) => {
       'access-control-request-headers': 'authorization'
     }
   })
-  t.equal(allowed.status, 204)
-  t.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com')
-  t.match(allowed.headers.get('access-control-allow-headers'), /Authorization/i)
+  t.equal(allowed.status, 204, 'a preflight from a configured origin is granted (204)')
+  t.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com', 'for that origin')
+  t.match(allowed.headers.get('access-control-allow-headers'), /Authorization/i, 'and the Authorization header')
   const other = await fetch(`${service.url}/`, { headers: { origin: 'https://evil.example' } })
-  t.equal(other.headers.get('access-control-allow-origin'), null)
+  t.equal(other.headers.get('access-control-allow-origin'), null, 'another origin gets no CORS header')
 })

@@ -28,7 +28,7 @@ forEachBackend(t, async (t, backend) => {
   await service.request('DELETE', '/auth', { token: formLogin.body.token })
   await service.request('DELETE', '/user/logged', { token })
   const row = await service.app.db.kysely.selectFrom('users').select('username').execute()
-  t.equal(row.length, 0)
+  t.equal(row.length, 0, 'the session ran to its end: the account deleted itself, no user row is left')
 
   const log = lines.join('')
   t.ok(log.length > 1000, `captured ${log.split('\n').length} log lines`)
