@@ -126,7 +126,6 @@ forEachBackend(t, async (t, backend) => {
     }))
     // Every PUT must resolve (a 200, by the contract); a single problem fails the test.
     const updated = await Promise.all(bodies.map((data) => client.updateUser('busy', { data })))
-    t.equal(updated.length, 50, 'all 50 PUTs succeeded')
     for (const [i, user] of updated.entries()) t.strictSame(user.data, bodies[i], `response ${i} shows what it wrote`)
     const final = (await client.getUser('busy')).data as (typeof bodies)[number]
     // Deep equality, not JSON text: MySQL and jsonb may return keys in another order.

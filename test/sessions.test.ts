@@ -1,5 +1,5 @@
 /**
- * Sessions on both stores (SQL table on sqlite, Redis on mariadb-redis): logging in by JSON and by
+ * Sessions on every store (a SQL table on sqlite and postgres, Redis on mariadb-redis): logging in by JSON and by
  * form, what a token looks like, logging out exactly one session, deleting a user ending all of
  * them, expiry, and that only SHA-256 hashes of tokens are ever stored.
  */

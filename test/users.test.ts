@@ -1,5 +1,5 @@
 /**
- * Accounts on both backends: sign-up (JSON and form), what a user looks like, `data` surviving
+ * Accounts on every backend: sign-up (JSON and form), what a user looks like, `data` surviving
  * every round trip unchanged, username and password rules, replacing data, and how passwords
  * are stored (bcrypt at the test cost, never in clear).
  */
@@ -75,7 +75,6 @@ async function storedRow(service: Service, username: string) {
 }
 
 forEachBackend(t, async (t, backend) => {
-  void backend // same tests on both backends
   const service = await startService(t, backend)
 
   await t.test('sign up by JSON with data', async (t) => {

@@ -1,5 +1,5 @@
 /**
- * Who may do what: every operation of openapi.yaml x every kind of caller, on both backends.
+ * Who may do what: every operation of openapi.yaml x every kind of caller, on every backend.
  * The rules under test are those of src/accounts/access-policy.ts:
  *   - no token on a route that needs one      -> 401, `WWW-Authenticate: Bearer ...` without `error=`
  *   - a token that is sent but is not live    -> 401, `error="invalid_token"` (GET / included)

@@ -5,7 +5,7 @@
 import { PassThrough } from 'node:stream'
 import t from 'tap'
 import { hashToken } from '../../src/sessions/tokens.js'
-import { forEachBackend, startService } from '../helper.js'
+import { expectStatus, forEachBackend, startService } from '../helper.js'
 
 const SECRET_PASSWORD = 'Sekr3t-Passw0rd-XYZ'
 
@@ -15,18 +15,25 @@ forEachBackend(t, async (t, backend) => {
   logStream.on('data', (chunk) => lines.push(String(chunk)))
   const service = await startService(t, backend, { LOG_LEVEL: 'trace' }, { logStream })
 
-  await service.request('POST', '/user', {
-    json: { username: 'logged', password: SECRET_PASSWORD, data: { note: 'hi' } }
-  })
+  // Each step is checked, so the log searched below is that of a whole session, every branch reached.
+  const signUp = { username: 'logged', password: SECRET_PASSWORD, data: { note: 'hi' } }
+  expectStatus(t, await service.request('POST', '/user', { json: signUp }), 201, 'sign-up with data succeeds')
   const token = await service.logIn('logged', SECRET_PASSWORD)
-  const formLogin = await service.request('POST', '/auth', { form: { username: 'logged', password: SECRET_PASSWORD } })
-  await service.request('POST', '/auth', { json: { username: 'logged', password: `${SECRET_PASSWORD}-wrong` } })
-  await service.request('POST', '/user', { json: { username: 'x', password: SECRET_PASSWORD } })
-  await service.request('GET', '/', { token })
-  await service.request('PUT', '/user/logged', { token, json: { data: { note: 'changed' } } })
-  await service.request('GET', '/user/logged', { headers: { authorization: `Bearer ${token}x` } })
-  await service.request('DELETE', '/auth', { token: formLogin.body.token })
-  await service.request('DELETE', '/user/logged', { token })
+  const form = { username: 'logged', password: SECRET_PASSWORD }
+  const formLogin = await service.request('POST', '/auth', { form })
+  expectStatus(t, formLogin, 201, 'a form login succeeds')
+  const wrong = { username: 'logged', password: `${SECRET_PASSWORD}-wrong` }
+  expectStatus(t, await service.request('POST', '/auth', { json: wrong }), 401, 'a wrong password is refused')
+  const invalid = { username: 'x', password: SECRET_PASSWORD }
+  expectStatus(t, await service.request('POST', '/user', { json: invalid }), 400, 'an invalid sign-up is refused')
+  expectStatus(t, await service.request('GET', '/', { token }), 200, 'the profile is read with the token')
+  const put = { token, json: { data: { note: 'changed' } } }
+  expectStatus(t, await service.request('PUT', '/user/logged', put), 200, 'the data is replaced')
+  const badToken = { headers: { authorization: `Bearer ${token}x` } }
+  expectStatus(t, await service.request('GET', '/user/logged', badToken), 401, 'a wrong token is refused')
+  const logout = { token: formLogin.body.token }
+  expectStatus(t, await service.request('DELETE', '/auth', logout), 204, 'the form login logs out')
+  expectStatus(t, await service.request('DELETE', '/user/logged', { token }), 204, 'the account deletes itself')
   const row = await service.app.db.kysely.selectFrom('users').select('username').execute()
   t.equal(row.length, 0, 'the session ran to its end: the account deleted itself, no user row is left')
 
