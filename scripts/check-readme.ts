@@ -3,12 +3,16 @@
  * blocks (under "## Walkthrough") with bash against a fresh service, and compares what each one
  * prints with the `# …` lines that follow it in the README.
  *
- *   npm run check:readme      (builds, then runs this with tsx)
- *   tsx scripts/check-readme.ts [README.md]
+ *   npm run check:readme      (runs this with tsx)
+ *   node --import tsx scripts/check-readme.ts [README.md]
  *
- * Each block runs on a service of its own (`node dist/src/server.js`, the entry point of
- * `npm start`, with its defaults except: a spare port on 127.0.0.1, an embedded SQLite file in a
- * temp dir, WORKERS=1), so each block must work on its own, as a reader would run it.
+ * Each block runs on a service of its own, run from source: `node --import tsx src/server.ts`, the
+ * entry point of `npm start` (compiled there by tsc, here by tsx, so no build is needed and a stale
+ * dist/ is never what gets checked), started by scripts/lib/service-process.ts as the tests start
+ * it. It has its defaults except: a spare port on 127.0.0.1, an embedded SQLite file in a temp dir,
+ * WORKERS=1, LOG_LEVEL=warn; the temp dir is its working directory and HOME, and its environment is
+ * built from scratch, so neither a `.env` nor the caller's environment changes it. Each block must
+ * work on its own, as a reader would run it.
  * `localhost:8000` and HTTPie's `:8000` are rewritten to the spare port.
  *
  * How the README is read, in a block:
@@ -33,18 +37,16 @@
  * file (`-w '%{stderr}…'`) and HTTPie's `--check-status` exit code gives its status class.
  * HOME is an empty temp dir, so no ~/.curlrc or HTTPie config can change the output.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { fileURLToPath } from 'node:url'
+import { type ServerProcess, ServerStartError, serviceFromSource, startServer } from './lib/service-process.js'
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 /** Another file may be given, to see the check fail on a README that lies. */
 const README = process.argv[2] ?? join(ROOT, 'README.md')
-const SERVER = join(ROOT, 'dist/src/server.js')
 const BLOCKS = ['curl', 'HTTPie'] as const
 const BLOCK_TIMEOUT_MS = 120_000
 
@@ -378,72 +380,17 @@ function indent(lines: string[]): string {
 /* ------------------------------------------------------------------------------------------------ */
 /* The service                                                                                     */
 
-async function sparePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
-}
-
-const children = new Set<ChildProcess>()
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL')
-})
+// A service still running when the check is interrupted is killed as it exits (scripts/lib/service-process.ts).
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 
-interface Service {
-  port: number
-  output(): string
-  stop(): Promise<void>
-}
-
-async function startService(dir: string): Promise<Service> {
-  const port = await sparePort()
-  const child = spawn(process.execPath, [SERVER], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: dir,
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      DATABASE_URL: `sqlite:${join(dir, 'accounts.db')}`,
-      WORKERS: '1',
-      LOG_LEVEL: 'warn'
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
+/** The service from source, in the block's temp dir (its working directory and HOME: no `.env` of ours is read). */
+function startService(dir: string): Promise<ServerProcess> {
+  return startServer(serviceFromSource(), {
+    name: 'the service',
+    cwd: dir,
+    env: { HOME: dir, DATABASE_URL: `sqlite:${join(dir, 'accounts.db')}`, WORKERS: '1', LOG_LEVEL: 'warn' },
+    outputChars: 10_000
   })
-  children.add(child)
-  let output = ''
-  const collect = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-10_000))
-  child.stdout!.on('data', collect)
-  child.stderr!.on('data', collect)
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    if (child.exitCode !== null)
-      throw new CheckError(`the service exited with ${child.exitCode} before it was ready:\n${output}`)
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200) break
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) throw new CheckError(`the service on port ${port} was not ready within 30 s:\n${output}`)
-    await sleep(100)
-  }
-  return {
-    port,
-    output: () => output,
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-        await exited
-        clearTimeout(timer)
-      }
-      children.delete(child)
-    }
-  }
 }
 
 /* ------------------------------------------------------------------------------------------------ */
@@ -458,9 +405,6 @@ function requireTools(): void {
       `not installed: ${missing.map(([tool]) => tool).join(', ')} (apt-get install -y ${missing.map(([, pkg]) => pkg).join(' ')}); ` +
         'the walkthrough cannot be checked without them'
     )
-  }
-  if (spawnSync(process.execPath, ['-e', `require('node:fs').accessSync(${JSON.stringify(SERVER)})`]).status !== 0) {
-    throw new CheckError(`${SERVER} is missing: run npm run build first (npm run check:readme does)`)
   }
 }
 
@@ -507,6 +451,7 @@ async function main(): Promise<void> {
 }
 
 main().catch((error) => {
-  console.error(`check:readme: FAIL: ${error instanceof CheckError ? error.message : (error as Error).stack}`)
+  const known = error instanceof CheckError || error instanceof ServerStartError
+  console.error(`check:readme: FAIL: ${known ? error.message : (error as Error).stack}`)
   process.exitCode = 1
 })

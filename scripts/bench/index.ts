@@ -20,9 +20,11 @@ import { createClient } from 'redis'
 import { loadConfig } from '../../src/config/config.js'
 import { type BcryptLimit, measureBcryptLimit } from './bcrypt-limit.js'
 import { type LoadOptions, type RunResult, load, median } from './load.js'
-import { type Server, startServer } from './proc.js'
+import { builtService, nodeScript } from '../lib/service-process.js'
+import { type Server, startUnderTest } from './proc.js'
 import { machineInfo, writeReports } from './report.js'
 import { type SeedTarget, type SeededUser, countRows, seedAccounts } from './seed.js'
+import type { Results, Row } from './types.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const args = new Set(process.argv.slice(2))
@@ -42,8 +44,10 @@ const READ_CONNECTIONS = 64
 const STORM_READ = { connections: 8, rate: 1000 }
 
 const runId = randomBytes(3).toString('hex')
-const serverScript = join(ROOT, 'dist/src/server.js')
+const service = builtService()
 const bareScript = join(ROOT, 'dist/scripts/bench/bare-server.js')
+/** The servers' working directory: empty, so no `.env` changes what they run with. */
+const workDir = mkdtempSync(join(tmpdir(), `bench-${runId}-cwd-`))
 
 // --- configuration of the service under test --------------------------------------------------
 
@@ -53,7 +57,8 @@ const serviceEnv: Record<string, string> = {
   RATE_LIMIT_SIGNUP_PER_IP: '1000000000',
   RATE_LIMIT_WINDOW_SECONDS: '60'
 }
-// The service runs at its own defaults (LOG_LEVEL=info included) unless the caller sets one.
+// The service runs at its own defaults (LOG_LEVEL=info included) unless the caller sets one of
+// these; nothing else of the caller's environment reaches it (scripts/lib/service-process.ts).
 for (const name of ['BCRYPT_COST', 'HASH_THREADS', 'SESSION_TTL_SECONDS', 'LOG_LEVEL']) {
   if (process.env[name]) serviceEnv[name] = process.env[name]!
 }
@@ -61,44 +66,19 @@ for (const name of ['BCRYPT_COST', 'HASH_THREADS', 'SESSION_TTL_SECONDS', 'LOG_L
 // login takes longer than that. Quick runs hash at cost 8 unless BCRYPT_COST says otherwise.
 if (QUICK) serviceEnv.BCRYPT_COST ??= '8'
 
-/** The service's own reading of its settings (so the bench follows its defaults exactly). */
+/** The service's own reading of the settings it gets (so the bench follows its defaults exactly). */
 function serviceSettings(workers: string | undefined) {
-  const env = { ...process.env, ...serviceEnv, ...(workers ? { WORKERS: workers } : {}) }
-  const config = loadConfig(env) as ReturnType<typeof loadConfig> & { workers?: number }
+  const config = loadConfig({ ...serviceEnv, ...(workers ? { WORKERS: workers } : {}) })
   return {
-    workers: config.workers ?? 1,
+    workers: config.workers,
     hashThreads: config.hashThreads,
     cost: config.bcryptCost,
     ttl: config.sessionTtlSeconds
   }
 }
 const defaults = serviceSettings(undefined)
-/** Does this build of the service know WORKERS (node:cluster)? */
-const HAS_WORKERS = 'workers' in loadConfig({ ...process.env, ...serviceEnv })
 
 // --- results ----------------------------------------------------------------------------------
-
-export interface Row {
-  scenario: string
-  target: string
-  workers: number
-  accounts: number
-  runs: RunResult[]
-  reqPerSec: number
-  p50: number
-  p99: number
-  errors: number
-  non2xx: number
-  peakRssMb: number
-  /** Highest sampled proportional set size (shared pages split between processes), MB. */
-  peakPssMb: number
-  /** What req/s is compared to, and the ratio. */
-  limit?: { name: string; value: number; ratio: number }
-  /** Read throughput at this size against the same scenario at 1,000 accounts. */
-  vsSmall?: number
-  mustSucceed: boolean
-  note?: string
-}
 
 const rows: Row[] = []
 /** Every measurement of the bcrypt limit (one before each POST /auth run). */
@@ -414,21 +394,19 @@ const live = new Set<Server>()
 /** Bench databases, Redis keys and temp dirs still to remove (also on Ctrl-C). */
 const cleanups = new Set<() => Promise<void>>()
 
-async function start(
-  name: string,
-  script: string,
-  env: Record<string, string>,
-  workers: number,
-  readyPath: string
-): Promise<Server> {
-  const server = await startServer(name, script, env, { readyPath, workers })
+/** Graceful stop: the service's shutdown deadline is 10 s, then SIGKILL. */
+const STOP_GRACE_MS = 15_000
+
+async function start(name: string, env: Record<string, string>, workers: number): Promise<Server> {
+  const command = name === 'bare' ? nodeScript(bareScript) : service
+  const server = await startUnderTest(name, command, env, workers, workDir)
   live.add(server)
   return server
 }
 
 async function stop(server: Server): Promise<number> {
   const peak = server.memory.lifetimePeakMb()
-  await server.stop()
+  await server.stop(STOP_GRACE_MS)
   live.delete(server)
   return peak
 }
@@ -444,8 +422,9 @@ async function benchBackend(
   const { target, seed } = backend
   const users: SeededUser[] = []
   const smallReads = new Map<string, number>()
-  const configs: { label: string; workers?: string }[] = [{ label: 'default' }]
-  if (HAS_WORKERS && defaults.workers !== 1 && !QUICK) configs.push({ label: 'WORKERS=1', workers: '1' })
+  /** WORKERS of each service variant: the default, then (full runs) one process. */
+  const variants: (string | undefined)[] = [undefined]
+  if (defaults.workers !== 1 && !QUICK) variants.push('1')
 
   for (const size of PLAN.sizes) {
     log(`\n${target}: seeding ${size.toLocaleString('en')} accounts with one live session each`)
@@ -455,16 +434,15 @@ async function benchBackend(
     log(`  seeded in ${((performance.now() - started) / 1000).toFixed(1)} s (${counts.users} users in the database)`)
     const first = size === PLAN.sizes[0]
 
-    for (const config of first ? configs : configs.slice(0, 1)) {
-      const settings = serviceSettings(config.workers)
+    for (const workersSetting of first ? variants : variants.slice(0, 1)) {
+      const settings = serviceSettings(workersSetting)
       const env: Record<string, string> = { ...serviceEnv, DATABASE_URL: seed.databaseUrl }
       if (seed.redisUrl) Object.assign(env, { REDIS_URL: seed.redisUrl, REDIS_KEY_PREFIX: seed.redisKeyPrefix })
-      if (config.workers) env.WORKERS = config.workers
-      const label = `${target}`
+      if (workersSetting) env.WORKERS = workersSetting
       log(
         `${target}: service with ${settings.workers} process(es) x ${settings.hashThreads} hash thread(s), ${size.toLocaleString('en')} accounts`
       )
-      const server = await start(label, serverScript, env, settings.workers, '/readyz')
+      const server = await start(target, env, settings.workers)
       const ctx: Context = { port: server.port, users }
       const bare = bareRps.get(settings.workers)
       const vsBare = (row: Row) => {
@@ -484,7 +462,7 @@ async function benchBackend(
       try {
         // WORKERS=1 runs a subset to compare the process counts (not in --quick).
         const readKeys = first
-          ? config.workers
+          ? workersSetting
             ? ['rootAnon', 'getUser']
             : ['rootAnon', 'rootToken', 'getUser']
           : ['rootToken', 'getUser']
@@ -496,19 +474,17 @@ async function benchBackend(
           else if (smallReads.has(id)) row.vsSmall = row.reqPerSec / smallReads.get(id)!
         }
         if (first) {
-          if (!config.workers)
+          if (!workersSetting) {
             await runScenario(server, target, settings.workers, counts.users, scenarios.putUser!, ctx)
-          // Sign-ups before the storm: logins the storm leaves queued in the hash pool would slow them.
-          if (!config.workers)
+            // Sign-ups before the storm: logins the storm leaves queued in the hash pool would slow them.
             vsBcrypt(await runScenario(server, target, settings.workers, counts.users, scenarios.signUp!, ctx))
-          if (!config.workers || !QUICK) {
-            await runScenario(server, target, settings.workers, counts.users, scenarios.logIn!, ctx, {
-              bcryptThreads: threads
-            })
-            await loginStorm(server, target, settings.workers, counts.users, ctx)
           }
+          await runScenario(server, target, settings.workers, counts.users, scenarios.logIn!, ctx, {
+            bcryptThreads: threads
+          })
+          await loginStorm(server, target, settings.workers, counts.users, ctx)
         }
-        // TODO(bench): with more service variants (e.g. HASH_THREADS, pool sizes), add them to `configs` above.
+        // TODO(bench): with more service variants (e.g. HASH_THREADS, pool sizes), add them to `variants` above.
       } finally {
         const peak = await stop(server)
         lifetimePeaks[target] = Math.max(lifetimePeaks[target] ?? 0, peak)
@@ -520,7 +496,7 @@ async function benchBackend(
 }
 
 async function main(): Promise<void> {
-  for (const script of [serverScript, bareScript]) {
+  for (const script of [service.args[0]!, bareScript]) {
     if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm run bench does)`)
   }
   const startedAt = Date.now()
@@ -529,16 +505,15 @@ async function main(): Promise<void> {
     `bench ${runId} (${QUICK ? 'quick' : 'full'}): ${machine.cpu}, ${machine.nproc} cores, node ${machine.node}, load ${machine.loadavg.join(' ')}`
   )
   log(
-    `service defaults: WORKERS=${HAS_WORKERS ? defaults.workers : 'unsupported (1 process)'}, HASH_THREADS=${defaults.hashThreads}, BCRYPT_COST=${defaults.cost}`
+    `service defaults: WORKERS=${defaults.workers}, HASH_THREADS=${defaults.hashThreads}, BCRYPT_COST=${defaults.cost}`
   )
-  if (!HAS_WORKERS) log('TODO: this build has no WORKERS setting; only one process is measured')
 
   // 1. The limit for reads: bare Fastify at the service's process counts.
   const bareRps = new Map<number, number>()
-  const processCounts = [...new Set([defaults.workers, ...(HAS_WORKERS && !QUICK ? [1] : [])])]
+  const processCounts = [...new Set([defaults.workers, ...(QUICK ? [] : [1])])]
   for (const workers of processCounts) {
     log(`\nbare Fastify, ${workers} process(es)`)
-    const server = await start('bare', bareScript, { WORKERS: String(workers) }, workers, '/healthz')
+    const server = await start('bare', { WORKERS: String(workers) }, workers)
     try {
       const row = await runScenario(server, 'bare', workers, 0, scenarios.rootAnon!, { port: server.port, users: [] })
       bareRps.set(workers, row.reqPerSec)
@@ -550,10 +525,7 @@ async function main(): Promise<void> {
   // 2. The limit for logins: bcrypt in a pool of the service's total thread count, no HTTP.
   const bcryptLimits = new Map<number, BcryptLimit>()
   const threadCounts = [
-    ...new Set([
-      defaults.workers * defaults.hashThreads,
-      ...(HAS_WORKERS && !QUICK ? [serviceSettings('1').hashThreads] : [])
-    ])
+    ...new Set([defaults.workers * defaults.hashThreads, ...(QUICK ? [] : [serviceSettings('1').hashThreads])])
   ]
   for (const threads of threadCounts) {
     log(`\nbcrypt limit: cost ${defaults.cost}, ${threads} thread(s), ${PLAN.bcryptSeconds} s`)
@@ -580,14 +552,14 @@ async function main(): Promise<void> {
   }
 
   const elapsed = (Date.now() - startedAt) / 1000
-  const results = {
+  const results: Results = {
     runId,
     mode: QUICK ? 'quick' : 'full',
     date: new Date().toISOString(),
     elapsedSeconds: Math.round(elapsed),
     machine,
     plan: { ...PLAN, readConnections: READ_CONNECTIONS, storm: STORM_READ },
-    service: { workersSupported: HAS_WORKERS, ...defaults, env: serviceEnv },
+    service: { ...defaults, env: serviceEnv },
     bcryptLimits: [...bcryptLimits.values()],
     bcryptRuns,
     lifetimePeakRssMb: lifetimePeaks,
@@ -608,36 +580,15 @@ async function main(): Promise<void> {
   }
 }
 
-export type Results = {
-  runId: string
-  mode: string
-  date: string
-  elapsedSeconds: number
-  machine: ReturnType<typeof machineInfo>
-  plan: Record<string, unknown>
-  service: {
-    workersSupported: boolean
-    workers: number
-    hashThreads: number
-    cost: number
-    env: Record<string, string>
-  }
-  bcryptLimits: BcryptLimit[]
-  bcryptRuns: BcryptLimit[]
-  lifetimePeakRssMb: Record<string, number>
-  peakPssMb: Record<string, number>
-  rows: Row[]
-  failures: string[]
-}
-
 async function stopAll(): Promise<void> {
-  await Promise.all([...live].map((server) => server.stop().catch(() => {})))
+  await Promise.all([...live].map((server) => server.stop(STOP_GRACE_MS).catch(() => {})))
 }
 
 process.once('SIGINT', () => {
   log('interrupted: stopping servers and cleaning up')
   void stopAll()
     .then(() => Promise.all([...cleanups].map((cleanup) => cleanup())))
+    .then(() => rmSync(workDir, { recursive: true, force: true }))
     .then(() => process.exit(130))
 })
 
@@ -649,4 +600,5 @@ try {
   process.exitCode = 1
 } finally {
   await stopAll()
+  rmSync(workDir, { recursive: true, force: true })
 }

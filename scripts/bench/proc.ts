@@ -1,14 +1,10 @@
 /**
- * Processes under test: spawn a server on 127.0.0.1, wait until it (and every cluster worker)
- * answers, sample the memory of its whole process tree from /proc, and stop it again.
+ * Processes under test: start a server on 127.0.0.1 and wait until it (and every cluster worker)
+ * answers, and sample the memory of its whole process tree from /proc.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
-import { request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { keepOutputTail, sparePort } from '../lib/processes.js'
-
-export { sparePort }
+import { type ServerCommand, type ServerProcess, startServer } from '../lib/service-process.js'
 
 function ppidOf(pid: number): number | undefined {
   try {
@@ -107,82 +103,35 @@ export class MemoryWatch {
   }
 }
 
-function get(port: number, path: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, agent: false, timeout: 1000 }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode ?? 0))
-    })
-    req.on('error', reject)
-    req.on('timeout', () => req.destroy(new Error('timeout')))
-    req.end()
-  })
-}
-
-export interface Server {
-  name: string
-  port: number
-  child: ChildProcess
+export interface Server extends ServerProcess {
   memory: MemoryWatch
-  output(): string
-  stop(): Promise<void>
 }
 
 /**
- * Starts `node <script>` with `env` and waits until `readyPath` answers 200 and, for a cluster of
- * `processes` workers, until all of them exist (so autocannon's connections spread over all).
+ * Starts `command` (scripts/lib/service-process.ts: a spare port, `env` and nothing else of ours)
+ * and waits until it answers GET / and, for a cluster of `workers`, until all of them exist and
+ * serve (so autocannon's connections spread over all).
  */
-export async function startServer(
+export async function startUnderTest(
   name: string,
-  script: string,
+  command: ServerCommand,
   env: Record<string, string>,
-  options: { readyPath: string; workers: number }
+  workers: number,
+  cwd: string
 ): Promise<Server> {
-  const port = await sparePort()
-  const child = spawn(process.execPath, [script], {
-    env: { ...process.env, ...env, PORT: String(port), HOST: '127.0.0.1' },
-    stdio: ['ignore', 'pipe', 'pipe']
-  })
-  const output = keepOutputTail(child, 8000)
-  const primaryTalks = !['warn', 'error', 'fatal', 'silent'].includes(env.LOG_LEVEL ?? process.env.LOG_LEVEL ?? 'info')
-  const deadline = Date.now() + 30_000
-  const expected = options.workers > 1 ? options.workers + 1 : 1
-  let okStreak = 0
-  while (true) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} while starting:\n${output()}`)
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL')
-      throw new Error(`${name} did not become ready in 30 s:\n${output()}`)
-    }
-    try {
-      const status = await get(port, options.readyPath)
-      okStreak = status === 200 ? okStreak + 1 : 0
-    } catch {
-      okStreak = 0
-    }
+  const server = await startServer(command, { name, env, cwd, outputChars: 8000 })
+  if (workers > 1) {
     // Node processes in the tree (bcrypt threads are threads, not processes). A cluster says when
     // all its workers serve (they start one after another: the first migrates), at info level; with
     // LOG_LEVEL above that it is silent, and late workers get a fixed while to finish `listen()`.
-    const allServing =
-      options.workers <= 1 || !primaryTalks || output().includes(`all ${options.workers} workers serving`)
-    if (okStreak >= 3 && processTree(child.pid!).length >= expected && allServing) break
-    await sleep(100)
+    const primaryTalks = !['warn', 'error', 'fatal', 'silent'].includes(env.LOG_LEVEL ?? 'info')
+    await server.until(
+      `ran all ${workers} workers`,
+      () =>
+        processTree(server.child.pid!).length >= workers + 1 &&
+        (!primaryTalks || server.output().includes(`all ${workers} workers serving`))
+    )
+    if (!primaryTalks) await sleep(1500)
   }
-  if (options.workers > 1 && !primaryTalks) await sleep(1500)
-  const server: Server = {
-    name,
-    port,
-    child,
-    memory: new MemoryWatch(child.pid!),
-    output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = new Promise((resolve) => child.once('exit', resolve))
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-      await exited
-      clearTimeout(timer)
-    }
-  }
-  return server
+  return Object.assign(server, { memory: new MemoryWatch(server.child.pid!) })
 }

@@ -1,11 +1,15 @@
-/** The printed table, bench/results.json, docs/benchmarks.svg (hand-written) and docs/benchmarks.md. */
+/**
+ * The printed table, bench/results.json, docs/benchmarks.svg (drawn here) and docs/benchmarks.md
+ * (bench/benchmarks.template.md filled with the figures, and bench/notes.md).
+ */
+import { spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
-import type { Results, Row } from './index.js'
+import type { Machine, Results, Row } from './types.js'
 
-export function machineInfo() {
+export function machineInfo(): Machine {
   let cpu = 'unknown'
   try {
     cpu = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1]?.trim() ?? cpu
@@ -103,7 +107,6 @@ function markdownTable(results: Results): string {
 
 interface Check {
   target: string
-  goal: string
   measured: string
   ok: boolean | undefined
 }
@@ -124,7 +127,6 @@ function checks(results: Results): Check[] {
     const row = find('GET /user/{username}', target)
     out.push({
       target: `GET /user/{username} on ${target} ≥ ${goal * 100} % of bare Fastify`,
-      goal: `≥ ${goal * 100} %`,
       measured: row?.limit ? `${pct(row.limit.ratio)} (${rate(row)} vs ${fmt(row.limit.value)} req/s)` : 'not measured',
       ok: row?.limit ? row.limit.ratio >= goal : undefined
     })
@@ -133,7 +135,6 @@ function checks(results: Results): Check[] {
     const row = find('POST /auth', target)
     out.push({
       target: `POST /auth on ${target} ≥ 90 % of the bcrypt limit`,
-      goal: '≥ 90 %',
       measured: row?.limit ? `${pct(row.limit.ratio)} (${rate(row)} vs ${fmt(row.limit.value, 1)}/s)` : 'not measured',
       ok: row?.limit ? row.limit.ratio >= 0.9 : undefined
     })
@@ -142,7 +143,6 @@ function checks(results: Results): Check[] {
     const row = find('login storm: GET /user p99', target)
     out.push({
       target: `login storm on ${target}: GET /user p99 ≤ 25 ms`,
-      goal: '≤ 25 ms',
       measured: row ? `${row.p99} ms` : 'not measured',
       ok: row ? row.p99 <= 25 : undefined
     })
@@ -152,7 +152,6 @@ function checks(results: Results): Check[] {
     const worst = large.length ? Math.min(...large.map((row) => row.vsSmall!)) : undefined
     out.push({
       target: `100,000 accounts and sessions on ${target}: ≥ 90 % of the read throughput at 1,000`,
-      goal: '≥ 90 %',
       measured: worst === undefined ? 'not measured (quick run)' : `${pct(worst)} (worst read scenario)`,
       ok: worst === undefined ? undefined : worst >= 0.9
     })
@@ -162,7 +161,6 @@ function checks(results: Results): Check[] {
     const pss = results.peakPssMb[target]
     out.push({
       target: `peak RSS of the service on ${target} ≤ 200 MB`,
-      goal: '≤ 200 MB',
       measured:
         peak === undefined
           ? 'not measured'
@@ -173,14 +171,8 @@ function checks(results: Results): Check[] {
   const one = results.rows.some((row) => row.workers === 1 && row.target !== 'bare')
   out.push({
     target: 'WORKERS=N and WORKERS=1 both reported',
-    goal: 'both',
-    measured: results.service.workersSupported
-      ? `default WORKERS=${defaultWorkers}${one ? ' and WORKERS=1' : results.mode === 'quick' ? ' (WORKERS=1 only in the full run)' : ''}`
-      : 'the service has no WORKERS setting (TODO: rerun once it has)',
-    ok:
-      results.mode === 'quick' && results.service.workersSupported
-        ? undefined
-        : results.service.workersSupported && (one || defaultWorkers === 1)
+    measured: `default WORKERS=${defaultWorkers}${one ? ' and WORKERS=1' : results.mode === 'quick' ? ' (WORKERS=1 only in the full run)' : ''}`,
+    ok: results.mode === 'quick' ? undefined : one || defaultWorkers === 1
   })
   return out
 }
@@ -311,104 +303,91 @@ function svgChart(results: Results): string {
 
 // --- Markdown -----------------------------------------------------------------------------------
 
+/** The page's prose, as Markdown with {{name}} slots (bench/benchmarks.template.md). */
+const TEMPLATE = 'bench/benchmarks.template.md'
+
 /** Hand-written analysis (profiles, what was changed and why), kept beside the figures it explains. */
 async function profileNotes(root: string): Promise<string> {
-  const text = await readFile(join(root, 'bench/notes.md'), 'utf8').catch(() => '')
-  return text ? `${text.trim()}\n` : ''
+  return (await readFile(join(root, 'bench/notes.md'), 'utf8').catch(() => '')).trim()
 }
 
-function markdown(results: Results, notes: string): string {
-  const { machine, service } = results
+/** Fills every {{name}} of the template; a slot without a value, or a value without a slot, is an error. */
+function fillTemplate(template: string, values: Record<string, string | number>): string {
+  const used = new Set<string>()
+  const unknown = new Set<string>()
+  const filled = template.replace(/^<!--[\s\S]*?-->\n/, '').replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    if (!(name in values)) {
+      unknown.add(name)
+      return ''
+    }
+    used.add(name)
+    return String(values[name])
+  })
+  const unused = Object.keys(values).filter((name) => !used.has(name))
+  if (unknown.size || unused.length)
+    throw new Error(
+      `${TEMPLATE} and scripts/bench/report.ts disagree:${unknown.size ? ` no value for {{${[...unknown].join('}}, {{')}}};` : ''}${unused.length ? ` no slot for ${unused.join(', ')}` : ''}`
+    )
+  // Slots left empty (no notes, no failures) leave no run of blank lines behind.
+  return filled.replace(/\n{3,}/g, '\n\n')
+}
+
+function targetsTable(results: Results): string {
   const verdict = (ok: boolean | undefined) => (ok === undefined ? '–' : ok ? 'met' : '**not met**')
-  const plan = results.plan as {
-    runs: number
-    seconds: number
-    bcryptSeconds: number
-    warmup: number
-    sizes: number[]
-    readConnections: number
-    storm: { connections: number; rate: number }
-  }
-  return `# Benchmarks
+  return [
+    '| target | measured | |',
+    '|---|---|---|',
+    ...checks(results).map((check) => `| ${check.target} | ${check.measured} | ${verdict(check.ok)} |`)
+  ].join('\n')
+}
 
-![Benchmark chart](benchmarks.svg)
+/** The page as the repository's formatter leaves it (Biome aligns the tables), so `npm run lint` stays clean. */
+function formatted(root: string, path: string, text: string, log: (line: string) => void): string {
+  const run = spawnSync(join(root, 'node_modules/.bin/biome'), ['format', `--stdin-file-path=${path}`], {
+    cwd: root,
+    input: text,
+    encoding: 'utf8'
+  })
+  if (run.status === 0 && run.stdout) return run.stdout
+  log(`could not format ${path} with Biome (${run.error?.message ?? run.stderr.trim()}): written as generated`)
+  return text
+}
 
-Figures from \`npm run bench\` (${results.mode} run, ${results.date}, ${results.elapsedSeconds} s). They move by
-10–20 % from run to run on this shared machine; compare ratios taken in the same run, not absolute figures
-across runs.
-
-## Machine
-
-| | |
-|---|---|
-| CPU | ${machine.cpu} |
-| cores (\`nproc\`) | ${machine.nproc} |
-| memory | ${machine.memoryGb} GB |
-| Node | ${machine.node} |
-| load average at start | ${machine.loadavg.join(', ')} |
-| service | WORKERS=${service.workersSupported ? service.workers : '(unsupported)'}, HASH_THREADS=${service.hashThreads} per process, BCRYPT_COST=${service.cost}, LOG_LEVEL=${service.env.LOG_LEVEL ?? 'info (default)'} |
-
-## Against the targets of issue 5
-
-| target | measured | |
-|---|---|---|
-${checks(results)
-  .map((check) => `| ${check.target} | ${check.measured} | ${verdict(check.ok)} |`)
-  .join('\n')}
-
-## Results
-
-req/s, p50 and p99 are medians of ${plan.runs} run${plan.runs > 1 ? 's' : ''} of ${plan.seconds} s (${plan.bcryptSeconds} s for bcrypt-bound
-scenarios), after a ${plan.warmup} s warm-up; errors and non-2xx are summed over the runs. Peak RSS is the
-service's: VmHWM summed over its processes (primary and cluster workers), reset at the start of each
-run, so an upper bound with several processes; peak PSS is the highest sampled (every 250 ms) proportional
-set size, which counts the pages the processes share (Node itself) once. "vs limit" is req/s against bare
-Fastify at the same process count (reads) or against the bcrypt limit (logins, sign-ups).
-
-${markdownTable(results)}
-
-Lifetime peak RSS (VmHWM, summed over the processes): ${Object.entries(results.lifetimePeakRssMb)
-    .map(([target, mb]) => `${target} ${fmt(mb, 1)} MB`)
-    .join(', ')}.
-
-${notes}
-${results.failures.length ? `**Failures** (the bench exited non-zero):\n\n${results.failures.map((f) => `- ${f.replace(/\n/g, ' ')}`).join('\n')}\n` : ''}
-## What runs
-
-- **bare Fastify** (\`scripts/bench/bare-server.ts\`): one route returning \`{"message":"Hello World"}\`
-  with a response schema, no logging, as many processes (node:cluster) as the service: the limit for reads.
-- **the service**, \`node dist/src/server.js\` as built, at \`LOG_LEVEL=${service.env.LOG_LEVEL ?? 'info'}\` (its default unless set) and every
-  \`RATE_LIMIT_*\` raised to 10⁹, on MariaDB (127.0.0.1:3306, a throwaway \`bench_<id>\` database) with
-  sessions in Redis (127.0.0.1:6379, a throwaway key prefix), and on SQLite (a temp file, sessions in SQLite).
-- **the bcrypt limit** (\`scripts/bench/bcrypt-limit.ts\`): bcryptjs \`compareSync\` at the configured cost,
-  what a login costs, in a piscina pool as large as the service's pools together, kept saturated, no HTTP.
-- Accounts are inserted through the service's own \`openDb\`, migrations and \`UsersRepository.insertExact\`,
-  all with one precomputed bcrypt hash; every account gets a live session made as the service makes them
-  (the Redis session store's \`create\` on Redis, rows of \`sessions\` on SQLite). Read scenarios pick a random
-  account (and its token) per request, so the 100,000-account runs touch the whole data set.
-- Scenarios, with autocannon (${plan.readConnections} connections for reads and updates; 4 per hash thread for
-  logins and sign-ups): \`GET /\` anonymous and with a token, \`GET /user/{username}\` and
-  \`PUT /user/{username}\` with the account's own token, \`POST /auth\`, \`POST /user\` (a new username per
-  request via \`setupRequest\`), and the **login storm**: \`POST /auth\` saturating the hash pool while a second
-  autocannon reads \`GET /user/{username}\` at ${plan.storm.rate} req/s over ${plan.storm.connections} connections.
-- With the default \`WORKERS\` (one process per core) everything runs; with \`WORKERS=1\` a subset (reads,
-  \`POST /auth\`, the storm) so both process counts are compared; at ${plan.sizes.map((s) => fmt(s)).join(' and ')} accounts.
-- autocannon runs in the bench process on the same ${machine.nproc} cores as the servers, so every figure
-  includes the cost of the load generator, equally for bare Fastify and the service.
-
-## Rerun
-
-\`\`\`sh
-npm run bench               # full: ~${Math.max(1, Math.round(results.elapsedSeconds / 60))} min here; writes bench/results.json, docs/benchmarks.svg, docs/benchmarks.md
-npm run bench -- --quick    # smoke check, under a minute: one short run each, 1,000 accounts; bench/results.json only
-npm run bench -- --quick --docs   # the same, and rewrite these docs
-\`\`\`
-
-It needs MariaDB at \`127.0.0.1:3306\` (root, no password) and Redis at \`127.0.0.1:6379\` (override with
-\`BENCH_MARIADB_URL\`, \`BENCH_REDIS_URL\`); it creates and drops its own database and key prefix.
-\`BCRYPT_COST\`, \`HASH_THREADS\` and \`LOG_LEVEL\` pass through to the service and the bcrypt limit.
-Any error or non-2xx response in a scenario that should succeed makes it exit non-zero.
-`
+function markdown(results: Results, template: string, notes: string): string {
+  const { machine, service, plan } = results
+  return fillTemplate(template, {
+    mode: results.mode,
+    date: results.date,
+    elapsedSeconds: results.elapsedSeconds,
+    cpu: machine.cpu,
+    nproc: machine.nproc,
+    memoryGb: machine.memoryGb,
+    node: machine.node,
+    loadavg: machine.loadavg.join(', '),
+    workers: service.workers,
+    hashThreads: service.hashThreads,
+    cost: service.cost,
+    logLevelSetting: service.env.LOG_LEVEL ?? 'info (default)',
+    logLevel: service.env.LOG_LEVEL ?? 'info',
+    targetsTable: targetsTable(results),
+    runs: `${plan.runs} run${plan.runs > 1 ? 's' : ''}`,
+    seconds: plan.seconds,
+    bcryptSeconds: plan.bcryptSeconds,
+    warmup: plan.warmup,
+    resultsTable: markdownTable(results),
+    lifetimePeaks: Object.entries(results.lifetimePeakRssMb)
+      .map(([target, mb]) => `${target} ${fmt(mb, 1)} MB`)
+      .join(', '),
+    notes,
+    failures: results.failures.length
+      ? `**Failures** (the bench exited non-zero):\n\n${results.failures.map((f) => `- ${f.replace(/\n/g, ' ')}`).join('\n')}`
+      : '',
+    readConnections: plan.readConnections,
+    stormRate: plan.storm.rate,
+    stormConnections: plan.storm.connections,
+    sizes: plan.sizes.map((size) => fmt(size)).join(' and '),
+    fullMinutes: Math.max(1, Math.round(results.elapsedSeconds / 60))
+  })
 }
 
 export async function writeReports(
@@ -420,11 +399,16 @@ export async function writeReports(
   log(`\n${textTable(results)}\n`)
   for (const check of checks(results))
     log(`${check.ok === undefined ? '  -  ' : check.ok ? ' ok  ' : ' MISS'} ${check.target}: ${check.measured}`)
+  // The page first: a template that no longer fits stops the bench before it writes anything.
+  const page = writeDocs
+    ? markdown(results, await readFile(join(root, TEMPLATE), 'utf8'), await profileNotes(root))
+    : undefined
+  const doc = 'docs/benchmarks.md'
   await writeFile(join(root, 'bench/results.json'), `${JSON.stringify(results, null, 2)}\n`)
   log('\nwrote bench/results.json')
-  if (writeDocs) {
+  if (page !== undefined) {
     await writeFile(join(root, 'docs/benchmarks.svg'), svgChart(results))
-    await writeFile(join(root, 'docs/benchmarks.md'), markdown(results, await profileNotes(root)))
-    log('wrote docs/benchmarks.svg, docs/benchmarks.md')
+    await writeFile(join(root, doc), formatted(root, doc, page, log))
+    log(`wrote docs/benchmarks.svg, ${doc}`)
   }
 }

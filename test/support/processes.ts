@@ -7,7 +7,7 @@
 import { type ChildProcess, type SpawnOptions, execFileSync, spawn } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { chown, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
-import { Agent, request as httpRequest } from 'node:http'
+import { type Agent, request as httpRequest } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -15,7 +15,9 @@ import { fileURLToPath } from 'node:url'
 import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import type { Test } from 'tap'
-import { keepOutputTail, sparePort } from '../../scripts/lib/processes.js'
+import { sparePort } from '../../scripts/lib/processes.js'
+import { serviceFromSource, spawnServer } from '../../scripts/lib/service-process.js'
+import { TEST_ENV } from './test-env.js'
 
 export { sparePort }
 
@@ -403,44 +405,21 @@ export interface ServiceProcess {
 
 /**
  * Spawns `node --import tsx src/server.ts` (the entry point `npm start` runs, compiled there by
- * tsc, here by tsx, so the test never runs a stale dist/) and waits until it answers GET /.
- * The environment is built from scratch: nothing of the test runner's (NODE_OPTIONS and the like) leaks in.
+ * tsc, here by tsx, so the test never runs a stale dist/) and waits until it answers GET /, through
+ * the helper the README check and the bench use too (scripts/lib/service-process.ts).
+ * The environment is built from scratch: nothing of the test runner's (NODE_OPTIONS and the like) leaks in;
+ * LOG_LEVEL=warn and TEST_ENV unless `env` says otherwise. Killed (SIGKILL) in `t.teardown` if still running.
  */
 export async function spawnService(t: Test, env: Record<string, string>): Promise<ServiceProcess> {
-  const port = await sparePort()
-  const child = spawnTied(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const service = await spawnServer(serviceFromSource(), {
+    name: 'the service',
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '/usr/bin:/bin',
-      HOME: process.env.HOME ?? '/root',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      BCRYPT_COST: '4',
-      HASH_THREADS: '2',
-      RATE_LIMIT_LOGIN_PER_IP: '1000000',
-      RATE_LIMIT_LOGIN_FAILURES: '1000000',
-      RATE_LIMIT_SIGNUP_PER_IP: '1000000',
-      ...env
-    },
-    stdio: ['ignore', 'pipe', 'pipe']
+    env: { LOG_LEVEL: 'warn', ...TEST_ENV, ...env },
+    outputChars: 20_000
   })
-  const output = keepOutputTail(child, 20_000)
-  const exit = exited(child)
   t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exit
+    await service.kill()
   })
-  const url = `http://127.0.0.1:${port}`
-  const agent = new Agent({ keepAlive: false })
-  await waitFor(
-    `the service on port ${port} to answer`,
-    async () => {
-      if (child.exitCode !== null) throw new GiveUp(`the service exited with ${child.exitCode}: ${output()}`)
-      return (await send(agent, url, 'GET', '/', { timeoutMs: 1000 })).status === 200 ? true : undefined
-    },
-    30_000,
-    100
-  ).finally(() => agent.destroy())
-  return { child, port, url, exit, output }
+  await service.ready()
+  return service
 }
