@@ -11,7 +11,15 @@ import { UsersRepository } from '../src/db/users-repository.js'
 import { createRedisClient } from '../src/redis/client.js'
 import { RedisSessionStore } from '../src/sessions/redis-session-store.js'
 import { hashToken, newToken } from '../src/sessions/tokens.js'
-import { type Backend, REDIS_URL, type Service, forEachBackend, startService } from './helper.js'
+import {
+  type Backend,
+  REDIS_URL,
+  type Service,
+  expectStatus,
+  forEachBackend,
+  onBackend,
+  startService
+} from './helper.js'
 
 /** A second instance on the first one's database and Redis key space. */
 async function twoInstances(t: Test, backend: Backend): Promise<[Service, Service]> {
@@ -30,36 +38,51 @@ forEachBackend(t, async (t, backend) => {
     await a.signUpAndLogIn('eve')
     // Warm the cache on both instances before each change, so a stale copy would be there to serve.
     for (let n = 1; n <= 20; n++) {
-      t.equal((await b.request('GET', '/user/ben', { token })).status, 200)
-      t.equal((await a.request('PUT', '/user/ben', { token, json: { data: { n } } })).status, 200)
+      expectStatus(
+        t,
+        await b.request('GET', '/user/ben', { token }),
+        200,
+        `before update ${n}: the other instance reads`
+      )
+      expectStatus(t, await a.request('PUT', '/user/ben', { token, json: { data: { n } } }), 200, `update ${n} is made`)
       t.same(
         (await b.request('GET', '/user/ben', { token })).body.data,
         { n },
         `update ${n} seen by the other instance`
       )
-      t.same((await b.request('GET', '/', { token })).body.data, { n })
+      t.same((await b.request('GET', '/', { token })).body.data, { n }, `update ${n} seen by GET / there too`)
     }
 
     // Admin granted and revoked by an operator: live sessions follow at once.
     const users = new UsersRepository(a.app.db)
-    t.equal((await b.request('GET', '/user/eve', { token })).status, 403)
+    expectStatus(t, await b.request('GET', '/user/eve', { token }), 403, 'not an admin yet: another account is refused')
     await setAdminFlag(users, a.app.sessionStore, 'ben', true)
-    t.equal((await b.request('GET', '/user/eve', { token })).status, 200, 'admin at once')
+    expectStatus(t, await b.request('GET', '/user/eve', { token }), 200, 'admin at once')
     await setAdminFlag(users, a.app.sessionStore, 'ben', false)
-    t.equal((await b.request('GET', '/user/eve', { token })).status, 403, 'no longer admin at once')
+    expectStatus(t, await b.request('GET', '/user/eve', { token }), 403, 'no longer admin at once')
 
     // Logout on one instance ends the token on the other.
-    t.equal((await a.request('DELETE', '/auth', { token })).status, 204)
-    t.equal((await b.request('GET', '/user/ben', { token })).status, 401, 'logged out everywhere')
+    expectStatus(t, await a.request('DELETE', '/auth', { token }), 204, 'logged out on one instance')
+    expectStatus(t, await b.request('GET', '/user/ben', { token }), 401, 'logged out everywhere')
 
     // Deletion on one instance ends every session on the other, cached or not.
     const first = await a.logIn('ben')
     const second = await b.logIn('ben')
-    t.equal((await a.request('GET', '/', { token: first })).status, 200)
-    t.equal((await b.request('GET', '/', { token: second })).status, 200)
-    t.equal((await b.request('DELETE', '/user/ben', { token: second })).status, 204)
-    t.equal((await a.request('GET', '/', { token: first })).status, 401, 'deleted: the cached account is gone')
-    t.equal((await b.request('GET', '/', { token: second })).status, 401)
+    expectStatus(
+      t,
+      await a.request('GET', '/', { token: first }),
+      200,
+      'a session made on one instance works (and is cached)'
+    )
+    expectStatus(t, await b.request('GET', '/', { token: second }), 200, 'a session made on the other works too')
+    expectStatus(
+      t,
+      await b.request('DELETE', '/user/ben', { token: second }),
+      204,
+      'the account is deleted on the other'
+    )
+    expectStatus(t, await a.request('GET', '/', { token: first }), 401, 'deleted: the cached account is gone')
+    expectStatus(t, await b.request('GET', '/', { token: second }), 401, 'deleted: the deleting session has ended too')
   })
 
   t.test('reads running alongside writes never go back in time', async (t) => {
@@ -94,11 +117,11 @@ forEachBackend(t, async (t, backend) => {
     t.equal(acknowledged, writes, 'every write succeeded')
     t.ok(reads > writes, `${reads} reads ran alongside ${writes} writes`)
     t.equal(stale, 0, 'no read returned data older than an acknowledged write')
-    t.same((await b.request('GET', '/user/ben', { token })).body.data, { n: writes })
+    t.same((await b.request('GET', '/user/ben', { token })).body.data, { n: writes }, 'the last write is what stays')
   })
 })
 
-t.test('Redis: the cache never keeps a row that a change replaced', async (t) => {
+onBackend(t, 'mariadb-redis', 'Redis: the cache never keeps a row that a change replaced', async (t) => {
   const service = await startService(t, 'mariadb-redis')
   const users = new UsersRepository(service.app.db)
   const prefix = service.config.redisKeyPrefix
@@ -126,7 +149,11 @@ t.test('Redis: the cache never keeps a row that a change replaced', async (t) =>
     t.notSame(first?.data, { after: true }, 'the racing reader saw the old row (as it should: it read first)')
     await new Promise((resolve) => setTimeout(resolve, 50)) // the fill is off the request path
     t.same((await store.findAccount(sessionHash))?.data, { after: true }, 'the next read sees the change')
-    t.same((await service.request('GET', '/user/ben', { token })).body.data, { after: true })
+    t.same(
+      (await service.request('GET', '/user/ben', { token })).body.data,
+      { after: true },
+      'the service reads the change too'
+    )
   })
 
   t.test('Redis lost right after a commit: readers use the database until the marker expires', async (t) => {
@@ -138,7 +165,7 @@ t.test('Redis: the cache never keeps a row that a change replaced', async (t) =>
       loadAccount: (id) => users.findAccountById(id),
       onCacheError: (error) => cacheErrors.push(error)
     })
-    t.equal((await service.request('GET', '/user/ben', { token })).status, 200, 'cached')
+    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read caches the account')
     const data = { marker: randomBytes(4).toString('hex') }
     await writer.write(ben.id, async () => {
       await users.replaceData(ben.id, data, new Date())
@@ -158,18 +185,26 @@ t.test('Redis: the cache never keeps a row that a change replaced', async (t) =>
     t.ok(ttl > 0 && ttl <= 60, `the marker expires by itself (${ttl} s left)`)
     // Once it has expired, reads fill the cache again, from the database.
     await redis.del(`${prefix}account-writes:${ben.id}`)
-    t.same((await service.request('GET', '/user/ben', { token })).body.data, data)
+    t.same(
+      (await service.request('GET', '/user/ben', { token })).body.data,
+      data,
+      'once the marker is gone, a read (from the database) sees the change'
+    )
     await new Promise((resolve) => setTimeout(resolve, 50))
     t.equal(await redis.exists(`${prefix}account:${ben.id}`), 1, 'cached again')
-    t.same((await service.request('GET', '/user/ben', { token })).body.data, data)
+    t.same(
+      (await service.request('GET', '/user/ben', { token })).body.data,
+      data,
+      'and the cached copy is the changed one'
+    )
   })
 
   t.test('no password hash is cached', async (t) => {
-    t.equal((await service.request('GET', '/user/ben', { token })).status, 200)
+    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read fills the cache')
     await new Promise((resolve) => setTimeout(resolve, 50))
     const cached = await service.app.redis!.get(`${prefix}account:${ben.id}`)
     t.ok(cached, 'the account is cached')
     t.notMatch(cached!, /\$2[aby]\$/, 'no bcrypt hash in Redis')
-    t.notMatch(cached!, /password/i)
+    t.notMatch(cached!, /password/i, 'no password field in Redis')
   })
 })

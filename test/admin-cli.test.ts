@@ -1,10 +1,13 @@
 /** `npm run admin -- grant|revoke <username>`: the only way to make or unmake an admin. */
 import { spawnSync } from 'node:child_process'
 import t from 'tap'
-import { forEachBackend, startService } from './helper.js'
+import { expectStatus, forEachBackend, startService } from './helper.js'
+import { ROOT } from './support/processes.js'
 
+/** What `npm run admin -- …` runs, from source (scripts/admin.ts), so no build is needed first. */
 function admin(env: Record<string, string | undefined>, ...args: string[]) {
-  return spawnSync('npm', ['run', '--silent', 'admin', '--', ...args], {
+  return spawnSync(process.execPath, ['--import', 'tsx', 'scripts/admin.ts', ...args], {
+    cwd: ROOT,
     env: { ...process.env, ...env },
     encoding: 'utf8',
     timeout: 60_000
@@ -22,29 +25,39 @@ forEachBackend(t, async (t, backend) => {
   const adminToken = await service.signUpAndLogIn('boss')
   await service.signUpAndLogIn('worker')
 
-  t.equal((await service.request('GET', '/user/worker', { token: adminToken })).status, 403, 'not an admin yet')
+  expectStatus(t, await service.request('GET', '/user/worker', { token: adminToken }), 403, 'not an admin yet')
 
   const granted = admin(env, 'grant', 'BOSS')
-  t.equal(granted.status, 0, granted.stderr)
-  t.equal(granted.stdout.trim(), 'boss is now an admin.')
+  t.equal(granted.status, 0, 'grant exits 0', { stdout: granted.stdout, stderr: granted.stderr })
+  t.equal(granted.stdout.trim(), 'boss is now an admin.', 'grant names the account as typed at sign-up')
   // The flag applies to the live session at once.
-  t.equal(
-    (await service.request('GET', '/user/worker', { token: adminToken })).status,
+  expectStatus(
+    t,
+    await service.request('GET', '/user/worker', { token: adminToken }),
     200,
-    'admin reads another account'
+    'the granted admin reads another account with the session it already had'
   )
-  t.equal((await service.request('GET', '/user/boss', { token: adminToken })).body.admin, true)
+  t.equal(
+    (await service.request('GET', '/user/boss', { token: adminToken })).body.admin,
+    true,
+    'the account says admin: true'
+  )
 
   const revoked = admin(env, 'revoke', 'boss')
-  t.equal(revoked.status, 0, revoked.stderr)
-  t.equal(revoked.stdout.trim(), 'boss is no longer an admin.')
-  t.equal((await service.request('GET', '/user/worker', { token: adminToken })).status, 403, 'revocation is immediate')
+  t.equal(revoked.status, 0, 'revoke exits 0', { stdout: revoked.stdout, stderr: revoked.stderr })
+  t.equal(revoked.stdout.trim(), 'boss is no longer an admin.', 'revoke says what it did')
+  expectStatus(
+    t,
+    await service.request('GET', '/user/worker', { token: adminToken }),
+    403,
+    'a revoked admin is refused at once'
+  )
 
   const missing = admin(env, 'grant', 'nobody')
-  t.equal(missing.status, 1)
-  t.equal(missing.stderr.trim(), 'No user named "nobody".')
+  t.equal(missing.status, 1, 'granting a user that does not exist exits 1')
+  t.equal(missing.stderr.trim(), 'No user named "nobody".', 'and says there is no such user')
 
   const usage = admin(env, 'promote', 'boss')
-  t.equal(usage.status, 2)
-  t.match(usage.stderr, /^usage: npm run admin -- grant\|revoke <username>/)
+  t.equal(usage.status, 2, 'an unknown action exits 2')
+  t.match(usage.stderr, /^usage: npm run admin -- grant\|revoke <username>/, 'and prints the usage')
 })

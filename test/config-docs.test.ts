@@ -24,9 +24,9 @@ function settingsReadByLoadConfig(): string[] {
   return [...names].sort()
 }
 
-/** Variable names in the first column of a Markdown table: "| `NAME` | ...". */
+/** Variable names in the first column of a Markdown table: "| `NAME` | ..." (columns may be padded to align). */
 function tableSettings(markdown: string): string[] {
-  return [...markdown.matchAll(/^\| `([A-Z][A-Z0-9_]*)` \|/gm)].map((match) => match[1]!).sort()
+  return [...markdown.matchAll(/^\| `([A-Z][A-Z0-9_]*)` +\|/gm)].map((match) => match[1]!).sort()
 }
 
 /** The README's "## Configuration" section, up to the next section. */
@@ -41,13 +41,13 @@ function readmeConfiguration(): string {
 const expected = [...SETTINGS].sort()
 
 t.test('SETTINGS is what loadConfig reads', async (t) => {
-  t.same(settingsReadByLoadConfig(), expected)
+  t.same(settingsReadByLoadConfig(), expected, 'loadConfig reads exactly the settings SETTINGS lists')
   t.equal(new Set(SETTINGS).size, SETTINGS.length, 'no setting listed twice')
 })
 
 t.test('.env.example lists every setting, and only those', async (t) => {
   const text = read('.env.example')
-  t.same(Object.keys(parseEnv(text)).sort(), expected)
+  t.same(Object.keys(parseEnv(text)).sort(), expected, '.env.example sets exactly the settings SETTINGS lists')
   const lines = text.split('\n')
   for (const name of SETTINGS) {
     const at = lines.findIndex((line) => line.startsWith(`${name}=`))
@@ -56,7 +56,11 @@ t.test('.env.example lists every setting, and only those', async (t) => {
 })
 
 t.test('.env.example holds the defaults', async (t) => {
-  t.same(loadConfig(parseEnv(read('.env.example'))), loadConfig({}))
+  t.same(
+    loadConfig(parseEnv(read('.env.example'))),
+    loadConfig({}),
+    'the configuration from .env.example is the default configuration'
+  )
 })
 
 t.test('docs/configuration.md documents every setting, and only those', async (t) => {
@@ -64,11 +68,11 @@ t.test('docs/configuration.md documents every setting, and only those', async (t
   const settings = tableSettings(
     doc.slice(doc.indexOf('\n## Settings\n'), doc.indexOf('\n## ', doc.indexOf('\n## Settings\n') + 1))
   )
-  t.same(settings, expected)
+  t.same(settings, expected, 'the Settings table of docs/configuration.md lists exactly the settings SETTINGS lists')
 })
 
 t.test('the README configuration table lists every setting, and only those', async (t) => {
   const section = readmeConfiguration()
-  t.same(tableSettings(section), expected)
+  t.same(tableSettings(section), expected, "the README's table lists exactly the settings SETTINGS lists")
   t.match(section, /\(docs\/configuration\.md\)/, 'links docs/configuration.md')
 })

@@ -9,20 +9,20 @@ import { ConfigError, DEFAULT_DATABASE_URL, loadConfig, loadEnvFile, redact } fr
 
 t.test('defaults', async (t) => {
   const config = loadConfig({})
-  t.equal(config.port, 8000)
-  t.equal(config.host, '0.0.0.0')
-  t.equal(config.databaseUrl, DEFAULT_DATABASE_URL)
-  t.equal(config.redisUrl, undefined)
+  t.equal(config.port, 8000, 'port 8000')
+  t.equal(config.host, '0.0.0.0', 'on every interface')
+  t.equal(config.databaseUrl, DEFAULT_DATABASE_URL, 'the embedded SQLite database')
+  t.equal(config.redisUrl, undefined, 'no Redis')
   t.equal(config.sessionTtlSeconds, 86_400, 'sessions last 24 h')
-  t.equal(config.bcryptCost, 12)
-  t.equal(config.logLevel, 'info')
+  t.equal(config.bcryptCost, 12, 'bcrypt cost 12')
+  t.equal(config.logLevel, 'info', 'logs at info')
   t.equal(config.workers, availableParallelism(), 'one process per core')
   t.equal(
     config.hashThreads,
     Math.max(1, Math.floor(availableParallelism() / config.workers)),
     'hash threads share the cores'
   )
-  t.equal(loadConfig({ WORKERS: '1' }).hashThreads, availableParallelism())
+  t.equal(loadConfig({ WORKERS: '1' }).hashThreads, availableParallelism(), 'one worker hashes on every core')
 })
 
 const bad: Array<[string, Record<string, string>, RegExp]> = [
@@ -37,14 +37,22 @@ const bad: Array<[string, Record<string, string>, RegExp]> = [
 ]
 for (const [name, env, message] of bad) {
   t.test(name, async (t) => {
-    t.throws(() => loadConfig(env), ConfigError)
-    t.throws(() => loadConfig(env), { message })
+    t.throws(() => loadConfig(env), ConfigError, 'loadConfig refuses it with a ConfigError')
+    t.throws(() => loadConfig(env), { message }, 'whose message names the setting and what is wrong')
   })
 }
 
 t.test('passwords in URLs are redacted in messages', async (t) => {
-  t.equal(redact('mysql://app:s3cret@db:3306/accounts'), 'mysql://app:***@db:3306/accounts')
-  t.throws(() => loadConfig({ DATABASE_URL: 'postgresql://app:s3cret@db' }), { message: /app:\*\*\*@db/ })
+  t.equal(
+    redact('mysql://app:s3cret@db:3306/accounts'),
+    'mysql://app:***@db:3306/accounts',
+    'redact hides the password and keeps the rest'
+  )
+  t.throws(
+    () => loadConfig({ DATABASE_URL: 'postgresql://app:s3cret@db' }),
+    { message: /app:\*\*\*@db/ },
+    'a bad DATABASE_URL is quoted with its password hidden'
+  )
 })
 
 t.test('the server refuses to start on a bad setting, with one line', async (t) => {
@@ -53,30 +61,48 @@ t.test('the server refuses to start on a bad setting, with one line', async (t) 
     encoding: 'utf8',
     timeout: 30_000
   })
-  t.equal(result.status, 1)
-  t.equal(result.stderr.trim(), 'Configuration error: PORT must be a whole number from 0 to 65535, got "not-a-port"')
-  t.equal(result.stdout, '')
+  t.equal(result.status, 1, 'the server exits 1', { stdout: result.stdout, stderr: result.stderr })
+  t.equal(
+    result.stderr.trim(),
+    'Configuration error: PORT must be a whole number from 0 to 65535, got "not-a-port"',
+    'stderr is one line naming the setting'
+  )
+  t.equal(result.stdout, '', 'nothing on stdout')
 })
 
 t.test('metrics are off unless METRICS_PORT is set; loopback by default', async (t) => {
-  t.equal(loadConfig({}).metrics, undefined)
-  t.equal(loadConfig({ METRICS_PORT: '' }).metrics, undefined)
+  t.equal(loadConfig({}).metrics, undefined, 'off by default')
+  t.equal(loadConfig({ METRICS_PORT: '' }).metrics, undefined, 'an empty METRICS_PORT is unset')
   t.equal(loadConfig({ METRICS_HOST: '0.0.0.0' }).metrics, undefined, 'a host alone turns nothing on')
-  t.same(loadConfig({ METRICS_PORT: '9464' }).metrics, { port: 9464, host: '127.0.0.1' })
-  t.same(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '::' }).metrics, { port: 9464, host: '::' })
-  t.throws(() => loadConfig({ METRICS_PORT: '0' }), {
-    message: /^METRICS_PORT must be a whole number from 1 to 65535, got "0"/
-  })
-  t.throws(() => loadConfig({ METRICS_PORT: 'prom' }), ConfigError)
+  t.same(
+    loadConfig({ METRICS_PORT: '9464' }).metrics,
+    { port: 9464, host: '127.0.0.1' },
+    'a port alone listens on loopback'
+  )
+  t.same(
+    loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '::' }).metrics,
+    { port: 9464, host: '::' },
+    'METRICS_HOST chooses the address'
+  )
+  t.throws(
+    () => loadConfig({ METRICS_PORT: '0' }),
+    { message: /^METRICS_PORT must be a whole number from 1 to 65535, got "0"/ },
+    'METRICS_PORT=0 is refused: it must be 1 to 65535'
+  )
+  t.throws(() => loadConfig({ METRICS_PORT: 'prom' }), ConfigError, 'a port that is not a number is refused')
 })
 
 t.test('LOG_PRETTY is a flag, off by default', async (t) => {
-  t.equal(loadConfig({}).logPretty, false)
-  for (const on of ['1', 'true', 'TRUE']) t.equal(loadConfig({ LOG_PRETTY: on }).logPretty, true, on)
-  for (const off of ['0', 'false', '']) t.equal(loadConfig({ LOG_PRETTY: off }).logPretty, false, off || 'empty')
-  t.throws(() => loadConfig({ LOG_PRETTY: 'yes please' }), {
-    message: /^LOG_PRETTY must be 1, 0, true or false, got "yes please"/
-  })
+  t.equal(loadConfig({}).logPretty, false, 'off by default')
+  for (const on of ['1', 'true', 'TRUE'])
+    t.equal(loadConfig({ LOG_PRETTY: on }).logPretty, true, `LOG_PRETTY=${on} turns it on`)
+  for (const off of ['0', 'false', ''])
+    t.equal(loadConfig({ LOG_PRETTY: off }).logPretty, false, `LOG_PRETTY=${off || '(empty)'} leaves it off`)
+  t.throws(
+    () => loadConfig({ LOG_PRETTY: 'yes please' }),
+    { message: /^LOG_PRETTY must be 1, 0, true or false, got "yes please"/ },
+    'anything else is refused'
+  )
 })
 
 t.test('.env: read when present, ignored when missing, and the real environment wins', async (t) => {
@@ -92,8 +118,8 @@ t.test('.env: read when present, ignored when missing, and the real environment 
   writeFileSync(file, 'CONFIG_TEST_FROM_FILE=file\nCONFIG_TEST_REAL=file\n')
   process.env.CONFIG_TEST_REAL = 'real'
   loadEnvFile(file)
-  t.equal(process.env.CONFIG_TEST_FROM_FILE, 'file')
-  t.equal(process.env.CONFIG_TEST_REAL, 'real')
+  t.equal(process.env.CONFIG_TEST_FROM_FILE, 'file', 'a variable only in the file is read from it')
+  t.equal(process.env.CONFIG_TEST_REAL, 'real', 'a variable of the real environment is not overridden by the file')
 })
 
 t.test('the server reads .env from its working directory, under the real environment', async (t) => {
@@ -109,13 +135,20 @@ t.test('the server reads .env from its working directory, under the real environ
       timeout: 30_000
     })
   const fromFile = run({})
-  t.equal(fromFile.status, 1)
+  t.equal(fromFile.status, 1, 'a bad setting in .env stops the server with exit code 1', {
+    stdout: fromFile.stdout,
+    stderr: fromFile.stderr
+  })
   t.equal(
     fromFile.stderr.trim(),
-    'Configuration error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"'
+    'Configuration error: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent, got "loud"',
+    'the setting from .env is what it names'
   )
   const real = run({ LOG_LEVEL: 'silent' })
-  t.equal(real.status, 1)
+  t.equal(real.status, 1, 'with LOG_LEVEL fixed in the environment, the bad PORT of .env still stops it', {
+    stdout: real.stdout,
+    stderr: real.stderr
+  })
   t.equal(
     real.stderr.trim(),
     'Configuration error: PORT must be a whole number from 0 to 65535, got "from-the-file"',

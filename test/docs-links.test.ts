@@ -132,18 +132,24 @@ t.test('the link and path finders find what a reader sees, and nothing in code b
       './configuration.md#metrics',
       'security.md',
       'operations.md'
-    ]
+    ],
+    'linkTargets finds inline links, images, reference definitions and href/src, and none in code'
   )
   t.same(
     codePaths(sample).map((path) => path.text),
-    ['src/db', 'test/a.test.ts', 'src/app.ts']
+    ['src/db', 'test/a.test.ts', 'src/app.ts'],
+    'codePaths finds repository paths in inline code (line numbers cut), none in fenced blocks or dist/'
   )
   t.ok(
     anchorsOf('# Operations\n## What is shared, what is per instance\n## `TRUST_PROXY` & co.').has(
       'what-is-shared-what-is-per-instance'
-    )
+    ),
+    "anchorsOf makes GitHub's anchor of a heading with punctuation"
   )
-  t.ok(anchorsOf('## `TRUST_PROXY` & co.').has('trust_proxy--co'))
+  t.ok(
+    anchorsOf('## `TRUST_PROXY` & co.').has('trust_proxy--co'),
+    "anchorsOf drops code marks and '&' as GitHub does, keeping both spaces as dashes"
+  )
 })
 
 t.test('every relative link in README.md and docs/*.md leads to a file', async (t) => {

@@ -9,17 +9,17 @@ t.test('docs', async (t) => {
   const yamlText = readFileSync(new URL('../openapi.yaml', import.meta.url), 'utf8')
 
   const json = await fetch(`${service.url}/openapi.json`)
-  t.equal(json.status, 200)
+  t.equal(json.status, 200, '/openapi.json answers 200')
   t.same(await json.json(), parse(yamlText), '/openapi.json is openapi.yaml')
 
   const yaml = await fetch(`${service.url}/openapi.yaml`)
-  t.equal(yaml.status, 200)
-  t.match(yaml.headers.get('content-type'), /^application\/yaml/)
-  t.equal(await yaml.text(), yamlText)
+  t.equal(yaml.status, 200, '/openapi.yaml answers 200')
+  t.match(yaml.headers.get('content-type'), /^application\/yaml/, '/openapi.yaml is served as application/yaml')
+  t.equal(await yaml.text(), yamlText, '/openapi.yaml is the file, byte for byte')
 
   const ui = await fetch(`${service.url}/docs/`)
-  t.equal(ui.status, 200)
-  t.match(await ui.text(), /swagger-ui/i)
+  t.equal(ui.status, 200, '/docs/ answers 200')
+  t.match(await ui.text(), /swagger-ui/i, '/docs/ is the Swagger UI page')
   const uiSpec = await fetch(`${service.url}/docs/json`)
   t.same(await uiSpec.json(), parse(yamlText), 'Swagger UI shows the same contract')
 })

@@ -1,6 +1,6 @@
 /** Malformed requests get a clear problem+json 4xx, never a 5xx, and change nothing. */
 import t from 'tap'
-import { PASSWORD, forEachBackend, startService } from './helper.js'
+import { PASSWORD, expectStatus, forEachBackend, startService } from './helper.js'
 
 forEachBackend(t, async (t, backend) => {
   const service = await startService(t, backend)
@@ -105,10 +105,10 @@ forEachBackend(t, async (t, backend) => {
   for (const [name, method, path, options, status, detail] of cases) {
     t.test(name, async (t) => {
       const res = await service.request(method, path, options)
-      t.equal(res.status, status)
-      t.match(res.contentType, /^application\/problem\+json/)
-      t.match(res.body, { status, title: String, type: String })
-      t.match(res.body.detail, detail)
+      expectStatus(t, res, status, `refused with ${status}`)
+      t.match(res.contentType, /^application\/problem\+json/, 'as a problem document')
+      t.match(res.body, { status, title: String, type: String }, 'with its status, a title and a type')
+      t.match(res.body.detail, detail, 'whose detail says what is wrong')
     })
   }
 
@@ -116,8 +116,13 @@ forEachBackend(t, async (t, backend) => {
     const rows = await service.app.db.kysely.selectFrom('users').select('username').execute()
     t.same(
       rows.map((r) => r.username),
-      ['ben']
+      ['ben'],
+      'the users table holds only ben'
     )
-    t.same((await service.request('GET', '/', { token })).body, { username: 'ben', data: {} })
+    t.same(
+      (await service.request('GET', '/', { token })).body,
+      { username: 'ben', data: {} },
+      "and ben's data is untouched"
+    )
   })
 })

@@ -113,10 +113,15 @@ async function exercise(t: Test, agent: Agent, service: ServiceProcess): Promise
   const badLogin = await send(agent, service.url, 'POST', '/auth', { json: { username, password: `${PASSWORD}!` } })
   t.equal(badLogin.status, 401, 'wrong password refused')
   for (let i = 0; i < 3; i++) {
-    t.equal((await send(agent, service.url, 'GET', `/user/${username}`, { token: login.body.token })).status, 200)
+    const read = await send(agent, service.url, 'GET', `/user/${username}`, { token: login.body.token })
+    t.equal(read.status, 200, `read ${i + 1} of the account`)
   }
-  t.equal((await send(agent, service.url, 'GET', '/')).status, 200)
-  t.equal((await send(agent, service.url, 'GET', `/no/such/${username}`)).status, 404)
+  t.equal((await send(agent, service.url, 'GET', '/')).status, 200, 'GET / is greeted')
+  t.equal(
+    (await send(agent, service.url, 'GET', `/no/such/${username}`)).status,
+    404,
+    'a URL no route matches is a 404'
+  )
   t.equal((await send(agent, service.url, 'GET', '/metrics')).status, 404, 'no metrics on the public port')
   return username
 }
@@ -151,7 +156,7 @@ forEachBackend(t, async (t, backend) => {
   t.equal(requests('POST', '/auth', 401), 1, 'the bad login')
   t.equal(requests('GET', '/user/{username}', 200), 3, 'reads, under the route template')
   // The readiness probe of spawnService asked for GET / too: at least ours.
-  t.ok(requests('GET', '/', 200)! >= 1, 'GET /')
+  t.ok(requests('GET', '/', 200)! >= 1, 'GET / is counted (ours, and the readiness probes)')
   t.equal(requests('GET', 'unmatched', 404), 2, 'URLs no route matches (/no/such/…, /metrics), under one label')
   t.notOk(
     samples.some((sample) => Object.values(sample.labels).some((value) => value.includes(username))),
@@ -181,17 +186,19 @@ forEachBackend(t, async (t, backend) => {
     [...buckets.map((bucket) => bucket.value)].sort((a, b) => a - b),
     'buckets are cumulative'
   )
-  t.ok(
+  t.equal(
     sampleValue(samples, 'http_request_duration_seconds_count', {
       method: 'POST',
       route: '/auth',
       status_code: '401'
-    }) === 1
+    }),
+    1,
+    'the latency histogram keeps the bad login apart, under its status'
   )
 
-  t.equal(sampleValue(samples, 'accounts_signups_total'), 1)
-  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'success' }), 1)
-  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'failure' }), 1)
+  t.equal(sampleValue(samples, 'accounts_signups_total'), 1, 'one sign-up counted')
+  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'success' }), 1, 'one successful login counted')
+  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'failure' }), 1, 'one failed login counted')
   if (backend === 'mariadb-redis') {
     t.equal(find(samples, 'accounts_sessions_active').length, 0, 'Redis cannot count sessions cheaply: no value')
   } else {
@@ -203,16 +210,20 @@ forEachBackend(t, async (t, backend) => {
 
   const elsewhere = await send(agent, metricsUrl, 'GET', '/')
   t.equal(elsewhere.status, 404, 'the metrics server serves /metrics only')
-  t.equal((await send(agent, metricsUrl, 'POST', '/metrics')).status, 405)
+  t.equal((await send(agent, metricsUrl, 'POST', '/metrics')).status, 405, 'and to GET only')
 })
 
 t.test('METRICS_PORT unset: no metrics server, no hook', async (t) => {
   const service = await spawnService(t, { ...(await backendEnv(t, 'sqlite')), WORKERS: '1', METRICS_HOST: '127.0.0.1' })
   t.same(await listeningPorts(service.child.pid!), [service.port], 'listens on the API port only')
-  t.equal((await send(agentFor(t), service.url, 'GET', '/metrics')).status, 404)
+  t.equal(
+    (await send(agentFor(t), service.url, 'GET', '/metrics')).status,
+    404,
+    'and GET /metrics on the API port is a 404'
+  )
 
   const off = await startService(t, 'sqlite')
-  t.equal(off.app.metrics, null)
+  t.equal(off.app.metrics, null, 'without METRICS_PORT the app keeps no metrics')
   t.notMatch(off.app.printRoutes({ includeHooks: true }), /record\w*Metrics/, 'no route runs a metrics hook')
   const on = await startService(t, 'sqlite', { METRICS_PORT: String(await sparePort()) })
   const routes = on.app.printRoutes({ includeHooks: true, commonPrefix: false })
@@ -252,7 +263,8 @@ t.test('WORKERS=2: the primary serves the metrics of both workers together', asy
   await exercise(t, agent, service)
   // One connection per request: the primary deals connections to the workers in turn.
   const ROUNDS = 20
-  for (let i = 0; i < ROUNDS; i++) t.equal((await send(agent, service.url, 'GET', '/?round')).status, 200)
+  for (let i = 0; i < ROUNDS; i++)
+    t.equal((await send(agent, service.url, 'GET', '/?round')).status, 200, `round ${i + 1}: GET / is greeted`)
 
   const servedBy = await waitFor('both workers to log a request', async () => {
     const pids = new Set<number>()
@@ -272,11 +284,12 @@ t.test('WORKERS=2: the primary serves the metrics of both workers together', asy
   )
   t.equal(
     sampleValue(samples, 'http_requests_total', { method: 'GET', route: '/user/{username}', status_code: '200' }),
-    3
+    3,
+    'the three reads, whichever worker served them'
   )
-  t.equal(sampleValue(samples, 'accounts_signups_total'), 1)
-  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'success' }), 1)
-  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'failure' }), 1)
+  t.equal(sampleValue(samples, 'accounts_signups_total'), 1, 'one sign-up counted, not one per worker')
+  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'success' }), 1, 'one successful login counted')
+  t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'failure' }), 1, 'one failed login counted')
   t.equal(sampleValue(samples, 'accounts_sessions_active'), 1, 'workers share one store: its count is not summed')
   t.ok(sampleValue(samples, 'process_cpu_user_seconds_total')! > 0, 'process metrics, summed over the workers')
 })

@@ -4,10 +4,10 @@ import { setTimeout } from 'node:timers/promises'
 import t from 'tap'
 import { loadConfig } from '../src/config/config.js'
 import { costOf } from '../src/passwords/password-hasher.js'
-import { PASSWORD, forEachBackend, startService } from './helper.js'
+import { PASSWORD, expectStatus, forEachBackend, startService } from './helper.js'
 
 t.test('the default bcrypt cost is 12', async (t) => {
-  t.equal(loadConfig({}).bcryptCost, 12)
+  t.equal(loadConfig({}).bcryptCost, 12, 'with no BCRYPT_COST, the cost is 12')
 })
 
 forEachBackend(t, async (t, backend) => {
@@ -19,8 +19,8 @@ forEachBackend(t, async (t, backend) => {
       .select('password_hash')
       .where('username_key', '=', 'costly')
       .executeTakeFirstOrThrow()
-    t.equal(costOf(row.password_hash), 6)
-    t.match(row.password_hash, /^\$2[aby]\$06\$.{53}$/)
+    t.equal(costOf(row.password_hash), 6, 'costOf reads the configured cost from the stored hash')
+    t.match(row.password_hash, /^\$2[aby]\$06\$.{53}$/, 'the stored hash is a whole bcrypt hash of cost 06')
   })
 })
 
@@ -45,7 +45,7 @@ t.test('the event loop stays free while 20 logins hash', async (t) => {
   while (!loginsDone) {
     const started = performance.now()
     const res = await service.request('GET', '/')
-    t.equal(res.status, 200)
+    expectStatus(t, res, 200, 'GET / is answered while the logins hash')
     probes.push(performance.now() - started)
     await setTimeout(10)
   }

@@ -10,5 +10,8 @@ t.test('the README walkthroughs print what the README shows', async (t) => {
     encoding: 'utf8',
     timeout: 110_000
   })
-  t.equal(run.status, 0, `npm run check:readme passes\n${run.stdout}\n${run.stderr}`)
+  t.equal(run.status, 0, 'scripts/check-readme.ts (npm run check:readme) passes', {
+    stdout: run.stdout,
+    stderr: run.stderr
+  })
 })

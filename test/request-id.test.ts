@@ -47,13 +47,29 @@ forEachBackend(t, async (t, backend) => {
       { token }
     ),
     'edge-7f3a.2026:11=+/x_y',
-    'kept and echoed'
+    'a caller-chosen id is kept and echoed'
   )
-  t.match(await call('no id', 'GET', '/', {}), UUID, 'a UUID is made up')
-  t.match(await call('an id with a space', 'GET', '/', { 'x-request-id': 'a b' }), UUID, 'replaced')
-  t.match(await call('an id with a quote', 'GET', '/', { 'x-request-id': 'a"b' }), UUID, 'replaced')
-  t.match(await call('an overlong id', 'GET', '/', { 'x-request-id': 'x'.repeat(129) }), UUID, 'replaced')
-  t.equal(await call('the longest id kept', 'GET', '/', { 'x-request-id': 'y'.repeat(128) }), 'y'.repeat(128), 'kept')
+  t.match(await call('no id', 'GET', '/', {}), UUID, 'without an id, a UUID is made up')
+  t.match(
+    await call('an id with a space', 'GET', '/', { 'x-request-id': 'a b' }),
+    UUID,
+    'an id with a space is replaced by a UUID'
+  )
+  t.match(
+    await call('an id with a quote', 'GET', '/', { 'x-request-id': 'a"b' }),
+    UUID,
+    'an id with a quote is replaced by a UUID'
+  )
+  t.match(
+    await call('an overlong id', 'GET', '/', { 'x-request-id': 'x'.repeat(129) }),
+    UUID,
+    'an id of 129 characters is replaced by a UUID'
+  )
+  t.equal(
+    await call('the longest id kept', 'GET', '/', { 'x-request-id': 'y'.repeat(128) }),
+    'y'.repeat(128),
+    'an id of 128 characters is kept'
+  )
   await call('a 404', 'GET', `/no/such/${username}`, { 'x-request-id': 'not-found-1' })
   await call('a refused token', 'GET', `/user/${username}`, {
     'x-request-id': 'refused-1',

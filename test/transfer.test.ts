@@ -9,10 +9,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
 import { openDb } from '../src/db/connect.js'
-import { PASSWORD, createDatabase, startService } from './helper.js'
+import { type Backend, PASSWORD, createDatabase, expectStatus, onBackend, startService } from './helper.js'
+import { ROOT } from './support/processes.js'
 
-function npm(databaseUrl: string, ...args: string[]) {
-  return spawnSync('npm', ['run', '--silent', ...args], {
+/** What `npm run export` and `npm run import -- <file>` run, from source (scripts/*.ts), so no build is needed first. */
+function script(databaseUrl: string, name: 'export' | 'import', ...args: string[]) {
+  return spawnSync(process.execPath, ['--import', 'tsx', `scripts/${name}.ts`, ...args], {
+    cwd: ROOT,
     env: { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: '' },
     encoding: 'utf8',
     timeout: 120_000
@@ -25,9 +28,11 @@ const people = [
   { username: 'empty.data', password: 'x'.repeat(72), data: {} }
 ]
 
-t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
+// Each import needs SQLite (the source) and its target: it runs when this run covers both.
+onBackend(t, 'sqlite', 'export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
   const source = await startService(t, 'sqlite')
-  for (const person of people) t.equal((await source.request('POST', '/user', { json: person })).status, 201)
+  for (const person of people)
+    expectStatus(t, await source.request('POST', '/user', { json: person }), 201, `${person.username} signs up`)
   await source.makeAdmin('Ben')
   const originals = new Map<string, unknown>()
   for (const person of people) {
@@ -35,12 +40,13 @@ t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
     originals.set(person.username, (await source.request('GET', `/user/${person.username}`, { token })).body)
   }
 
-  const exported = npm(source.config.databaseUrl, 'export')
-  t.equal(exported.status, 0, exported.stderr)
-  t.equal(exported.stderr.trim(), `exported ${people.length} account(s)`)
+  const exported = script(source.config.databaseUrl, 'export')
+  t.equal(exported.status, 0, 'export exits 0', { stderr: exported.stderr })
+  t.equal(exported.stderr.trim(), `exported ${people.length} account(s)`, 'export counts the accounts on stderr')
   const lines = exported.stdout.trim().split('\n')
   t.equal(lines.length, people.length, 'one line per account')
-  for (const person of people) t.notOk(exported.stdout.includes(person.password), 'no plaintext password in the export')
+  for (const person of people)
+    t.notOk(exported.stdout.includes(person.password), `${person.username}'s plaintext password is not in the export`)
   t.ok(
     lines.every((line) => /"passwordHash":"\$2[aby]\$04\$/.test(line)),
     'hashes are exported'
@@ -48,30 +54,33 @@ t.test('export from SQLite, import into MariaDB and PostgreSQL', async (t) => {
   const file = join(await mkdtemp(join(tmpdir(), 'accounts-export-')), 'accounts.jsonl')
   writeFileSync(file, exported.stdout)
 
-  for (const kind of ['mariadb', 'postgres'] as const) {
-    t.test(kind, async (t) => {
+  const targets: Array<[engine: 'mariadb' | 'postgres', backend: Backend]> = [
+    ['mariadb', 'mariadb-redis'],
+    ['postgres', 'postgres']
+  ]
+  for (const [kind, backend] of targets) {
+    onBackend(t, backend, kind, async (t) => {
       const databaseUrl = await createDatabase(t, kind)
-      const imported = npm(databaseUrl, 'import', '--', file)
-      t.equal(imported.status, 0, imported.stderr)
-      t.equal(imported.stdout.trim(), `imported ${people.length} account(s)`)
+      const imported = script(databaseUrl, 'import', file)
+      t.equal(imported.status, 0, `import into ${kind} exits 0`, { stderr: imported.stderr })
+      t.equal(imported.stdout.trim(), `imported ${people.length} account(s)`, 'import counts the accounts')
 
-      const target = await startService(t, kind === 'mariadb' ? 'mariadb-redis' : 'postgres', {
-        DATABASE_URL: databaseUrl
-      })
+      const target = await startService(t, backend, { DATABASE_URL: databaseUrl })
       for (const person of people) {
         const token = await target.logIn(person.username, person.password)
         const account = await target.request('GET', `/user/${person.username}`, { token })
         t.strictSame(account.body, originals.get(person.username), `${person.username} is the same account on ${kind}`)
       }
       const missing = await target.request('GET', '/user/nobody-here', { token: await target.logIn('ben') })
-      t.equal(missing.status, 404, 'Ben is still an admin there (404, not 403, for a missing user)')
+      expectStatus(t, missing, 404, 'Ben is still an admin there (404, not 403, for a missing user)')
 
       // A second import of the same file is refused whole: nothing changes.
-      const again = npm(databaseUrl, 'import', '--', file)
-      t.equal(again.status, 1)
+      const again = script(databaseUrl, 'import', file)
+      t.equal(again.status, 1, 'a second import of the same file exits 1', { stdout: again.stdout })
       t.match(
         again.stderr.trim(),
-        /^import refused: line 1: username "[^"]+" already exists in the target database; nothing was imported$/
+        /^import refused: line 1: username "[^"]+" already exists in the target database; nothing was imported$/,
+        'and says the first account already exists and nothing was imported'
       )
     })
   }
@@ -105,11 +114,11 @@ t.test('a bad line refuses the whole import', async (t) => {
   for (const [name, second, message] of cases) {
     const file = join(dir, `${name.replaceAll(' ', '-')}.jsonl`)
     writeFileSync(file, `${JSON.stringify(good)}\n${second}\n`)
-    const result = npm(databaseUrl, 'import', '--', file)
-    t.equal(result.status, 1, name)
-    t.match(result.stderr, message, name)
+    const result = script(databaseUrl, 'import', file)
+    t.equal(result.status, 1, `${name}: the import exits 1`, { stdout: result.stdout })
+    t.match(result.stderr, message, `${name}: the refusal names the line and what is wrong with it`)
   }
-  const exported = npm(databaseUrl, 'export')
+  const exported = script(databaseUrl, 'export')
   t.equal(exported.stdout, '', 'nothing was imported')
   const db = openDb(databaseUrl, { poolSize: 1 })
   const rows = await db.kysely.selectFrom('users').select('id').execute()

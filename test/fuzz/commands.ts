@@ -34,7 +34,7 @@ import {
   usernameArb
 } from './inputs.js'
 import { type Call, type Json, keyOf, type Model, type OperationId, predict, type Session } from './model.js'
-import { invariantViolations, type Wire, type WireRequest, type WireResponse } from './wire.js'
+import { describeRequest, invariantViolations, show, type Wire, type WireRequest, type WireResponse } from './wire.js'
 
 export interface Real {
   wire: Wire
@@ -45,22 +45,19 @@ export interface Real {
 // ---------------------------------------------------------------------------------------------
 // Sending one request and judging the answer
 
-function show(value: string, max = 300): string {
-  const text = JSON.stringify(value)
-  return text.length > max ? `${text.slice(0, max)}…" (${value.length} chars)` : text
-}
-
+/** The request, the answer and each problem (marked ✗), for the error that fails the run. */
 function describe(request: WireRequest, res: WireResponse, problems: string[]): string {
-  const headers = Object.entries(request.headers).map(([name, value]) => `${name}: ${show(value, 120)}`)
   return [
-    `${request.method} ${show(request.path, 200)}`,
-    ...headers.map((line) => `  ${line}`),
-    request.body === undefined
-      ? '  (no body)'
-      : `  body (${request.body.length} bytes): ${show(request.body.toString('utf8'))}`,
+    describeRequest(request),
     `-> ${res.status} ${res.contentType} (via ${res.via}) ${show(res.text, 500)}`,
     ...problems.map((problem) => `  ✗ ${problem}`)
   ].join('\n')
+}
+
+/** The first problem (✗) a failure message names, else its first line: the headline of a report. */
+export function firstProblem(message: string): string {
+  const lines = message.split('\n')
+  return (lines.find((line) => /^\s*✗ /.test(line)) ?? lines[0]!).replace(/^\s*✗\s*/, '').trim()
 }
 
 /** Predicts, sends, checks, and applies the answer to the model. Throws on any deviation. */

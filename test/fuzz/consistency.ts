@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
 import type { createClient } from 'redis'
 import type { Service } from '../helper.js'
-import { exchange, type Real } from './commands.js'
+import { exchange, firstProblem, type Real } from './commands.js'
 import { keyOf, type Model, normalise } from './model.js'
 
 type RedisClient = ReturnType<typeof createClient>
@@ -103,7 +103,11 @@ export async function storeProblems(
       })
       if (!session.live) session.seenDead = true
     } catch (error) {
-      problems.push(`${session.live ? 'live' : 'revoked'} token of "${session.owner}": ${(error as Error).message}`)
+      // Headed by what went wrong; the request and the answer follow.
+      const message = (error as Error).message
+      problems.push(
+        `${session.live ? 'live' : 'revoked'} token of "${session.owner}": ${firstProblem(message)}\n${message}`
+      )
     }
   }
   return problems

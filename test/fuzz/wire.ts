@@ -1,15 +1,18 @@
 /**
  * Sends the fuzzer's requests to the running service and checks what holds for every answer.
+ * Nothing is reported for an answer that holds; one that does not fails the run with the request,
+ * the answer and what is wrong (and fuzz.test.ts adds the seed that replays it).
  *
- * Ordinary requests go through `service.request` from test/helper.ts (fetch, plus its own
- * contract assertions). The helper cannot send some of what the fuzzer makes: a raw request target
- * that fetch would normalise (`/user/..`, `%2e%2e`, latin-1 bytes), a body without a Content-Type,
+ * Ordinary requests go through `service.request` from test/helper.ts (fetch, plus its own contract
+ * check, which throws a ContractViolation; `Wire.send` rethrows it with the request as the fuzzer
+ * sent it, headers included). The helper cannot send some of what the fuzzer makes: a raw request
+ * target that fetch would normalise (`/user/..`, `%2e%2e`, latin-1 bytes), a body without a Content-Type,
  * bytes that are not UTF-8, a GET with a body, header values with surrounding whitespace; and HEAD
  * answers have no body to check against the contract. Those, and every method other than GET,
  * POST, PUT and DELETE, go out through node:http exactly as written.
  */
 import http from 'node:http'
-import { contractViolations } from '../contract.js'
+import { ContractViolation, contractViolations } from '../contract.js'
 import type { Service } from '../helper.js'
 
 export interface WireRequest {
@@ -52,6 +55,37 @@ function helperCanSend(request: WireRequest): boolean {
   return contentType && Buffer.from(request.body.toString('utf8'), 'utf8').equals(request.body)
 }
 
+/** A string as JSON, cut to `max` characters, for failure messages. */
+export function show(value: string, max = 300): string {
+  const text = JSON.stringify(value)
+  return text.length > max ? `${text.slice(0, max)}…" (${value.length} chars)` : text
+}
+
+/** The request as the fuzzer sent it: method, target, every header and the body. */
+export function describeRequest(request: WireRequest): string {
+  const headers = Object.entries(request.headers).map(([name, value]) => `${name}: ${show(value, 120)}`)
+  return [
+    `${request.method} ${show(request.path, 200)}`,
+    ...headers.map((line) => `  ${line}`),
+    request.body === undefined
+      ? '  (no body)'
+      : `  body (${request.body.length} bytes): ${show(request.body.toString('utf8'))}`
+  ].join('\n')
+}
+
+/**
+ * A ContractViolation from `service.request`, told the way the fuzzer tells every deviation: the
+ * request as sent, then the answer, each violation marked ✗ (the first one heads the failure).
+ */
+function violationReport(request: WireRequest, violation: ContractViolation): string {
+  const [headline, ...rest] = violation.message.split('\n')
+  return [
+    describeRequest(request),
+    `-> (via helper) ${headline}`,
+    ...rest.map((line) => (line.startsWith('  - ') ? `  ✗ ${line.slice(4)}` : `  ${line}`))
+  ].join('\n')
+}
+
 function parseBody(text: string, contentType: string): unknown {
   if (text === '') return undefined
   if (!contentType.includes('json')) return text
@@ -88,10 +122,11 @@ export class Wire {
   private async viaService(request: WireRequest): Promise<WireResponse> {
     this.viaHelper++
     const body = request.body?.toString('utf8')
-    const res = await this.service.request(request.method, request.path, {
-      headers: request.headers,
-      ...(body !== undefined && { body })
-    })
+    const res = await this.service
+      .request(request.method, request.path, { headers: request.headers, ...(body !== undefined && { body }) })
+      .catch((error: unknown) => {
+        throw error instanceof ContractViolation ? new Error(violationReport(request, error)) : error
+      })
     const text = res.body === undefined ? '' : typeof res.body === 'string' ? res.body : JSON.stringify(res.body)
     return {
       status: res.status,
