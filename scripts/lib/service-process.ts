@@ -89,19 +89,26 @@ export interface ServerProcess {
 /** A server that did not come up: the message says why and holds its output. */
 export class ServerStartError extends Error {}
 
-/**
- * Spawns through `setpriv --pdeathsig KILL` (util-linux), which then execs the command (same pid):
- * should this process die without stopping the child (killed on a timeout, say), the kernel kills it.
- */
-export function spawnTied(command: string, args: string[], options: SpawnOptions): ChildProcess {
-  return spawn('setpriv', ['--pdeathsig', 'KILL', command, ...args], options)
-}
-
 /** Backstop: a child still running when this process exits is killed. */
 const live = new Set<ChildProcess>()
 process.once('exit', () => {
   for (const child of live) child.kill('SIGKILL')
 })
+
+/**
+ * Spawns through `setpriv --pdeathsig KILL` (util-linux), which then execs the command (same pid):
+ * should this process die without stopping the child (killed on a timeout, say), the kernel kills
+ * it; should it exit normally with the child still running, the backstop above kills it.
+ */
+export function spawnTied(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', command, ...args], options)
+  live.add(child)
+  child.once('exit', () => live.delete(child))
+  child.once('error', () => {
+    if (child.pid === undefined) live.delete(child)
+  })
+  return child
+}
 
 function running(child: ChildProcess): boolean {
   return child.pid !== undefined && child.exitCode === null && child.signalCode === null
@@ -142,7 +149,6 @@ export async function spawnServer(command: ServerCommand, options: SpawnServerOp
     },
     stdio: ['ignore', 'pipe', 'pipe']
   })
-  live.add(child)
   const output = keepOutputTail(child, options.outputChars ?? 20_000)
   let spawnError: Error | undefined
   const exit = new Promise<ServerExit>((resolve) => {
@@ -154,7 +160,6 @@ export async function spawnServer(command: ServerCommand, options: SpawnServerOp
       resolve({ code: null, signal: null })
     })
   })
-  void exit.then(() => live.delete(child))
   const closed = new Promise<void>((resolve) => child.once('close', () => resolve()))
   /** The output, once the pipes have been read to their end (or half a second has passed). */
   const finalOutput = async () => {

@@ -4,7 +4,7 @@
  * its real entry point, `src/server.ts`, as a child process. Everything started here is stopped,
  * and every temp dir removed, in `t.teardown`, and as a last resort when the test process exits.
  */
-import { type ChildProcess, type SpawnOptions, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync } from 'node:child_process'
 import { rmSync } from 'node:fs'
 import { chown, mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
 import { type Agent, request as httpRequest } from 'node:http'
@@ -16,7 +16,7 @@ import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { sparePort } from '../../scripts/lib/processes.js'
-import { serviceFromSource, spawnServer } from '../../scripts/lib/service-process.js'
+import { serviceFromSource, spawnServer, spawnTied } from '../../scripts/lib/service-process.js'
 import { TEST_ENV } from './test-env.js'
 
 export { sparePort }
@@ -24,11 +24,9 @@ export { sparePort }
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const PG_BIN = '/usr/lib/postgresql/15/bin'
 
-/** Backstop: should the test process end before its teardowns ran, leave nothing behind. */
-const live = new Set<ChildProcess>()
+/** Backstop: should the test process end before its teardowns ran, leave no temp dir behind (children: spawnTied). */
 const dirs = new Set<string>()
 process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
 })
 
@@ -71,20 +69,6 @@ function exited(child: ChildProcess): Promise<{ code: number | null; signal: Nod
   if (child.exitCode !== null || child.signalCode !== null)
     return Promise.resolve({ code: child.exitCode, signal: child.signalCode })
   return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
-}
-
-/**
- * Spawns through `setpriv --pdeathsig KILL`, which then execs the command (same pid): should this
- * test process die without running its teardowns (killed on a timeout, say), the kernel kills the child.
- */
-function spawnTied(command: string, args: string[], options: SpawnOptions): ChildProcess {
-  return track(spawn('setpriv', ['--pdeathsig', 'KILL', command, ...args], options))
-}
-
-function track(child: ChildProcess): ChildProcess {
-  live.add(child)
-  child.once('exit', () => live.delete(child))
-  return child
 }
 
 /** Direct children of a process, from /proc (PostgreSQL's backends, before the postmaster dies). */
