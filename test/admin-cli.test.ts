@@ -1,17 +1,11 @@
 /** `npm run admin -- grant|revoke <username>`: the only way to make or unmake an admin. */
-import { spawnSync } from 'node:child_process'
 import t from 'tap'
 import { expectStatus, forEachBackend, startService } from './helper.js'
-import { ROOT } from './support/processes.js'
+import { runScript } from './support/scripts.js'
 
-/** What `npm run admin -- …` runs, from source (scripts/admin.ts), so no build is needed first. */
+/** What `npm run admin -- …` runs (scripts/admin.ts), from source. */
 function admin(env: Record<string, string | undefined>, ...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', 'scripts/admin.ts', ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    timeout: 60_000
-  })
+  return runScript('admin', args, env)
 }
 
 forEachBackend(t, async (t, backend) => {

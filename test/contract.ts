@@ -103,7 +103,11 @@ export interface CheckedRequest {
  * made the call fails there, showing the request, the response and each violation.
  */
 export class ContractViolation extends Error {
-  constructor(request: CheckedRequest, response: CheckedResponse, violations: string[]) {
+  constructor(
+    readonly request: CheckedRequest,
+    readonly response: CheckedResponse,
+    readonly violations: string[]
+  ) {
     super(
       [
         `the response breaks openapi.yaml:`,

@@ -2,24 +2,25 @@
  * `npm run export` from SQLite and `npm run import` into MariaDB and PostgreSQL: everyone logs
  * in with the same password and sees the same data. An import is all or nothing.
  */
-import { spawnSync } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
-import { mkdtemp } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { openDb } from '../src/db/connect.js'
 import { type Backend, PASSWORD, createDatabase, expectStatus, onBackend, startService } from './helper.js'
-import { ROOT } from './support/processes.js'
+import { runScript } from './support/scripts.js'
 
-/** What `npm run export` and `npm run import -- <file>` run, from source (scripts/*.ts), so no build is needed first. */
+/** A temp dir of the test's own, removed when it ends. */
+async function tempDir(t: Test, prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  return dir
+}
+
+/** What `npm run export` and `npm run import -- <file>` run (scripts/*.ts), from source, without Redis. */
 function script(databaseUrl: string, name: 'export' | 'import', ...args: string[]) {
-  return spawnSync(process.execPath, ['--import', 'tsx', `scripts/${name}.ts`, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, DATABASE_URL: databaseUrl, REDIS_URL: '' },
-    encoding: 'utf8',
-    timeout: 120_000
-  })
+  return runScript(name, args, { DATABASE_URL: databaseUrl })
 }
 
 const people = [
@@ -51,7 +52,7 @@ onBackend(t, 'sqlite', 'export from SQLite, import into MariaDB and PostgreSQL',
     lines.every((line) => /"passwordHash":"\$2[aby]\$04\$/.test(line)),
     'hashes are exported'
   )
-  const file = join(await mkdtemp(join(tmpdir(), 'accounts-export-')), 'accounts.jsonl')
+  const file = join(await tempDir(t, 'accounts-export-'), 'accounts.jsonl')
   writeFileSync(file, exported.stdout)
 
   const targets: Array<[engine: 'mariadb' | 'postgres', backend: Backend]> = [
@@ -88,7 +89,7 @@ onBackend(t, 'sqlite', 'export from SQLite, import into MariaDB and PostgreSQL',
 
 t.test('a bad line refuses the whole import', async (t) => {
   const databaseUrl = await createDatabase(t, 'sqlite')
-  const dir = await mkdtemp(join(tmpdir(), 'accounts-import-'))
+  const dir = await tempDir(t, 'accounts-import-')
   const good = {
     id: '0b0e8f4e-4a4c-4d53-9a57-2c1f0e0f8a11',
     username: 'okay',

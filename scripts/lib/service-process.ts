@@ -30,9 +30,14 @@ export interface ServerCommand {
  * without a `.env`, say).
  */
 export function serviceFromSource(): ServerCommand {
+  return fromSource('src/server.ts')
+}
+
+/** Any entry point of ours run from source through tsx (`scripts/admin.ts`, say), from any directory. */
+export function fromSource(path: string): ServerCommand {
   return {
     command: process.execPath,
-    args: ['--import', import.meta.resolve('tsx'), join(ROOT, 'src/server.ts')],
+    args: ['--import', import.meta.resolve('tsx'), join(ROOT, path)],
     env: { TSX_TSCONFIG_PATH: join(ROOT, 'tsconfig.json') }
   }
 }

@@ -78,11 +78,11 @@ export function describeRequest(request: WireRequest): string {
  * request as sent, then the answer, each violation marked ✗ (the first one heads the failure).
  */
 function violationReport(request: WireRequest, violation: ContractViolation): string {
-  const [headline, ...rest] = violation.message.split('\n')
+  const { status, contentType, body } = violation.response
   return [
     describeRequest(request),
-    `-> (via helper) ${headline}`,
-    ...rest.map((line) => (line.startsWith('  - ') ? `  ✗ ${line.slice(4)}` : `  ${line}`))
+    `-> ${status} ${contentType || '(no content type)'}: ${body === undefined ? '(no body)' : show(typeof body === 'string' ? body : JSON.stringify(body))}`,
+    ...violation.violations.map((line) => `  ✗ ${line}`)
   ].join('\n')
 }
 
