@@ -397,7 +397,9 @@ export interface ServiceProcess {
 export async function spawnService(t: Test, env: Record<string, string>): Promise<ServiceProcess> {
   const service = await spawnServer(serviceFromSource(), {
     name: 'the service',
-    cwd: ROOT,
+    // An empty working directory: no `.env` of the contributor's reaches the service, and its
+    // defaults (a SQLite file under ./data, say) land in the test's own temp dir.
+    cwd: await tempDir(t, 'service-cwd-'),
     env: { LOG_LEVEL: 'warn', ...TEST_ENV, ...env },
     outputChars: 20_000
   })
