@@ -94,7 +94,8 @@ export interface paths {
          * Log in
          * @description Exchanges a username and password (JSON or form) for a bearer token. An unknown
          *     username and a wrong password give the same answer. Limited per client address, and
-         *     failed logins per username and address (`429`).
+         *     failed logins per username and address (`429`); attempts still being checked count
+         *     too, so concurrent guesses cannot pass the limit.
          */
         post: operations["logIn"];
         /**

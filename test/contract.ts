@@ -98,25 +98,33 @@ export interface CheckedRequest {
   body?: unknown
 }
 
+/** Stack frames of the checking machinery: cut, so a report points at the test's own line. */
+const MACHINERY = /\/test\/(contract|helper)\.ts:|\/node_modules\/|node:internal/
+
 /**
  * A response that breaks openapi.yaml. Thrown into the call that received it, so the test that
- * made the call fails there, showing the request, the response and each violation.
+ * made the call fails there: the message names the first violation, and the report lists them all
+ * with the request and the response (status, type, body) beside it.
  */
 export class ContractViolation extends Error {
+  readonly request: CheckedRequest
+  readonly response: CheckedResponse
   constructor(
-    readonly request: CheckedRequest,
-    readonly response: CheckedResponse,
+    request: CheckedRequest,
+    response: CheckedResponse,
     readonly violations: string[]
   ) {
-    super(
-      [
-        `the response breaks openapi.yaml:`,
-        ...violations.map((violation) => `  - ${violation}`),
-        `request:  ${request.method} ${request.path}${request.body === undefined ? '' : ` ${excerpt(request.body)}`}`,
-        `response: ${response.status} ${response.contentType || '(no content type)'} ${excerpt(response.body)}`
-      ].join('\n')
-    )
+    const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : ''
+    super(`${request.method} ${request.path} -> ${response.status} breaks openapi.yaml: ${violations[0]}${more}`)
     this.name = 'ContractViolation'
+    this.request = {
+      method: request.method,
+      path: request.path,
+      ...(request.body !== undefined && { body: excerpt(request.body) })
+    }
+    this.response = { status: response.status, contentType: response.contentType, body: response.body }
+    const [headline, ...frames] = (this.stack ?? '').split('\n')
+    this.stack = [headline, ...frames.filter((frame) => !MACHINERY.test(frame))].join('\n')
   }
 }
 

@@ -11,7 +11,13 @@ export interface CounterState {
 export interface Counters {
   /** Adds one to `key`; the first hit starts a window of `windowMs`. */
   hit(key: string, windowMs: number): Promise<CounterState>
-  /** The current state, without counting. */
-  peek(key: string): Promise<CounterState>
+  /**
+   * Adds one to `key` only while it is below `max`, as one atomic step, so that concurrent callers
+   * can never take it past `max` (a check, then a separate hit, lets them all through together).
+   * `counted` says whether this call added one; the first hit starts a window of `windowMs`.
+   */
+  hitBelow(key: string, max: number, windowMs: number): Promise<CounterState & { counted: boolean }>
+  /** Takes back one hit: never below zero, and the window keeps its end. */
+  giveBack(key: string): Promise<void>
   reset(key: string): Promise<void>
 }
