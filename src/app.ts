@@ -12,6 +12,7 @@ import { Readiness } from './health/readiness.js'
 import { ignoreBodies, registerBodyParsers } from './http/body-parsers.js'
 import { RequestLog } from './http/request-log.js'
 import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
+import { fastifyTimeoutOptions } from './http/server-timeouts.js'
 import { logDestination as createLogDestination } from './logging/destination.js'
 import { requestIdOf } from './logging/request-id.js'
 import accountsPlugin from './plugins/accounts.js'
@@ -55,6 +56,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     genReqId: requestIdOf,
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
+    // Slow and idle clients are cut off: headers, whole request, idle keep-alive, inactivity.
+    ...fastifyTimeoutOptions(config.httpTimeouts),
     // Usernames are at most 32 characters; a far longer path segment is a 414, not a lookup.
     routerOptions: { maxParamLength: 100 },
     // While closing, finish what is in flight and keep answering properly (never a bare 503 body).

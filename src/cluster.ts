@@ -36,7 +36,8 @@ export async function runPrimary(config: Config): Promise<void> {
       const server = await startMetricsServer(
         host,
         port,
-        clusterMetricsSource(() => listening)
+        clusterMetricsSource(() => listening),
+        config.httpTimeouts
       )
       log(`metrics of all ${config.workers} workers at ${server.url}`)
     } catch (error) {

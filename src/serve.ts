@@ -20,7 +20,7 @@ async function exposeMetrics(app: FastifyInstance, config: Config): Promise<Metr
   const { host, port } = config.metrics
   const { registrySource, startMetricsServer } = await import('./metrics/metrics-server.js')
   try {
-    return await startMetricsServer(host, port, registrySource(app.metrics))
+    return await startMetricsServer(host, port, registrySource(app.metrics), config.httpTimeouts)
   } catch (error) {
     console.error(`Cannot serve metrics on ${host}:${port}: ${error instanceof Error ? error.message : String(error)}`)
     await app.close()

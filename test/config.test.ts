@@ -155,3 +155,54 @@ t.test('the server reads .env from its working directory, under the real environ
     'LOG_LEVEL from the environment, PORT from the file'
   )
 })
+
+t.test('deadlines for slow and idle clients: defaults, and refused when they cannot work together', async (t) => {
+  t.same(
+    loadConfig({}).httpTimeouts,
+    { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5000, connectionMs: 60_000 },
+    'headers within 10 s, the whole request within 30 s, idle keep-alive 5 s, nothing moving 60 s'
+  )
+  t.same(
+    loadConfig({
+      HEADERS_TIMEOUT_MS: '500',
+      REQUEST_TIMEOUT_MS: '500',
+      KEEP_ALIVE_TIMEOUT_MS: '100',
+      CONNECTION_TIMEOUT_MS: '500'
+    }).httpTimeouts,
+    { headersMs: 500, requestMs: 500, keepAliveMs: 100, connectionMs: 500 },
+    'each is set by its variable; the headers deadline may equal the request deadline'
+  )
+  const refused: Array<[string, Record<string, string>, RegExp]> = [
+    [
+      'a headers deadline past the request deadline',
+      { HEADERS_TIMEOUT_MS: '40000' },
+      /^HEADERS_TIMEOUT_MS \(40000\) must not exceed REQUEST_TIMEOUT_MS \(30000\)/
+    ],
+    [
+      'a connection timeout shorter than the request deadline',
+      { CONNECTION_TIMEOUT_MS: '20000' },
+      /^CONNECTION_TIMEOUT_MS \(20000\) must be at least REQUEST_TIMEOUT_MS \(30000\)/
+    ],
+    // 0 is "no deadline" to Node: exactly what the settings exist to prevent.
+    [
+      'no request deadline',
+      { REQUEST_TIMEOUT_MS: '0' },
+      /^REQUEST_TIMEOUT_MS must be a whole number from 100 to 600000/
+    ],
+    ['no keep-alive timeout', { KEEP_ALIVE_TIMEOUT_MS: '0' }, /^KEEP_ALIVE_TIMEOUT_MS must be a whole number from 100/],
+    [
+      'a unit in the value',
+      { HEADERS_TIMEOUT_MS: '10s' },
+      /^HEADERS_TIMEOUT_MS must be a whole number from 100 to 600000, got "10s"$/
+    ],
+    [
+      'over ten minutes',
+      { CONNECTION_TIMEOUT_MS: '600001' },
+      /^CONNECTION_TIMEOUT_MS must be a whole number from 100 to 600000/
+    ]
+  ]
+  for (const [name, env, message] of refused) {
+    t.throws(() => loadConfig(env), ConfigError, `${name} is refused with a ConfigError`)
+    t.throws(() => loadConfig(env), { message }, `${name}: the message names the settings and what is wrong`)
+  }
+})

@@ -13,6 +13,10 @@ import { resolve } from 'node:path'
 export const SETTINGS = [
   'PORT',
   'HOST',
+  'HEADERS_TIMEOUT_MS',
+  'REQUEST_TIMEOUT_MS',
+  'KEEP_ALIVE_TIMEOUT_MS',
+  'CONNECTION_TIMEOUT_MS',
   'DATABASE_URL',
   'REDIS_URL',
   'REDIS_KEY_PREFIX',
@@ -35,6 +39,8 @@ export const SETTINGS = [
 export interface Config {
   host: string
   port: number
+  /** Deadlines for slow and idle clients, on the API's port and the metrics port alike. */
+  httpTimeouts: HttpTimeouts
   /** `sqlite:<path>`, `mysql://user:pass@host:port/db` or `postgres://user:pass@host:port/db`. */
   databaseUrl: string
   /** Sessions live in Redis when set, in the SQL database otherwise. */
@@ -57,6 +63,18 @@ export interface Config {
   rateLimits: RateLimits
   /** Prometheus metrics on their own HTTP server (GET /metrics); undefined: no metrics at all. */
   metrics: { port: number; host: string } | undefined
+}
+
+/** Node's HTTP server deadlines (src/http/server-timeouts.ts), in milliseconds. */
+export interface HttpTimeouts {
+  /** The request line and headers must have arrived this long after the request began. */
+  headersMs: number
+  /** The whole request, body included, must have arrived this long after it began. */
+  requestMs: number
+  /** A keep-alive connection idle this long between requests is closed. */
+  keepAliveMs: number
+  /** A connection on which nothing moves either way for this long (outside keep-alive idling) is closed. */
+  connectionMs: number
 }
 
 export interface RateLimits {
@@ -138,6 +156,32 @@ function metrics(env: Env): Config['metrics'] {
   return { port: integer(env, 'METRICS_PORT', 0, 1, 65535), host }
 }
 
+/**
+ * Defaults well above what any honest client needs for a request of at most 64 KiB, well below
+ * what lets a few hundred trickling sockets hold every file descriptor for minutes.
+ */
+function httpTimeouts(env: Env): HttpTimeouts {
+  const timeouts = {
+    headersMs: integer(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    requestMs: integer(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+    keepAliveMs: integer(env, 'KEEP_ALIVE_TIMEOUT_MS', 5000, 100, 600_000),
+    connectionMs: integer(env, 'CONNECTION_TIMEOUT_MS', 60_000, 100, 600_000)
+  }
+  // Node refuses a headers deadline past the request's: say so here, in the settings' own names.
+  if (timeouts.headersMs > timeouts.requestMs) {
+    throw new ConfigError(
+      `HEADERS_TIMEOUT_MS (${timeouts.headersMs}) must not exceed REQUEST_TIMEOUT_MS (${timeouts.requestMs}): the headers are part of the request`
+    )
+  }
+  // Otherwise a request still arriving would be cut off silently rather than answered 408 and logged.
+  if (timeouts.connectionMs < timeouts.requestMs) {
+    throw new ConfigError(
+      `CONNECTION_TIMEOUT_MS (${timeouts.connectionMs}) must be at least REQUEST_TIMEOUT_MS (${timeouts.requestMs}), so a request that arrives too slowly gets its 408`
+    )
+  }
+  return timeouts
+}
+
 function corsOrigins(env: Env): string[] {
   const origins = (env.CORS_ORIGINS ?? '')
     .split(',')
@@ -161,6 +205,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     host: env.HOST?.trim() || '0.0.0.0',
     port: integer(env, 'PORT', 8000, 0, 65535),
+    httpTimeouts: httpTimeouts(env),
     databaseUrl: databaseUrl(env),
     redisUrl: redisUrl(env),
     redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'accounts:',

@@ -3,9 +3,9 @@
  * validation, the security handler, Fastify's body parsers, a driver), leaves as an RFC 9457
  * `application/problem+json` document. Internals of 5xx errors are logged, never sent.
  */
-import { STATUS_CODES } from 'node:http'
-import type { Duplex } from 'node:stream'
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isDatabaseUnavailable } from '../db/errors.js'
 import { type FieldError, PROBLEM_TYPE_PREFIX, ProblemError, problems } from '../errors/problem.js'
 import { allowedMethods } from './method-not-allowed.js'
@@ -61,9 +61,10 @@ export function toProblem(error: unknown): ProblemError {
   if (isGlueSecurityError(error)) return securityProblem(error.errors)
   const fastifyError = error as FastifyError
   if (Array.isArray(fastifyError.validation)) return validationProblem(fastifyError)
-  if (isDatabaseUnavailable(error)) return problems.unavailable('database', error)
   const status = fastifyError.statusCode
   // Fastify's own client errors (bad JSON, too large, wrong media type) have safe, useful messages.
+  // Checked before the database: a body cut off mid-way (the client hung up, or missed its deadline)
+  // is Node's ECONNRESET, which Fastify marks 400, and no database's.
   if (typeof status === 'number' && status >= 400 && status < 500) {
     return new ProblemError({
       status,
@@ -72,6 +73,7 @@ export function toProblem(error: unknown): ProblemError {
       detail: status === 414 ? 'The URL is too long: a username has at most 32 characters.' : fastifyError.message
     })
   }
+  if (isDatabaseUnavailable(error)) return problems.unavailable('database', error)
   return problems.internal(error)
 }
 
@@ -128,16 +130,61 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.']
 }
 
+/** A connection's socket as Node's HTTP server keeps it (its own handlers read these too). */
+type HttpSocket = Socket & {
+  /** The response in flight on the connection, if any. */
+  _httpMessage?: ServerResponse | null
+  /** The parser, and the request it is reading, once that request's headers are in. */
+  parser?: { incoming?: IncomingMessage | null } | null
+}
+
+/** The request on this connection whose body is still arriving, if any. */
+function bodyInArrival(socket: HttpSocket): IncomingMessage | undefined {
+  const incoming = socket.parser?.incoming
+  return incoming && !incoming.complete ? incoming : undefined
+}
+
+/**
+ * Whether the request that failed can still be answered: not once its answer has begun or been
+ * sent (a 429 before its body came in, say), nor while an earlier request's answer is pending on
+ * the connection; our bytes would then corrupt that answer, or answer a request never made.
+ */
+function mayAnswer(socket: HttpSocket): boolean {
+  const response = socket._httpMessage
+  // No answer in flight: headers still arriving may be answered; a body still arriving was answered.
+  if (!response) return bodyInArrival(socket) === undefined
+  return !response.headersSent && !response.req.complete
+}
+
+/**
+ * A client too slow to send its request (src/http/server-timeouts.ts): one line, at info since
+ * the fault is the client's, with neither a stack nor anything the client sent.
+ */
+function logSlowClient(log: FastifyBaseLogger, socket: HttpSocket): void {
+  log.info(
+    {
+      remoteAddress: socket.remoteAddress,
+      remotePort: socket.remotePort,
+      bytesReceived: socket.bytesRead,
+      waitingFor: bodyInArrival(socket) ? 'body' : 'headers'
+    },
+    'closed the connection of a client too slow to send its request'
+  )
+}
+
 /**
  * Requests Node's HTTP parser rejects never reach Fastify's handlers (oversized headers, broken
- * framing): answer them with a problem document too, then close the connection.
+ * framing, a request that missed its deadline): answer them with a problem document too, then
+ * close the connection. Fastify calls it with the instance as `this`.
  */
-export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Duplex): void {
+export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoException, socket: HttpSocket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') logSlowClient(this.log, socket)
   const [status, detail] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'The request is not valid HTTP.']
   const title = STATUS_CODES[status] ?? 'Bad Request'
   const body = JSON.stringify({ type: `${PROBLEM_TYPE_PREFIX}${slugOf(title)}`, title, status, detail })
-  if (socket.writable) {
+  // Otherwise the connection just closes.
+  if (socket.writable && mayAnswer(socket)) {
     socket.write(
       `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
     )

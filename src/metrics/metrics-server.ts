@@ -4,6 +4,8 @@
  */
 import { createServer, type Server } from 'node:http'
 import type { Registry } from 'prom-client'
+import type { HttpTimeouts } from '../config/config.js'
+import { httpServerOptions } from '../http/server-timeouts.js'
 
 export interface MetricsSource {
   contentType: string
@@ -49,12 +51,19 @@ function answer(server: Server, source: MetricsSource): void {
   })
 }
 
-/** Listens on host:port; rejects when it cannot (the port is taken, say). */
-export async function startMetricsServer(host: string, port: number, source: MetricsSource): Promise<MetricsServer> {
-  const server = createServer()
+/**
+ * Listens on host:port; rejects when it cannot (the port is taken, say). Slow and idle clients are
+ * cut off as on the API's port (Node's own bare 408 here: this server is outside the contract).
+ */
+export async function startMetricsServer(
+  host: string,
+  port: number,
+  source: MetricsSource,
+  timeouts: HttpTimeouts
+): Promise<MetricsServer> {
+  const server = createServer(httpServerOptions(timeouts))
+  server.timeout = timeouts.connectionMs
   answer(server, source)
-  // Scrapers poll; an idle connection need not hold the process open on shutdown.
-  server.keepAliveTimeout = 5000
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {
