@@ -3,17 +3,34 @@
  *   npm run admin -- grant <username>
  *   npm run admin -- revoke <username>
  * Uses the service's own settings (DATABASE_URL, REDIS_URL, ...). The change applies to live sessions
- * at once: with Redis, it goes through the account cache as every API change does.
+ * at once: with Redis, it goes through the account cache as every API change does. A service that
+ * caches accounts in Redis records its key prefix in the database, so this refuses to run without
+ * REDIS_URL there (the cache would keep the old flag for up to 300 s), and with REDIS_URL it goes
+ * through the cache under every prefix recorded, as well as its own.
  */
+import { setAdminFlag } from '../src/accounts/admin-flag.js'
 import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
+import { RedisAccountCachesRepository } from '../src/db/redis-account-caches-repository.js'
 import { UsersRepository } from '../src/db/users-repository.js'
 import { createRedisClient } from '../src/redis/client.js'
 import { openSessionStore } from '../src/sessions/open-session-store.js'
-import { setAdminFlag } from '../src/accounts/admin-flag.js'
+import { ACCOUNT_TTL_SECONDS } from '../src/sessions/redis-session-store.js'
+import type { AccountCache } from '../src/sessions/session-store.js'
 
 const USAGE = 'usage: npm run admin -- grant|revoke <username>'
+
+class Refusal extends Error {}
+
+/** One change through several caches: each drops its copy and blocks refills around the change. */
+function throughEvery(caches: AccountCache[]): AccountCache {
+  return {
+    write<T>(userId: string, change: () => Promise<T>): Promise<T> {
+      return caches.reduce((inner, cache) => () => cache.write(userId, inner), change)()
+    }
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const [action, username, ...rest] = argv
@@ -28,16 +45,21 @@ async function main(argv: string[]): Promise<number> {
   const redis = config.redisUrl ? createRedisClient(config.redisUrl, () => {}) : undefined
   try {
     await migrateToLatest(db.kysely)
+    const cachedUnder = await new RedisAccountCachesRepository(db).prefixes()
+    if (cachedUnder.length && !redis) {
+      throw new Refusal(
+        `the service caches accounts in Redis (REDIS_KEY_PREFIX ${cachedUnder.map((p) => JSON.stringify(p)).join(', ')}): run this with its REDIS_URL, or the change would stay unseen for up to ${ACCOUNT_TTL_SECONDS} s. Nothing was changed. (If no instance uses Redis any more, starting one without REDIS_URL clears this.)`
+      )
+    }
     await redis?.connect()
-    const cache = openSessionStore({
-      db,
-      redis,
-      redisKeyPrefix: config.redisKeyPrefix,
-      onCacheError: (error) =>
-        console.error(
-          `warning: the account cache could not be told (${error}); it refills from the database within a minute`
-        )
-    })
+    const prefixes = [...new Set([config.redisKeyPrefix, ...cachedUnder])]
+    const onCacheError = (error: unknown) =>
+      console.error(
+        `warning: the account cache could not be told (${error}); it refills from the database within a minute`
+      )
+    const cache = redis
+      ? throughEvery(prefixes.map((redisKeyPrefix) => openSessionStore({ db, redis, redisKeyPrefix, onCacheError })))
+      : openSessionStore({ db, redisKeyPrefix: config.redisKeyPrefix, onCacheError })
     const user = await setAdminFlag(new UsersRepository(db), cache, username, action === 'grant')
     if (!user) {
       console.error(`No user named "${username}".`)
@@ -57,7 +79,9 @@ main(process.argv.slice(2)).then(
     console.error(
       error instanceof ConfigError
         ? `Configuration error: ${error.message}`
-        : `admin failed: ${error instanceof Error ? error.message : error}`
+        : error instanceof Refusal
+          ? `admin refused: ${error.message}`
+          : `admin failed: ${error instanceof Error ? error.message : error}`
     )
     process.exit(1)
   }

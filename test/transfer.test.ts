@@ -1,8 +1,9 @@
 /**
  * `npm run export` from SQLite and `npm run import` into MariaDB and PostgreSQL: everyone logs
- * in with the same password and sees the same data. An import is all or nothing.
+ * in with the same password and sees the same data. An import is all or nothing, takes only
+ * hashes bcrypt can use at a cost the service affords, and admins only when told to.
  */
-import { writeFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -22,6 +23,9 @@ async function tempDir(t: Test, prefix: string): Promise<string> {
 function script(databaseUrl: string, name: 'export' | 'import', ...args: string[]) {
   return runScript(name, args, { DATABASE_URL: databaseUrl })
 }
+
+/** The permission bits of a file, in octal: '600'. */
+const modeOf = (path: string) => (statSync(path).mode & 0o777).toString(8)
 
 const people = [
   { username: 'Ben', password: PASSWORD, data: { email: 'ben@example.com', tags: ['a', 'b'], nested: { n: 1 } } },
@@ -52,8 +56,18 @@ onBackend(t, 'sqlite', 'export from SQLite, import into MariaDB and PostgreSQL',
     lines.every((line) => /"passwordHash":"\$2[aby]\$04\$/.test(line)),
     'hashes are exported'
   )
+  // `npm run export > accounts.jsonl`: the shell creates the file with its umask, 0644 as a rule.
   const file = join(await tempDir(t, 'accounts-export-'), 'accounts.jsonl')
-  writeFileSync(file, exported.stdout)
+  writeFileSync(file, '', { mode: 0o644 })
+  const output = openSync(file, 'w')
+  const toFile = runScript('export', [], { DATABASE_URL: source.config.databaseUrl }, { stdout: output })
+  closeSync(output)
+  t.equal(toFile.status, 0, 'an export into a file exits 0', { stderr: toFile.stderr })
+  t.equal(modeOf(file), '600', 'the file it was redirected to, created 0644, is now readable by its owner alone')
+  t.match(toFile.stderr, /readable by others \(0644\): it is now 0600/, 'and the export says so')
+  t.equal(readFileSync(file, 'utf8'), exported.stdout, 'the file holds the same export')
+  const admins = lines.flatMap((line, at) => (JSON.parse(line).admin ? [at + 1] : []))
+  t.equal(admins.length, 1, 'one account of the export is an admin')
 
   const targets: Array<[engine: 'mariadb' | 'postgres', backend: Backend]> = [
     ['mariadb', 'mariadb-redis'],
@@ -62,9 +76,22 @@ onBackend(t, 'sqlite', 'export from SQLite, import into MariaDB and PostgreSQL',
   for (const [kind, backend] of targets) {
     onBackend(t, backend, kind, async (t) => {
       const databaseUrl = await createDatabase(t, kind)
-      const imported = script(databaseUrl, 'import', file)
-      t.equal(imported.status, 0, `import into ${kind} exits 0`, { stderr: imported.stderr })
-      t.equal(imported.stdout.trim(), `imported ${people.length} account(s)`, 'import counts the accounts')
+      const refused = script(databaseUrl, 'import', file)
+      t.equal(refused.status, 1, 'an import holding an admin exits 1 without --allow-admins', {
+        stdout: refused.stdout
+      })
+      t.equal(
+        refused.stderr.trim(),
+        `import refused: line ${admins[0]}: "Ben" is an admin: importing admins needs --allow-admins (npm run import -- --allow-admins <file>)`,
+        'and names the line, the admin and the flag'
+      )
+      const imported = script(databaseUrl, 'import', '--allow-admins', file)
+      t.equal(imported.status, 0, `import into ${kind} with --allow-admins exits 0`, { stderr: imported.stderr })
+      t.equal(
+        imported.stdout.trim(),
+        `imported ${people.length} account(s), 1 of them admin(s): Ben`,
+        'import counts the accounts and names the admin (the refused import wrote nothing: no name was taken)'
+      )
 
       const target = await startService(t, backend, { DATABASE_URL: databaseUrl })
       for (const person of people) {
@@ -76,7 +103,7 @@ onBackend(t, 'sqlite', 'export from SQLite, import into MariaDB and PostgreSQL',
       expectStatus(t, missing, 404, 'Ben is still an admin there (404, not 403, for a missing user)')
 
       // A second import of the same file is refused whole: nothing changes.
-      const again = script(databaseUrl, 'import', file)
+      const again = script(databaseUrl, 'import', '--allow-admins', file)
       t.equal(again.status, 1, 'a second import of the same file exits 1', { stdout: again.stdout })
       t.match(
         again.stderr.trim(),
@@ -99,11 +126,30 @@ t.test('a bad line refuses the whole import', async (t) => {
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z'
   }
+  const other = { ...good, id: '2b0e8f4e-4a4c-4d53-9a57-2c1f0e0f8a11', username: 'other' }
+  const hash = (prefix: string, length = 53) =>
+    JSON.stringify({ ...other, passwordHash: `${prefix}${'a'.repeat(length)}` })
   const cases: Array<[string, string, RegExp]> = [
     [
       'plaintext instead of a hash',
       JSON.stringify({ ...good, passwordHash: 'hunter22' }),
       /line 2: passwordHash must be a bcrypt hash/
+    ],
+    ['a hash a character short', hash('$2b$04$', 52), /line 2: passwordHash must be a bcrypt hash/],
+    ['an unknown bcrypt version', hash('$2x$04$'), /line 2: passwordHash must be a bcrypt hash/],
+    // bcryptjs throws on these: every login of the account would fail with a 500.
+    ['cost 03, below bcrypt', hash('$2b$03$'), /line 2: passwordHash has bcrypt cost 3, outside bcrypt's 4-31$/m],
+    ['cost 99, above bcrypt', hash('$2b$99$'), /line 2: passwordHash has bcrypt cost 99, outside bcrypt's 4-31$/m],
+    // 16 pins a hash thread for about 5 s a login: above the service's BCRYPT_COST (12 here), refused.
+    [
+      'cost 16, above BCRYPT_COST',
+      hash('$2a$16$'),
+      /line 2: passwordHash has bcrypt cost 16, above BCRYPT_COST \(12\): each login would cost 16 times a normal one; to accept it, run the import with BCRYPT_COST=16$/m
+    ],
+    [
+      'an admin, without --allow-admins',
+      JSON.stringify({ ...other, admin: true }),
+      /line 2: "other" is an admin: importing admins needs --allow-admins/
     ],
     ['not JSON', '{oops', /line 2: not valid JSON/],
     [
@@ -125,4 +171,11 @@ t.test('a bad line refuses the whole import', async (t) => {
   const rows = await db.kysely.selectFrom('users').select('id').execute()
   await db.kysely.destroy()
   t.equal(rows.length, 0, 'the database holds no account after the refused imports')
+
+  // The operator may accept dearer hashes: BCRYPT_COST is the limit (and the service's own cost).
+  const file = join(dir, 'cost-16.jsonl')
+  writeFileSync(file, `${JSON.stringify(good)}\n${hash('$2y$16$')}\n`)
+  const accepted = runScript('import', [file], { DATABASE_URL: databaseUrl, BCRYPT_COST: '16' })
+  t.equal(accepted.status, 0, 'with BCRYPT_COST=16 a cost-16 hash is imported', { stderr: accepted.stderr })
+  t.equal(accepted.stdout.trim(), 'imported 2 account(s)', 'with the rest of the file')
 })

@@ -2,6 +2,9 @@
  * Moving accounts between databases as JSON lines, one account per line, password hashes
  * included (never a plaintext password), so nobody has to reset a password after a move.
  * Sessions are not moved: everyone logs in again on the new database.
+ *
+ * An import file is not trusted further than it must be: a hash must be one bcrypt can use, at a
+ * cost the service can afford on every login, and an admin comes in only when the operator says so.
  */
 import type { Db } from '../db/schema.js'
 import { type UserRecord, usernameKey } from './account.js'
@@ -26,7 +29,11 @@ const PAGE_SIZE = 1000
 /** Rows per INSERT: 100 x 16 KiB of data stays far below MariaDB's default max_allowed_packet. */
 const INSERT_BATCH = 100
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
-const BCRYPT_HASH = /^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$/
+/** `$2a$`, `$2b$` or `$2y$`, a two-digit cost, then 22 characters of salt and 31 of hash in bcrypt's base64. */
+const BCRYPT_HASH = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/
+/** bcrypt's own bounds: bcryptjs throws on any other cost, which would fail every login of the account. */
+const MIN_BCRYPT_COST = 4
+const MAX_BCRYPT_COST = 31
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 /** Every account, one JSON line each, in id order. */
@@ -52,7 +59,37 @@ export async function* exportAccounts(db: Db): AsyncGenerator<string> {
   }
 }
 
-function parseLine(text: string, lineNumber: number): UserRecord {
+export interface ImportOptions {
+  /**
+   * The dearest hash accepted: the service's own BCRYPT_COST. Each step above it doubles what a
+   * login of that account costs, beyond what the hash threads and the login limits were sized for.
+   */
+  maxBcryptCost: number
+  /** Lines with `admin: true` are refused unless the operator asked for admins (`--allow-admins`). */
+  allowAdmins: boolean
+}
+
+export interface ImportReport {
+  count: number
+  /** The usernames imported as admins, in file order. */
+  admins: string[]
+}
+
+const NOT_BCRYPT = 'passwordHash must be a bcrypt hash ($2a$, $2b$ or $2y$, a two-digit cost, 53 characters)'
+
+/** Why bcrypt, or this service, cannot use the hash; undefined when it can. */
+function hashProblem(hash: string, maxCost: number): string | undefined {
+  const match = BCRYPT_HASH.exec(hash)
+  if (!match) return NOT_BCRYPT
+  const cost = Number(match[1])
+  if (cost < MIN_BCRYPT_COST || cost > MAX_BCRYPT_COST)
+    return `passwordHash has bcrypt cost ${cost}, outside bcrypt's ${MIN_BCRYPT_COST}-${MAX_BCRYPT_COST}`
+  if (cost > maxCost)
+    return `passwordHash has bcrypt cost ${cost}, above BCRYPT_COST (${maxCost}): each login would cost ${2 ** (cost - maxCost)} times a normal one; to accept it, run the import with BCRYPT_COST=${cost}`
+  return undefined
+}
+
+function parseLine(text: string, lineNumber: number, options: ImportOptions): UserRecord {
   const fail = (why: string) => new ImportError(`line ${lineNumber}: ${why}`)
   let value: Partial<ExportedAccount>
   try {
@@ -65,9 +102,14 @@ function parseLine(text: string, lineNumber: number): UserRecord {
   if (typeof id !== 'string' || !UUID.test(id)) throw fail('id must be a UUID')
   if (typeof username !== 'string' || !USERNAME.test(username))
     throw fail('username must be 3-32 of letters, digits, _ . -')
-  if (typeof passwordHash !== 'string' || !BCRYPT_HASH.test(passwordHash))
-    throw fail('passwordHash must be a bcrypt hash')
+  if (typeof passwordHash !== 'string') throw fail(NOT_BCRYPT)
+  const problem = hashProblem(passwordHash, options.maxBcryptCost)
+  if (problem) throw fail(problem)
   if (typeof admin !== 'boolean') throw fail('admin must be true or false')
+  if (admin && !options.allowAdmins)
+    throw fail(
+      `"${username}" is an admin: importing admins needs --allow-admins (npm run import -- --allow-admins <file>)`
+    )
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw fail('data must be a JSON object')
   const dataProblem = accountDataProblem(data)
   if (dataProblem) throw fail(`data ${dataProblem}`)
@@ -82,7 +124,11 @@ function parseLine(text: string, lineNumber: number): UserRecord {
  * Imports every line or none: all lines are checked first, then inserted in one transaction.
  * A username already in the target database (in any case) stops the import with its line number.
  */
-export async function importAccounts(db: Db, lines: AsyncIterable<string>): Promise<number> {
+export async function importAccounts(
+  db: Db,
+  lines: AsyncIterable<string>,
+  options: ImportOptions
+): Promise<ImportReport> {
   const accounts: UserRecord[] = []
   const lineOf = new Map<string, number>()
   const idLine = new Map<string, number>()
@@ -90,7 +136,7 @@ export async function importAccounts(db: Db, lines: AsyncIterable<string>): Prom
   for await (const line of lines) {
     lineNumber++
     if (line.trim() === '') continue
-    const account = parseLine(line, lineNumber)
+    const account = parseLine(line, lineNumber, options)
     const key = usernameKey(account.username)
     const earlier = lineOf.get(key)
     if (earlier !== undefined)
@@ -122,5 +168,8 @@ export async function importAccounts(db: Db, lines: AsyncIterable<string>): Prom
       await users.insertExact(batch)
     }
   })
-  return accounts.length
+  return {
+    count: accounts.length,
+    admins: accounts.filter((account) => account.admin).map((account) => account.username)
+  }
 }

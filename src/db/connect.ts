@@ -1,8 +1,9 @@
 /**
  * Opens the database named by DATABASE_URL: a mysql2 pool for `mysql://`, a pg pool for
- * `postgres://`, or an embedded better-sqlite3 file for `sqlite:` (created on first use, WAL mode).
+ * `postgres://`, or an embedded better-sqlite3 file for `sqlite:` (created on first use, WAL mode,
+ * readable by this user alone).
  */
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import type SQLite from 'better-sqlite3'
@@ -40,8 +41,22 @@ export function openDb(databaseUrl: string, options: OpenDbOptions = {}): Db {
   throw new Error(`unsupported DATABASE_URL scheme: ${databaseUrl.split(':')[0]}`)
 }
 
+/**
+ * The file holds every password hash. SQLite would create it 0644 (less the umask) and gives its
+ * -wal and -shm the database file's mode, so creating the file 0600 first keeps all three private;
+ * a folder we create is 0700. Files that already exist keep the mode they have.
+ */
+function createPrivately(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 })
+  try {
+    closeSync(openSync(path, 'wx', 0o600))
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+}
+
 function openSqlite(path: string): Db {
-  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true })
+  if (path !== ':memory:' && path !== '') createPrivately(path)
   const Database = require('better-sqlite3') as typeof SQLite
   const database = new Database(path)
   database.pragma('journal_mode = WAL')

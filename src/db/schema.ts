@@ -27,9 +27,16 @@ export interface SessionsTable {
   created_at: Timestamp
 }
 
+/** A REDIS_KEY_PREFIX under which a service caches accounts in Redis (see redis-account-caches-repository.ts). */
+export interface RedisAccountCachesTable {
+  key_prefix: string
+  recorded_at: Timestamp
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
+  redis_account_caches: RedisAccountCachesTable
 }
 
 /** What every repository needs: the query builder and the engine's forms of a time and a boolean. */

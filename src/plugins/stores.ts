@@ -1,12 +1,14 @@
 /**
  * Opens the stores: the database (migrated to this release's schema) and, when REDIS_URL is set,
- * Redis. Both are decorated onto the instance and closed on `app.close()`.
+ * Redis. Both are decorated onto the instance and closed on `app.close()`. The database records
+ * whether accounts are cached in Redis (redis-account-caches-repository.ts).
  */
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/config.js'
 import { openDb } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrator.js'
+import { RedisAccountCachesRepository } from '../db/redis-account-caches-repository.js'
 import type { Db } from '../db/schema.js'
 import { createRedisClient, type RedisClient } from '../redis/client.js'
 
@@ -44,6 +46,10 @@ export default fp(
     })
     try {
       await migrateToLatest(db.kysely)
+      // Tells `npm run admin` whether accounts are cached in Redis, and under which prefix.
+      const caches = new RedisAccountCachesRepository(db)
+      if (config.redisUrl) await caches.record(config.redisKeyPrefix, new Date())
+      else await caches.forgetAll()
     } catch (error) {
       await db.kysely.destroy()
       throw error

@@ -1,9 +1,12 @@
 /**
  * OWASP API8:2023 Security Misconfiguration: security headers, no caching of account data or
- * tokens, CORS closed unless configured, and errors that say what went wrong without internals.
+ * tokens, CORS closed unless configured, errors that say what went wrong without internals, and
+ * an embedded database that only its owner can read.
  */
+import { stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import t from 'tap'
-import { expectStatus, PASSWORD, startService } from '../helper.js'
+import { createDatabase, expectStatus, PASSWORD, startService } from '../helper.js'
 
 t.test('headers and errors', async (t) => {
   const service = await startService(t, 'sqlite')
@@ -84,4 +87,19 @@ t.test('CORS answers only the configured origins', async (t) => {
   t.match(allowed.headers.get('access-control-allow-headers'), /Authorization/i, 'and the Authorization header')
   const other = await fetch(`${service.url}/`, { headers: { origin: 'https://evil.example' } })
   t.equal(other.headers.get('access-control-allow-origin'), null, 'another origin gets no CORS header')
+})
+
+t.test('the SQLite file, its -wal and -shm are 0600, and a folder made for them 0700', async (t) => {
+  // The modes asked for are what counts: the usual umask (022) would leave 0644 and 0755.
+  const umask = process.umask(0o022)
+  t.teardown(() => {
+    process.umask(umask)
+  })
+  const path = join(dirname((await createDatabase(t, 'sqlite')).slice('sqlite:'.length)), 'new-folder', 'accounts.db')
+  const service = await startService(t, 'sqlite', { DATABASE_URL: `sqlite:${path}` })
+  await service.signUpAndLogIn('ben')
+  const mode = async (file: string) => ((await stat(file)).mode & 0o777).toString(8)
+  for (const file of [path, `${path}-wal`, `${path}-shm`])
+    t.equal(await mode(file), '600', `${file.slice(dirname(path).length + 1)} is readable by its owner alone`)
+  t.equal(await mode(dirname(path)), '700', 'the folder the service created for it is private too')
 })

@@ -2,8 +2,10 @@
 import type { Migration } from 'kysely'
 import * as createUsers from './0001-create-users.js'
 import * as createSessions from './0002-create-sessions.js'
+import * as createRedisAccountCaches from './0003-create-redis-account-caches.js'
 
 export const migrations: Record<string, Migration> = {
   '0001-create-users': createUsers,
-  '0002-create-sessions': createSessions
+  '0002-create-sessions': createSessions,
+  '0003-create-redis-account-caches': createRedisAccountCaches
 }
