@@ -264,6 +264,11 @@ export interface components {
         /** @description The request is malformed or breaks a rule of this contract; each wrong field is named. */
         BadRequest: {
             headers: {
+                /**
+                 * @description Only when the request sent more than one `Authorization` header (RFC 6750 `invalid_request`).
+                 * @example Bearer realm="accounts", error="invalid_request", error_description="Send exactly one Authorization header"
+                 */
+                "WWW-Authenticate"?: string;
                 [name: string]: unknown;
             };
             content: {
@@ -425,6 +430,7 @@ export interface operations {
                     "application/json": components["schemas"]["Greeting"] | components["schemas"]["Profile"];
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             408: components["responses"]["RequestTimeout"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
@@ -626,6 +632,7 @@ export interface operations {
                 };
                 content?: never;
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["ContentTooLarge"];

@@ -21,6 +21,7 @@ import metricsPlugin from './plugins/metrics.js'
 import rateLimitsPlugin from './plugins/rate-limits.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
 import storesPlugin from './plugins/stores.js'
+import { authenticateFirst } from './security/authenticate-first.js'
 import { createSecurityHandlers } from './security/bearer-auth.js'
 
 export const BODY_LIMIT_BYTES = 64 * 1024
@@ -132,6 +133,7 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
   })
   await app.register(async function api(routes) {
     await registerBodyParsers(routes)
+    authenticateFirst(routes)
     await routes.register(openapiGlue, {
       specification: specDocument,
       serviceHandlers: handlers,

@@ -2,7 +2,8 @@
  * Swagger UI in a real browser (Debian's chromium, driven by playwright-core), against the real
  * service listening on a real port, under its real security headers (helmet, CSP):
  *   - every operation of openapi.yaml is listed (the list is read from the spec);
- *   - "Try it out": sign up, log in, "Authorize" with the token, then GET / shows the profile;
+ *   - "Try it out": sign up, log in, "Authorize" with the token (which is not kept in
+ *     localStorage), then GET / shows the profile;
  *   - no CSP violation, console error or page error along the way.
  * A screenshot is saved to test/artifacts/swagger-ui.png for a human to look at.
  * No chromium is a failure, never a skip: install it with `apt-get install -y chromium`.
@@ -169,6 +170,14 @@ t.test('Swagger UI in chromium: every operation listed, sign-up, login, Authoriz
   t.pass('the token is entered for bearerAuth')
   await dialog.getByRole('button', { name: 'Close', exact: true }).click()
   await dialog.waitFor({ state: 'detached' })
+  // persistAuthorization is off: the token lives in the page's memory only, never in localStorage,
+  // where every script of the origin could read it long after the tab is closed.
+  const stored: Record<string, string> = await page.evaluate(() => ({ ...(globalThis as any).localStorage }))
+  t.notOk(
+    Object.values(stored).some((value) => value.includes(token)),
+    'the token is not kept in localStorage after Authorize',
+    { keys: Object.keys(stored) }
+  )
 
   const root = await tryItOut(page, find('getRoot'))
   t.equal(root.status, '200', 'Try it out: GET / (200)')

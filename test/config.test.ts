@@ -33,7 +33,19 @@ const bad: Array<[string, Record<string, string>, RegExp]> = [
   ['unknown database scheme', { DATABASE_URL: 'oracle://x/y' }, /^DATABASE_URL must be/],
   ['sqlite without a path', { DATABASE_URL: 'sqlite:' }, /^DATABASE_URL/],
   ['redis URL without scheme', { REDIS_URL: 'localhost:6379' }, /^REDIS_URL must start with redis:\/\//],
-  ['unknown log level', { LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/]
+  ['unknown log level', { LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
+  // Trusting every hop believes the client's own X-Forwarded-For: each form of it is refused, with the fix.
+  [
+    'proxy trusted on every hop',
+    { TRUST_PROXY: 'true' },
+    /^TRUST_PROXY=true would believe any X-Forwarded-For.*TRUST_PROXY=1.*CIDR/
+  ],
+  [
+    'every IPv4 address a proxy',
+    { TRUST_PROXY: '0.0.0.0/0' },
+    /^TRUST_PROXY=0\.0\.0\.0\/0 would believe any X-Forwarded-For/
+  ],
+  ['every IPv6 address a proxy', { TRUST_PROXY: '10.0.0.5, ::/0' }, /^TRUST_PROXY=10\.0\.0\.5, ::\/0 would believe/]
 ]
 for (const [name, env, message] of bad) {
   t.test(name, async (t) => {
@@ -41,6 +53,12 @@ for (const [name, env, message] of bad) {
     t.throws(() => loadConfig(env), { message }, 'whose message names the setting and what is wrong')
   })
 }
+
+t.test('TRUST_PROXY takes a hop count or the proxies themselves', async (t) => {
+  t.equal(loadConfig({ TRUST_PROXY: '1' }).trustProxy, 1, 'a hop count')
+  t.equal(loadConfig({ TRUST_PROXY: '10.0.0.5,10.1.0.0/16' }).trustProxy, '10.0.0.5,10.1.0.0/16', 'addresses and CIDRs')
+  t.equal(loadConfig({ TRUST_PROXY: 'false' }).trustProxy, false, 'or nobody')
+})
 
 t.test('passwords in URLs are redacted in messages', async (t) => {
   t.equal(

@@ -56,8 +56,8 @@ export interface Config {
   logLevel: string
   /** Human-readable log lines (pino-pretty) instead of JSON, for development. */
   logPretty: boolean
-  /** Whom to believe about the client's address (X-Forwarded-For): Fastify's `trustProxy`. */
-  trustProxy: boolean | number | string
+  /** Whom to believe about the client's address (X-Forwarded-For): Fastify's `trustProxy`; never every hop. */
+  trustProxy: false | number | string
   /** Browser origins allowed by CORS; empty means CORS is off. */
   corsOrigins: string[]
   rateLimits: RateLimits
@@ -131,14 +131,25 @@ export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]*):[^@/]*@/, '//$1:***@')
 }
 
-/** `false` (default), `true`, a hop count, or a comma-separated list of proxy addresses/CIDRs. */
-function trustProxy(env: Env): boolean | number | string {
+/** Trusting every hop, in the forms a list can take. */
+const TRUST_EVERYONE = ['0.0.0.0/0', '::/0']
+
+/**
+ * `false` (default), a hop count, or a comma-separated list of proxy addresses/CIDRs. `true` (or a
+ * list holding 0.0.0.0/0 or ::/0) is refused: it believes the first address of whatever
+ * X-Forwarded-For the client itself sends, so anyone could pick the address the rate limits count.
+ */
+function trustProxy(env: Env): false | number | string {
   const raw = env.TRUST_PROXY?.trim() ?? ''
   if (raw === '' || raw === 'false') return false
-  if (raw === 'true') return true
+  const everyone = raw === 'true' || raw.split(',').some((entry) => TRUST_EVERYONE.includes(entry.trim()))
+  if (everyone)
+    throw new ConfigError(
+      `TRUST_PROXY=${raw} would believe any X-Forwarded-For a client sends, so rate limits could be dodged: set the number of proxies in front (TRUST_PROXY=1) or their addresses/CIDRs (TRUST_PROXY=10.0.0.5,10.1.0.0/16)`
+    )
   if (/^\d+$/.test(raw)) return Number(raw)
   if (/^[0-9a-fA-F.:/,\s]+$/.test(raw)) return raw
-  throw new ConfigError(`TRUST_PROXY must be true, false, a number of hops or a list of proxy addresses, got "${raw}"`)
+  throw new ConfigError(`TRUST_PROXY must be false, a number of hops or a list of proxy addresses, got "${raw}"`)
 }
 
 function flag(env: Env, name: string): boolean {

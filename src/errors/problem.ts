@@ -71,6 +71,19 @@ export const problems = {
       }
     }),
 
+  /** RFC 6750 §3.1 `invalid_request`: which of several Authorization headers counts is anyone's guess. */
+  ambiguousAuthorization: (count: number) =>
+    new ProblemError({
+      status: 400,
+      slug: 'ambiguous-authorization',
+      title: 'Bad Request',
+      detail: `The request carries ${count} Authorization headers: send exactly one, "Authorization: Bearer <token>".`,
+      headers: {
+        'www-authenticate':
+          'Bearer realm="accounts", error="invalid_request", error_description="Send exactly one Authorization header"'
+      }
+    }),
+
   invalidCredentials: () =>
     new ProblemError({
       status: 401,

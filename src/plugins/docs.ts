@@ -12,7 +12,9 @@ export default fp(
     await app.register(swaggerUi, {
       routePrefix: '/docs',
       // No validator badge: it would call a third-party host, which the CSP (rightly) forbids.
-      uiConfig: { deepLinking: true, persistAuthorization: true, tryItOutEnabled: true, validatorUrl: null }
+      // No persisted authorization: it would keep the bearer token in localStorage, where any
+      // script of the origin reads it and it outlives the tab; Authorize again after a reload.
+      uiConfig: { deepLinking: true, persistAuthorization: false, tryItOutEnabled: true, validatorUrl: null }
     })
     const hidden = { schema: { hide: true } }
     app.get('/openapi.json', hidden, async () => specDocument)

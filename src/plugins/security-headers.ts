@@ -4,7 +4,7 @@
  * configured in CORS_ORIGINS (off by default).
  *
  * Two sets: the API answers JSON only, so its CSP allows nothing at all, and no cache may keep
- * account data or tokens; Swagger UI under /docs gets helmet's full set with a CSP it can run under.
+ * account data or tokens; Swagger UI (/docs and below) gets helmet's full set with a CSP it can run under.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import cors from '@fastify/cors'
@@ -70,11 +70,21 @@ export const DOCS_HEADERS: Headers = helmetHeaders({
   }
 })
 
+/**
+ * Swagger UI's own URLs: `/docs` and everything under `/docs/` (its page, assets and config).
+ * A path that merely starts with the same letters (`/docsx`, `/docs.json`) is the API's.
+ */
+export function isDocsPath(url: string): boolean {
+  if (!url.startsWith('/docs')) return false
+  const next = url['/docs'.length]
+  return next === undefined || next === '/' || next === '?'
+}
+
 export default fp(
   async function securityHeadersPlugin(app: FastifyInstance, { config }: { config: Config }) {
     // One hook for every header a reply always carries, the request id included (see request-id.ts).
     app.addHook('onRequest', (request, reply, done) => {
-      reply.headers(request.url.startsWith('/docs') ? DOCS_HEADERS : API_HEADERS)
+      reply.headers(isDocsPath(request.url) ? DOCS_HEADERS : API_HEADERS)
       reply.header(REQUEST_ID_HEADER, request.id)
       done()
     })

@@ -26,11 +26,30 @@ export function bearerToken(header: string | undefined): string {
   return match[1]
 }
 
+/**
+ * Authorization headers as sent. Node keeps only the first of several in `request.headers`, so a
+ * proxy that read the last one and this service would each act on a different token.
+ */
+export function authorizationHeaderCount(rawHeaders: readonly string[]): number {
+  let count = 0
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!
+    if (name.length === 13 && name.toLowerCase() === 'authorization') count++
+  }
+  return count
+}
+
 export function createSecurityHandlers(accounts: Accounts) {
   return {
     async bearerAuth(request: FastifyRequest): Promise<void> {
       try {
-        const token = bearerToken(request.headers.authorization)
+        const header = request.headers.authorization
+        // Only a request with one header can have more; an anonymous one pays nothing for the check.
+        if (header !== undefined) {
+          const count = authorizationHeaderCount(request.raw.rawHeaders)
+          if (count > 1) throw problems.ambiguousAuthorization(count)
+        }
+        const token = bearerToken(header)
         const account = await accounts.authenticate(token)
         if (!account) throw problems.invalidToken()
         request.account = account

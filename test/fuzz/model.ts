@@ -7,9 +7,10 @@
  * body limits, JSON and prototype keys, the schemas, bearer tokens, who may act on whom) and says
  * which status must come back and what the model becomes if it does.
  *
- * Order of checks: a body that cannot be read (415, 413, malformed JSON) is refused first, then
- * the contract's schemas (400), then the bearer token (401), then the use case (password and
- * `data` rules 400, access 403/404, taken 409). Where the contract leaves a choice (which of two
+ * Order of checks: what the router refuses before any route runs (a path segment it cannot decode
+ * or that is too long: 400, 414, 431), then, on operations that need a token, the bearer token
+ * (401), then a body that cannot be read (415, 413, malformed JSON), then the contract's schemas
+ * (400), then the use case (password and `data` rules 400, access 403/404, taken 409). Where the contract leaves a choice (which of two
  * refusals comes first, whether a lone surrogate is stored or refused, whether a body sent to an
  * operation that takes none is ignored or refused) the oracle accepts either answer, and only the
  * predicted one changes the model. What it never accepts: a 5xx, a write nobody asked for, a
@@ -322,10 +323,40 @@ const BODY_TYPES: Partial<Record<OperationId, Array<'json' | 'form'>>> = {
   updateUser: ['json']
 }
 
+/** The operations whose only security is the bearer token: it is checked before path and body. */
+const NEEDS_TOKEN = new Set<OperationId>(['getUser', 'updateUser', 'deleteUser', 'logOut'])
+
+/** Longest path parameter the router takes (the service's maxParamLength); longer is a 414. */
+const MAX_PARAM_LENGTH = 100
+
+/**
+ * True when the router surely reaches the route: the segment decodes, is not too long, and holds
+ * only printable ASCII (Node refuses some other bytes in a request target before routing).
+ */
+function routable(segment: string): boolean {
+  if (segment.length > MAX_PARAM_LENGTH || !/^[\x21-\x7e]*$/.test(segment)) return false
+  try {
+    decodeURIComponent(segment)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /** The answer the request must get, given the model. */
 export function predict(model: Model, call: Call): Outcome {
   const accepts = BODY_TYPES[call.op]
   const { request } = call
+  if (NEEDS_TOKEN.has(call.op)) {
+    const auth = resolveAuth(model, authorization(request))
+    if (auth.kind !== 'actor') {
+      const unauthenticated = refuse(401, auth.kind === 'none' ? 'no token' : 'the token is not live')
+      // A segment the router may refuse before any route runs gets that refusal instead.
+      const segment = call.segment
+      if (segment === undefined || segmentUsername(segment) !== undefined || routable(segment)) return unauthenticated
+      return tolerate(unauthenticated, [400, 414, 431], 'the router refuses the path before the route checks a token')
+    }
+  }
   if (!accepts) {
     // The contract declares no body here: one that is sent may be ignored, or refused (400, 413, 415), never obeyed.
     const outcome = operation(model, call, { kind: 'none' })
@@ -411,13 +442,10 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
     case 'getUser':
     case 'updateUser':
     case 'deleteUser': {
-      const update = call.op === 'updateUser' ? updateBody(parsed) : undefined
-      if (call.op === 'updateUser' && !update) {
-        const invalid = refuse(400, 'the body breaks UpdateUserRequest')
-        // Which comes first, the schema or the token, is the service's choice; either refusal will do.
-        return auth.kind === 'actor' ? invalid : tolerate(invalid, [401], 'there is no valid token either')
-      }
+      // The token was checked first (predict): here there is a live one.
       if (auth.kind !== 'actor') return refuse(401, auth.kind === 'none' ? 'no token' : 'the token is not live')
+      const update = call.op === 'updateUser' ? updateBody(parsed) : undefined
+      if (call.op === 'updateUser' && !update) return refuse(400, 'the body breaks UpdateUserRequest')
       const verdict = update ? dataVerdict(update.data) : 'ok'
       if (verdict === 'invalid') return refuse(400, 'data breaks the limits')
       const maybe400 = verdict === 'either' ? [400] : []

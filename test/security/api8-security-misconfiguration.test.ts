@@ -46,6 +46,17 @@ t.test('headers and errors', async (t) => {
   )
   t.match(docs.headers.get('content-security-policy'), /frame-ancestors 'none'/, 'Swagger UI cannot be framed')
   t.equal(docs.headers.get('x-content-type-options'), 'nosniff', 'Swagger UI is sent nosniff')
+  for (const path of ['/docs', '/docs/static/swagger-ui.css', '/docs/json']) {
+    const page = await fetch(`${service.url}${path}`)
+    t.match(page.headers.get('content-security-policy'), /script-src 'self'/, `${path} is Swagger UI's: its CSP`)
+  }
+  // Only Swagger UI's own paths get its looser policy; a path that merely starts with /docs is the API's.
+  for (const path of ['/docsx', '/docs.json', '/docs-private/x']) {
+    const res = await service.request('GET', path)
+    expectStatus(t, res, 404, `${path} is no route`)
+    t.match(res.headers.get('content-security-policy'), /default-src 'none'/, `${path} gets the API's CSP`)
+    t.equal(res.headers.get('cache-control'), 'no-store', `${path} gets the API's no-store`)
+  }
 
   const preflight = await fetch(`${service.url}/user/ben`, {
     method: 'OPTIONS',
