@@ -35,7 +35,10 @@ export interface paths {
          * Sign up
          * @description Creates an account. Send JSON (`username`, `password`, optional `data`) or an
          *     HTML form (`username`, `password`). Usernames compare case-insensitively.
-         *     No request can create an administrator. Limited per client address (`429`).
+         *     No request can create an administrator. Limited per client address (`429`). The
+         *     password's hash waits its turn in a queue shared fairly between client addresses: a
+         *     `429` when this address already has its share queued or running, a `503` when no thread
+         *     became free within the queue's deadline.
          */
         post: operations["signUp"];
         delete?: never;
@@ -96,6 +99,10 @@ export interface paths {
          *     username and a wrong password give the same answer. Limited per client address, and
          *     failed logins per username and address (`429`); attempts still being checked count
          *     too, so concurrent guesses cannot pass the limit.
+         *
+         *     The password check waits its turn in a queue shared fairly between client addresses:
+         *     a `429` when this address already has its share queued or running, a `503` when no
+         *     thread became free within the queue's deadline.
          */
         post: operations["logIn"];
         /**
@@ -370,11 +377,14 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description Too many attempts from this address (or for this username); wait `Retry-After` seconds. */
+        /**
+         * @description Too many attempts from this address (or for this username), or this address already has
+         *     its share of password hashes (`HASH_PER_CLIENT`) queued or running; wait `Retry-After` seconds.
+         */
         TooManyRequests: {
             headers: {
                 /**
-                 * @description Seconds until the limit resets.
+                 * @description Seconds until the limit resets, or (hashes in progress) `1`.
                  * @example 40
                  */
                 "Retry-After"?: number;
@@ -384,12 +394,29 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A store the service depends on is unreachable (or the password hashing pool is saturated); retry later. */
+        /** @description A store the service depends on is unreachable; retry later. */
         ServiceUnavailable: {
             headers: {
                 /**
                  * @description Seconds to wait before retrying.
                  * @example 1
+                 */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description A store the service depends on is unreachable, or the password's hash waited the queue's
+         *     whole deadline (`HASH_QUEUE_TIMEOUT_MS`) for a thread and never ran; retry after `Retry-After`.
+         */
+        HashingUnavailable: {
+            headers: {
+                /**
+                 * @description Seconds to wait before retrying (the queue's deadline, when that passed).
+                 * @example 5
                  */
                 "Retry-After"?: number;
                 [name: string]: unknown;
@@ -472,7 +499,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
-            503: components["responses"]["ServiceUnavailable"];
+            503: components["responses"]["HashingUnavailable"];
         };
     };
     getUser: {
@@ -613,7 +640,7 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
-            503: components["responses"]["ServiceUnavailable"];
+            503: components["responses"]["HashingUnavailable"];
         };
     };
     logOut: {

@@ -168,6 +168,24 @@ function checks(results: Results): Check[] {
       ok: peak === undefined ? undefined : peak <= 200
     })
   }
+  const { flood } = results
+  out.push({
+    target: `login flood (issue 11): a seventh address's POST /auth answers 201 within 5 s while ${results.plan.flood.addresses} addresses flood it within their limits`,
+    measured: flood
+      ? `median ${fmt(flood.floodMedianMs)} ms (idle: ${fmt(flood.idleMedianMs)} ms), answers ${JSON.stringify(flood.loginStatuses)}`
+      : 'not measured',
+    ok: flood ? flood.floodMedianMs <= 5000 && Object.keys(flood.loginStatuses).join() === '201' : undefined
+  })
+  // A hash already running when its client hangs up finishes (one per thread, so the login after
+  // them may wait up to one hash more than idle); none still queued runs.
+  const hashMs = results.bcryptLimits[0]?.msPerHash ?? flood?.idleMedianMs ?? 0
+  out.push({
+    target: `abandoned requests cost no hashing (issue 11): a login right after ${results.plan.flood.abandoned} abandoned ones waits for no more than the hashes already running`,
+    measured: flood
+      ? `median ${fmt(flood.afterAbandonedMedianMs)} ms (idle: ${fmt(flood.idleMedianMs)} ms; one hash: ${fmt(hashMs)} ms)`
+      : 'not measured',
+    ok: flood ? flood.afterAbandonedMedianMs <= flood.idleMedianMs + 2 * hashMs : undefined
+  })
   const one = results.rows.some((row) => row.workers === 1 && row.target !== 'bare')
   out.push({
     target: 'WORKERS=N and WORKERS=1 both reported',
@@ -353,6 +371,22 @@ function formatted(root: string, path: string, text: string, log: (line: string)
   return text
 }
 
+/** The login on the idle service, right after abandoned requests, and the seventh address's under the flood (ms). */
+function floodTable(results: Results): string {
+  const { flood } = results
+  if (!flood) return '(not measured in this run)'
+  const each = (values: number[]) => values.map((ms) => fmt(ms)).join(', ')
+  return [
+    '| `POST /auth` to a real account | median ms | each login, ms |',
+    '|---|---:|---|',
+    `| idle service | ${fmt(flood.idleMedianMs)} | ${each(flood.idleMs)} |`,
+    `| right after ${flood.plan.abandoned} requests abandoned after ${flood.plan.abandonAfterMs} ms | ${fmt(flood.afterAbandonedMedianMs)} | ${each(flood.afterAbandonedMs)} |`,
+    `| from the seventh address, under the flood | ${fmt(flood.floodMedianMs)} | ${each(flood.floodMs)} |`,
+    '',
+    `Their answers: ${JSON.stringify(flood.loginStatuses)}; the flood's: ${JSON.stringify(flood.floodStatuses)}.`
+  ].join('\n')
+}
+
 function markdown(results: Results, template: string, notes: string): string {
   const { machine, service, plan } = results
   return fillTemplate(template, {
@@ -385,6 +419,11 @@ function markdown(results: Results, template: string, notes: string): string {
     readConnections: plan.readConnections,
     stormRate: plan.storm.rate,
     stormConnections: plan.storm.connections,
+    floodTable: floodTable(results),
+    floodAddresses: plan.flood.addresses,
+    floodPerMinute: plan.flood.perAddressPerMinute,
+    floodWarmup: plan.flood.warmupSeconds,
+    floodLogins: plan.flood.logins,
     sizes: plan.sizes.map((size) => fmt(size)).join(' and '),
     fullMinutes: Math.max(1, Math.round(results.elapsedSeconds / 60))
   })

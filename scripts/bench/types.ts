@@ -1,5 +1,6 @@
 /** What a bench run measures: the rows of bench/results.json and the whole file. */
 import type { BcryptLimit } from './bcrypt-limit.js'
+import type { FloodPlan, FloodResult } from './flood.js'
 import type { RunResult } from './load.js'
 
 export interface Row {
@@ -41,6 +42,7 @@ export interface Plan {
   sizes: number[]
   readConnections: number
   storm: { connections: number; rate: number }
+  flood: FloodPlan
 }
 
 export interface Results {
@@ -63,5 +65,7 @@ export interface Results {
   lifetimePeakRssMb: Record<string, number>
   peakPssMb: Record<string, number>
   rows: Row[]
+  /** The login flood of issue 11 (absent when the run did not reach it). */
+  flood?: FloodResult
   failures: string[]
 }

@@ -4,6 +4,7 @@ import { isUniqueViolation } from '../db/errors.js'
 import type { Account } from './account.js'
 import type { UsersRepository } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
+import type { HashContext } from '../passwords/hash-scheduler.js'
 import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
 import type { AccountCache } from '../sessions/session-store.js'
@@ -41,13 +42,14 @@ export class Accounts {
     private readonly cache: AccountCache
   ) {}
 
-  async signUp({ username, password, data = {} }: SignUp): Promise<Account> {
+  /** `caller`: whose share of the hash pool the password's hash takes, and whether they still wait. */
+  async signUp({ username, password, data = {} }: SignUp, caller: HashContext): Promise<Account> {
     const passwordIssue = passwordProblem(password)
     if (passwordIssue) throw refusePassword(passwordIssue)
     checkData(data)
     // Cheap check first, so a taken name does not cost a bcrypt hash; the unique index decides races.
     if (await this.users.findByUsername(username)) throw problems.usernameTaken(username)
-    const passwordHash = await this.passwords.hash(password)
+    const passwordHash = await this.passwords.hash(password, caller)
     try {
       return await this.users.insert({ id: randomUUID(), username, passwordHash, data, now: new Date() })
     } catch (error) {
@@ -57,18 +59,18 @@ export class Accounts {
   }
 
   /** Same answer, and the same bcrypt work, for an unknown user and a wrong password. */
-  async logIn(username: string, password: string): Promise<StartedSession> {
+  async logIn(username: string, password: string, caller: HashContext): Promise<StartedSession> {
     const passwordIssue = loginPasswordProblem(password)
     if (passwordIssue) throw refusePassword(passwordIssue)
     const user = await this.users.findByUsername(username)
     const valid = user
-      ? await this.passwords.verify(password, user.passwordHash)
-      : await this.passwords.verifyAgainstDummy(password)
+      ? await this.passwords.verify(password, user.passwordHash, caller)
+      : await this.passwords.verifyAgainstDummy(password, caller)
     if (!user || !valid) throw problems.invalidCredentials()
     // Hashes made at another cost (an import, an older BCRYPT_COST) are brought up to date while
     // the password is at hand, so every login costs the same and old hashes do not linger.
     if (costOf(user.passwordHash) !== this.passwords.cost) {
-      await this.users.replacePasswordHash(user.id, await this.passwords.hash(password))
+      await this.users.replacePasswordHash(user.id, await this.passwords.hash(password, caller))
     }
     return this.sessions.start(user.id)
   }

@@ -24,6 +24,8 @@ export const SETTINGS = [
   'BCRYPT_COST',
   'WORKERS',
   'HASH_THREADS',
+  'HASH_PER_CLIENT',
+  'HASH_QUEUE_TIMEOUT_MS',
   'LOG_LEVEL',
   'LOG_PRETTY',
   'TRUST_PROXY',
@@ -53,6 +55,10 @@ export interface Config {
   workers: number
   /** Worker threads per process that hash and compare passwords off the event loop. */
   hashThreads: number
+  /** Password hashes one client (an address, an IPv6 /64) may have queued or running per process. */
+  hashPerClient: number
+  /** How long a password hash may wait for a thread before the request gets a 503. */
+  hashQueueTimeoutMs: number
   logLevel: string
   /** Human-readable log lines (pino-pretty) instead of JSON, for development. */
   logPretty: boolean
@@ -226,6 +232,9 @@ export function loadConfig(env: Env = process.env): Config {
     workers,
     // Together the processes' hash threads use every core once.
     hashThreads: integer(env, 'HASH_THREADS', Math.max(1, Math.floor(availableParallelism() / workers)), 1, 64),
+    // Sized for a flood from a handful of addresses at cost 12 on 2 threads (docs/configuration.md).
+    hashPerClient: integer(env, 'HASH_PER_CLIENT', 4, 1, 1_000_000),
+    hashQueueTimeoutMs: integer(env, 'HASH_QUEUE_TIMEOUT_MS', 5000, 1, 600_000),
     logLevel,
     logPretty: flag(env, 'LOG_PRETTY'),
     trustProxy: trustProxy(env),

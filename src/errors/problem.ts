@@ -130,6 +130,38 @@ export const problems = {
       headers: { 'retry-after': String(Math.max(1, retryAfterSeconds)) }
     }),
 
+  /** The client already has its share of the password-hashing pool queued or running. */
+  tooManyHashes: () =>
+    new ProblemError({
+      status: 429,
+      slug: 'rate-limited',
+      title: 'Too Many Requests',
+      detail: 'Too many logins and sign-ups from this address are in progress; try again in 1 s.',
+      headers: { 'retry-after': '1' }
+    }),
+
+  /** A password hash waited its whole deadline (HASH_QUEUE_TIMEOUT_MS) for a thread and never ran. */
+  hashQueueTimeout: (waitedSeconds: number) =>
+    new ProblemError({
+      status: 503,
+      slug: 'unavailable',
+      title: 'Service Unavailable',
+      detail: `Every password-hashing thread stayed busy for ${waitedSeconds} s; try again in ${waitedSeconds} s.`,
+      headers: { 'retry-after': String(waitedSeconds) }
+    }),
+
+  /**
+   * The client hung up before its answer: the work is dropped and nobody reads this (nginx's 499,
+   * "client closed request"); a status below 500, so it is not logged as our fault.
+   */
+  clientClosedRequest: () =>
+    new ProblemError({
+      status: 499,
+      slug: 'client-closed-request',
+      title: 'Client Closed Request',
+      detail: 'The client closed the connection before the answer was ready.'
+    }),
+
   internal: (cause: unknown) =>
     new ProblemError(
       {

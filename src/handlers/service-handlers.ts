@@ -9,6 +9,8 @@ import type { Accounts } from '../accounts/accounts.js'
 import type { Account } from '../accounts/account.js'
 import { problems } from '../errors/problem.js'
 import type { Readiness } from '../health/readiness.js'
+import { clientKeyOf } from '../passwords/client-key.js'
+import type { HashContext } from '../passwords/hash-scheduler.js'
 import type { LoginThrottle } from '../rate-limits/login-throttle.js'
 import { presentSession, presentUser } from './presenters.js'
 
@@ -20,6 +22,22 @@ type Request<Shape extends { Body?: unknown; Params?: unknown } = Record<never, 
 function actorOf(request: FastifyRequest): Account {
   if (!request.account) throw problems.missingToken()
   return request.account
+}
+
+/**
+ * Whose share of the hash pool the request's password takes (its address: `request.ip` honours
+ * TRUST_PROXY), and a signal aborted when the client hangs up before its answer is sent, so a
+ * hash still queued for it is dropped.
+ */
+function hashCaller(request: FastifyRequest, reply: FastifyReply): HashContext {
+  const controller = new AbortController()
+  const response = reply.raw
+  if (request.raw.socket.destroyed) controller.abort()
+  // 'close' comes when the response is done, or when its connection ended first: only that aborts.
+  response.once('close', () => {
+    if (!response.writableFinished) controller.abort()
+  })
+  return { client: clientKeyOf(request.ip), signal: controller.signal }
 }
 
 export interface HandlerDependencies {
@@ -50,7 +68,7 @@ export class ServiceHandlers {
   }
 
   async signUp(request: Request<{ Body: Schemas['SignUpRequest'] }>, reply: FastifyReply) {
-    const user = await this.accounts.signUp(request.body)
+    const user = await this.accounts.signUp(request.body, hashCaller(request, reply))
     return reply
       .code(201)
       .header('location', `/user/${encodeURIComponent(user.username)}`)
@@ -73,8 +91,9 @@ export class ServiceHandlers {
 
   async logIn(request: Request<{ Body: Schemas['Credentials'] }>, reply: FastifyReply) {
     const { username, password } = request.body
+    const caller = hashCaller(request, reply)
     const session = await this.loginThrottle.attempt(request.ip, username, () =>
-      this.accounts.logIn(username, password)
+      this.accounts.logIn(username, password, caller)
     )
     return reply.code(201).send(presentSession(session))
   }

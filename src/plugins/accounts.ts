@@ -29,7 +29,10 @@ export default fp(
       onCacheError: (error) =>
         app.log.warn({ err: error }, 'account cache: could not close a write (readers use the database meanwhile)')
     })
-    const passwordHasher = new PasswordHasher(config.bcryptCost, config.hashThreads)
+    const passwordHasher = new PasswordHasher(config.bcryptCost, config.hashThreads, {
+      perClient: config.hashPerClient,
+      queueTimeoutMs: config.hashQueueTimeoutMs
+    })
     app.addHook('onClose', () => passwordHasher.close())
     await passwordHasher.start()
 
