@@ -92,7 +92,8 @@ export class ServiceHandlers {
   async logIn(request: Request<{ Body: Schemas['Credentials'] }>, reply: FastifyReply) {
     const { username, password } = request.body
     const caller = hashCaller(request, reply)
-    const session = await this.loginThrottle.attempt(request.ip, username, () =>
+    // Failures count per username and client (an IPv6 /64 is one client), like the hash pool's shares.
+    const session = await this.loginThrottle.attempt(caller.client, username, () =>
       this.accounts.logIn(username, password, caller)
     )
     return reply.code(201).send(presentSession(session))

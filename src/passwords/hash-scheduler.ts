@@ -26,7 +26,7 @@ export interface HashSchedulerOptions {
   queueTimeoutMs: number
 }
 
-/** What the scheduler has done since it started (read by the tests and the metrics). */
+/** What the scheduler has done since it started (read by the tests; not yet exported as metrics). */
 export interface HashCounts {
   /** Handed to a thread. */
   run: number
@@ -77,6 +77,7 @@ export class HashScheduler {
   private running = 0
   private waitingCount = 0
   private lastSweep = 0
+  private closed = false
   readonly counts: HashCounts = { run: 0, cancelled: 0, timedOut: 0, refused: 0 }
 
   constructor(private readonly options: HashSchedulerOptions) {}
@@ -88,6 +89,8 @@ export class HashScheduler {
 
   /** Runs `work` when a thread is free and no waiting client has a smaller demand. */
   schedule<T>({ client: key, signal }: HashContext, work: () => Promise<T>): Promise<T> {
+    // After close() the pool is gone: a request arriving during shutdown gets a 503, not a 500.
+    if (this.closed) return Promise.reject(problems.unavailable('password hashing pool (shutting down)'))
     const now = performance.now()
     this.forgetIdleClients(now)
     const client = this.clients.get(key) ?? { key, waiting: [], active: 0, demand: 0, demandAt: now }
@@ -122,9 +125,11 @@ export class HashScheduler {
 
   /** At shutdown: what still waits will never get a thread, so it is answered now. */
   close(): void {
+    this.closed = true
     for (const client of this.waitingClients) {
       for (const job of client.waiting.splice(0)) {
         this.unqueue(job)
+        client.active--
         job.reject(problems.unavailable('password hashing pool (shutting down)'))
       }
     }

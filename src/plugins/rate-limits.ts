@@ -8,6 +8,7 @@ import type { FastifyInstance, onRequestHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/config.js'
 import { problems } from '../errors/problem.js'
+import { clientKeyOf } from '../passwords/client-key.js'
 import { declared, type RateLimitName } from '../http/route-config.js'
 import type { Counters } from '../rate-limits/counters.js'
 import { counterStore } from '../rate-limits/fastify-store.js'
@@ -32,7 +33,8 @@ export default fp(
       timeWindow: limits.windowSeconds * 1000,
       // A limiter outage must not stop sign-ups; routes that need Redis fail closed on their own.
       skipOnError: true,
-      keyGenerator: (request) => request.ip,
+      // One IPv6 /64 is one client: rotating addresses inside it must not multiply the limits.
+      keyGenerator: (request) => clientKeyOf(request.ip),
       errorResponseBuilder: (_request, context) => problems.tooManyRequests(Math.ceil(context.ttl / 1000))
     })
 

@@ -1,8 +1,8 @@
 /**
  * Slows password guessing: at most `maxFailures` failed password checks per username and client
  * address per window; then 429 (with Retry-After) until the window ends, even for the right
- * password. Used wherever a password is checked: POST /auth, and the current-password check of a
- * password change (`attempt(ip, username, work)` around that check).
+ * password. Used around every password check: today POST /auth; a future current-password check
+ * wraps itself in the same `attempt(client, username, work)`.
  *
  * Each attempt is counted before its work starts, in one atomic step that refuses once the count
  * has reached the limit: counting after the (slow) bcrypt compare let every concurrent guess pass
@@ -33,13 +33,13 @@ export class LoginThrottle {
   ) {}
 
   /** The same key as when only failures were counted, so windows survive a rolling deploy. */
-  private key(ip: string, username: string): string {
-    return `login-failures:${usernameKey(username)}:${ip}`
+  private key(client: string, username: string): string {
+    return `login-failures:${usernameKey(username)}:${client}`
   }
 
   /** Runs `work` (one password check and what follows it) under the throttle. */
-  async attempt<T>(ip: string, username: string, work: () => Promise<T>): Promise<T> {
-    const key = this.key(ip, username)
+  async attempt<T>(client: string, username: string, work: () => Promise<T>): Promise<T> {
+    const key = this.key(client, username)
     const { counted, ttlMs } = await this.counters.hitBelow(key, this.maxFailures, this.windowSeconds * 1000)
     if (!counted) throw problems.tooManyRequests(Math.ceil(ttlMs / 1000), 'Too many failed logins for this username')
     let result: T
@@ -49,7 +49,9 @@ export class LoginThrottle {
       if (checkedNoPassword(error)) await this.giveBack(key)
       throw error
     }
-    await this.counters.reset(key)
+    // Best effort: the session exists now, so a counter outage must not turn it into a 503 whose
+    // token the client never sees; the count then simply runs out with its window.
+    await this.counters.reset(key).catch(() => {})
     return result
   }
 
