@@ -152,8 +152,19 @@ export async function spawnServer(command: ServerCommand, options: SpawnServerOp
       HOST: '127.0.0.1',
       PORT: String(port)
     },
-    stdio: ['ignore', 'pipe', 'pipe']
+    stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own: with WORKERS > 1 the service is a cluster primary and its
+    // workers, and a worker outlives a primary killed with SIGKILL (it keeps serving the sockets
+    // it holds). kill() and stop() end the whole group, so no worker is left behind.
+    detached: true
   })
+  const killGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL')
+    } catch {
+      // The group is gone already.
+    }
+  }
   const output = keepOutputTail(child, options.outputChars ?? 20_000)
   let spawnError: Error | undefined
   const exit = new Promise<ServerExit>((resolve) => {
@@ -205,15 +216,18 @@ export async function spawnServer(command: ServerCommand, options: SpawnServerOp
     },
     async stop(graceMs = 10_000) {
       if (running(child)) {
+        // SIGTERM to the primary alone: it stops its workers gracefully itself.
         child.kill('SIGTERM')
-        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+        const timer = setTimeout(killGroup, graceMs)
         await exit
         clearTimeout(timer)
       }
+      killGroup()
       return exit
     },
     async kill() {
-      if (running(child)) child.kill('SIGKILL')
+      // The group even when the primary is gone (a test may have SIGKILLed it): its workers may not be.
+      killGroup()
       return exit
     }
   }
