@@ -69,6 +69,7 @@ export class PasswordHasher {
       try {
         return await this.pool.run(task)
       } catch (error) {
+        // A guard only: the scheduler hands over no more tasks than there are threads.
         if (error instanceof Error && /queue is at limit/i.test(error.message))
           throw problems.unavailable('password hashing pool (too busy)', error)
         throw error
