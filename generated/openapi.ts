@@ -223,8 +223,9 @@ export interface components {
         };
         Session: {
             /**
-             * @description Opaque bearer token (43 characters of base64url). Shown once; the service keeps only its hash.
-             * @example q3XJ0m3hPq1mYx8b1v6wqk7VZr1sQm2bY8Xw4c5t6uA
+             * @description Opaque bearer token, 48 characters: send it back exactly as received. Shown once; the
+             *     service keeps only its hash. Tokens in the older 43-character form are refused (`401`).
+             * @example Xq3T.q3XJ0m3hPq1mYx8b1v6wqk7VZr1sQm2bY8Xw4c5t6uA
              */
             token: string;
             /** @constant */

@@ -2,7 +2,7 @@
  * Grants or revokes the admin flag: the only way anyone becomes an admin.
  *   npm run admin -- grant <username>
  *   npm run admin -- revoke <username>
- * Uses the service's own settings (DATABASE_URL, REDIS_URL, ...). The change applies to live sessions
+ * Uses the service's own settings (DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES, ...). The change applies to live sessions
  * at once: with Redis, it goes through the account cache as every API change does. A service that
  * caches accounts in Redis records its key prefix in the database, so this refuses to run without
  * REDIS_URL there (the cache would keep the old flag for up to 300 s), and with REDIS_URL it goes
@@ -14,7 +14,7 @@ import { openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
 import { RedisAccountCachesRepository } from '../src/db/redis-account-caches-repository.js'
 import { UsersRepository } from '../src/db/users-repository.js'
-import { createRedisClient } from '../src/redis/client.js'
+import { callRedis, openRedis } from '../src/redis/connection.js'
 import { openSessionStore } from '../src/sessions/open-session-store.js'
 import { ACCOUNT_TTL_SECONDS } from '../src/sessions/redis-session-store.js'
 import type { AccountCache } from '../src/sessions/session-store.js'
@@ -42,16 +42,16 @@ async function main(argv: string[]): Promise<number> {
   const config = loadConfig()
   const db = openDb(config.databaseUrl, { poolSize: 1 })
   // With Redis, live sessions read accounts through its cache: the change must go through it too.
-  const redis = config.redisUrl ? createRedisClient(config.redisUrl, () => {}) : undefined
+  const redis = config.redis ? openRedis(config.redis, () => {}) : undefined
   try {
     await migrateToLatest(db.kysely)
     const cachedUnder = await new RedisAccountCachesRepository(db).prefixes()
     if (cachedUnder.length && !redis) {
       throw new Refusal(
-        `the service caches accounts in Redis (REDIS_KEY_PREFIX ${cachedUnder.map((p) => JSON.stringify(p)).join(', ')}): run this with its REDIS_URL, or the change would stay unseen for up to ${ACCOUNT_TTL_SECONDS} s. Nothing was changed. (If no instance uses Redis any more, starting one without REDIS_URL clears this.)`
+        `the service caches accounts in Redis (REDIS_KEY_PREFIX ${cachedUnder.map((p) => JSON.stringify(p)).join(', ')}): run this with its REDIS_URL (or REDIS_CLUSTER_NODES), or the change would stay unseen for up to ${ACCOUNT_TTL_SECONDS} s. Nothing was changed. (If no instance uses Redis any more, starting one without REDIS_URL clears this.)`
       )
     }
-    await redis?.connect()
+    if (redis) await callRedis('Redis', () => redis.connect())
     const prefixes = [...new Set([config.redisKeyPrefix, ...cachedUnder])]
     const onCacheError = (error: unknown) =>
       console.error(
@@ -68,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(action === 'grant' ? `${user.username} is now an admin.` : `${user.username} is no longer an admin.`)
     return 0
   } finally {
-    if (redis?.isOpen) await redis.close()
+    await redis?.close()
     await db.kysely.destroy()
   }
 }

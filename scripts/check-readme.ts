@@ -22,7 +22,7 @@
  *   - a command that shows no output must print nothing (a `TOKEN=$(…)` line, say).
  * How an output line is compared:
  *   - JSON: the same keys, value types and values; a string with `…` in it is a pattern (`…`
- *     stands for anything), and "…43 characters…" for any string of exactly 43 characters;
+ *     stands for anything), and "…48 characters…" for any string of exactly 48 characters;
  *   - any other line: equal, with `…` for anything;
  *   - headers (the lines after a status line such as `HTTP/1.1 201 Created`, up to the blank line)
  *     may be left out: those shown must be there, in order, names compared case-insensitively.

@@ -6,7 +6,7 @@
 import cluster from 'node:cluster'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from './app.js'
-import { type Config, redact } from './config/config.js'
+import { type Config, type RedisTarget, redact } from './config/config.js'
 import type { MetricsServer } from './metrics/metrics-server.js'
 import { SHUTDOWN_DEADLINE_MS } from './shutdown.js'
 
@@ -73,10 +73,17 @@ export async function serve(config: Config): Promise<void> {
   app.log.info(
     {
       database: redact(config.databaseUrl),
-      sessions: config.redisUrl ? redact(config.redisUrl) : 'database',
+      sessions: redisDescription(config.redis),
       pid: process.pid,
       ...(metricsServer && { metrics: metricsServer.url })
     },
     'account service ready; docs at /docs'
   )
+}
+
+/** Where sessions live, for the start-up line (passwords hidden). */
+function redisDescription(target: RedisTarget | undefined): string {
+  if (!target) return 'database'
+  if (target.kind === 'single') return redact(target.url)
+  return `Redis Cluster via ${target.nodes.map(redact).join(', ')}`
 }

@@ -8,18 +8,12 @@ import { randomBytes } from 'node:crypto'
 import t, { type Test } from 'tap'
 import { setAdminFlag } from '../src/accounts/admin-flag.js'
 import { UsersRepository } from '../src/db/users-repository.js'
-import { createRedisClient } from '../src/redis/client.js'
+import { openRedis } from '../src/redis/connection.js'
+import { RedisKeys } from '../src/sessions/redis-keys.js'
 import { RedisSessionStore } from '../src/sessions/redis-session-store.js'
-import { hashToken, newToken } from '../src/sessions/tokens.js'
-import {
-  type Backend,
-  REDIS_URL,
-  type Service,
-  expectStatus,
-  forEachBackend,
-  onBackend,
-  startService
-} from './helper.js'
+import { newSessionId, newToken } from '../src/sessions/tokens.js'
+import { type Backend, type Service, expectStatus, forEachBackend, onBackend, startService } from './helper.js'
+import { rawRedis } from './support/raw-redis.js'
 
 /** A second instance on the first one's database and Redis key space. */
 async function twoInstances(t: Test, backend: Backend): Promise<[Service, Service]> {
@@ -121,12 +115,20 @@ forEachBackend(t, async (t, backend) => {
   })
 })
 
-onBackend(t, 'mariadb-redis', 'Redis: the cache never keeps a row that a change replaced', async (t) => {
-  const service = await startService(t, 'mariadb-redis')
+for (const backend of ['mariadb-redis', 'postgres-cluster'] as const)
+  onBackend(t, backend, `${backend}: the cache never keeps a row that a change replaced`, (t) =>
+    cacheGuards(t, backend)
+  )
+
+async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster'): Promise<void> {
+  const service = await startService(t, backend)
   const users = new UsersRepository(service.app.db)
   const prefix = service.config.redisKeyPrefix
   const token = await service.signUpAndLogIn('ben')
   const ben = (await users.findByUsername('ben'))!
+  const [accountKey, , writesKey] = new RedisKeys(prefix).account(ben.id)
+  const redis = await rawRedis(service.config.redis!)
+  t.teardown(() => redis.close())
 
   t.test('a read that raced a change does not cache what it read', async (t) => {
     // The reader misses, reads the row, and before it can cache it a whole change commits.
@@ -142,13 +144,23 @@ onBackend(t, 'mariadb-redis', 'Redis: the cache never keeps a row that a change 
       },
       onCacheError: (error) => t.fail(`unexpected cache error: ${error}`)
     })
-    const sessionHash = hashToken(newToken())
-    await store.create(sessionHash, ben.id, new Date(Date.now() + 60_000))
+    const { ref } = newToken(ben.id)
+    const createdAt = new Date()
+    const expiresAt = new Date(Date.now() + 60_000)
+    await store.create({
+      token: ref,
+      userId: ben.id,
+      id: newSessionId(),
+      createdAt,
+      expiresAt,
+      userAgent: null,
+      ip: '::1'
+    })
     await service.app.sessionStore.write(ben.id, async () => {}) // drop any cached copy
-    const first = await store.findAccount(sessionHash)
+    const first = await store.findAccount(ref)
     t.notSame(first?.data, { after: true }, 'the racing reader saw the old row (as it should: it read first)')
     await new Promise((resolve) => setTimeout(resolve, 50)) // the fill is off the request path
-    t.same((await store.findAccount(sessionHash))?.data, { after: true }, 'the next read sees the change')
+    t.same((await store.findAccount(ref))?.data, { after: true }, 'the next read sees the change')
     t.same(
       (await service.request('GET', '/user/ben', { token })).body.data,
       { after: true },
@@ -158,7 +170,7 @@ onBackend(t, 'mariadb-redis', 'Redis: the cache never keeps a row that a change 
 
   t.test('Redis lost right after a commit: readers use the database until the marker expires', async (t) => {
     // The writer has its own connection to Redis, which it loses mid-change.
-    const writerRedis = createRedisClient(REDIS_URL, () => {})
+    const writerRedis = openRedis(service.config.redis!, () => {})
     await writerRedis.connect()
     const cacheErrors: unknown[] = []
     const writer = new RedisSessionStore(writerRedis, prefix, {
@@ -169,7 +181,7 @@ onBackend(t, 'mariadb-redis', 'Redis: the cache never keeps a row that a change 
     const data = { marker: randomBytes(4).toString('hex') }
     await writer.write(ben.id, async () => {
       await users.replaceData(ben.id, data, new Date())
-      writerRedis.destroy()
+      await writerRedis.close()
     })
     t.equal(cacheErrors.length, 1, 'the failed end of the write was reported')
     for (let i = 0; i < 5; i++) {
@@ -179,19 +191,18 @@ onBackend(t, 'mariadb-redis', 'Redis: the cache never keeps a row that a change 
         `read ${i} sees the committed change`
       )
     }
-    const redis = service.app.redis!
-    t.equal(await redis.exists(`${prefix}account:${ben.id}`), 0, 'nothing was cached while the marker lives')
-    const ttl = await redis.ttl(`${prefix}account-writes:${ben.id}`)
+    t.equal(await redis.exists(accountKey), 0, 'nothing was cached while the marker lives')
+    const ttl = await redis.ttl(writesKey)
     t.ok(ttl > 0 && ttl <= 60, `the marker expires by itself (${ttl} s left)`)
     // Once it has expired, reads fill the cache again, from the database.
-    await redis.del(`${prefix}account-writes:${ben.id}`)
+    await redis.del(writesKey)
     t.same(
       (await service.request('GET', '/user/ben', { token })).body.data,
       data,
       'once the marker is gone, a read (from the database) sees the change'
     )
     await new Promise((resolve) => setTimeout(resolve, 50))
-    t.equal(await redis.exists(`${prefix}account:${ben.id}`), 1, 'cached again')
+    t.equal(await redis.exists(accountKey), 1, 'cached again')
     t.same(
       (await service.request('GET', '/user/ben', { token })).body.data,
       data,
@@ -202,9 +213,9 @@ onBackend(t, 'mariadb-redis', 'Redis: the cache never keeps a row that a change 
   t.test('no password hash is cached', async (t) => {
     expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read fills the cache')
     await new Promise((resolve) => setTimeout(resolve, 50))
-    const cached = await service.app.redis!.get(`${prefix}account:${ben.id}`)
+    const cached = await redis.get(accountKey)
     t.ok(cached, 'the account is cached')
     t.notMatch(cached!, /\$2[aby]\$/, 'no bcrypt hash in Redis')
     t.notMatch(cached!, /password/i, 'no password field in Redis')
   })
-})
+}

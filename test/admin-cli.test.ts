@@ -1,7 +1,7 @@
 /** `npm run admin -- grant|revoke <username>`: the only way to make or unmake an admin. */
 import t from 'tap'
 import { openDb } from '../src/db/connect.js'
-import { expectStatus, forEachBackend, onBackend, startService } from './helper.js'
+import { SINGLE_REDIS, expectStatus, forEachBackend, onBackend, redisEnv, startService } from './helper.js'
 import { runScriptInBackground } from './support/scripts.js'
 
 /** What `npm run admin -- …` runs (scripts/admin.ts), from source. */
@@ -14,7 +14,7 @@ forEachBackend(t, async (t, backend) => {
   // The operator's settings are the service's: with Redis, the CLI changes the account through its cache.
   const env = {
     DATABASE_URL: service.config.databaseUrl,
-    REDIS_URL: service.config.redisUrl,
+    ...redisEnv(service.config.redis),
     REDIS_KEY_PREFIX: service.config.redisKeyPrefix
   }
   const adminToken = await service.signUpAndLogIn('boss')
@@ -60,7 +60,8 @@ forEachBackend(t, async (t, backend) => {
 // The service caches accounts in Redis; the command cannot tell from DATABASE_URL alone.
 onBackend(t, 'mariadb-redis', 'a change the account cache would not see is refused', async (t) => {
   const service = await startService(t, 'mariadb-redis')
-  const { databaseUrl, redisUrl, redisKeyPrefix } = service.config
+  const { databaseUrl, redisKeyPrefix } = service.config
+  const redisUrl = SINGLE_REDIS.url
   const adminToken = await service.signUpAndLogIn('boss')
   await service.signUpAndLogIn('worker')
   t.equal(

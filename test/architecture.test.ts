@@ -31,11 +31,12 @@ const LAYERS: Record<string, number> = {
 }
 
 /**
- * Files whose layer is not their folder's. The account's types and its username rule are the
- * vocabulary of every layer (the stores map their rows to them), so they sit at the bottom.
+ * Files whose layer is not their folder's. The account's and the session's types (and the username
+ * rule) are the vocabulary of every layer (the stores map their rows to them), so they sit at the bottom.
  */
 const FILE_LAYERS: Record<string, number> = {
-  'accounts/account.ts': 4
+  'accounts/account.ts': 4,
+  'sessions/session.ts': 4
 }
 
 function layerOf(file: string): number | undefined {

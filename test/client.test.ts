@@ -14,7 +14,7 @@ import { AccountsProblem, createAccountsClient } from '../src/client/index.js'
 import { contractMiddleware, contractViolations } from './contract.js'
 import { forEachBackend, PASSWORD, problemOf, startService, uniqueName } from './helper.js'
 
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{4}\.[A-Za-z0-9_-]{43}$/
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/
 
 forEachBackend(t, async (t, backend) => {
@@ -61,7 +61,7 @@ forEachBackend(t, async (t, backend) => {
     t.strictSame(await client.me(), { message: 'Hello World' }, 'without a token, me() is the greeting')
 
     const session = await client.login({ username: name, password: PASSWORD })
-    t.match(session.token, TOKEN_SHAPE, 'the token is 43 characters of base64url')
+    t.match(session.token, TOKEN_SHAPE, 'the token is a 4-character routing tag, a dot and 43 characters of base64url')
     t.equal(session.tokenType, 'Bearer', 'the token type is Bearer')
     t.ok(Date.parse(session.expiresAt) > Date.now(), 'the session expires in the future')
     t.equal(client.token, session.token, 'login keeps the token')

@@ -12,7 +12,7 @@ t.test('defaults', async (t) => {
   t.equal(config.port, 8000, 'port 8000')
   t.equal(config.host, '0.0.0.0', 'on every interface')
   t.equal(config.databaseUrl, DEFAULT_DATABASE_URL, 'the embedded SQLite database')
-  t.equal(config.redisUrl, undefined, 'no Redis')
+  t.equal(config.redis, undefined, 'no Redis')
   t.equal(config.sessionTtlSeconds, 86_400, 'sessions last 24 h')
   t.equal(config.bcryptCost, 12, 'bcrypt cost 12')
   t.equal(config.logLevel, 'info', 'logs at info')
@@ -33,6 +33,32 @@ const bad: Array<[string, Record<string, string>, RegExp]> = [
   ['unknown database scheme', { DATABASE_URL: 'oracle://x/y' }, /^DATABASE_URL must be/],
   ['sqlite without a path', { DATABASE_URL: 'sqlite:' }, /^DATABASE_URL/],
   ['redis URL without scheme', { REDIS_URL: 'localhost:6379' }, /^REDIS_URL must start with redis:\/\//],
+  [
+    'both a Redis URL and cluster nodes',
+    { REDIS_URL: 'redis://127.0.0.1:6379', REDIS_CLUSTER_NODES: 'redis://127.0.0.1:7000' },
+    /^REDIS_URL and REDIS_CLUSTER_NODES are both set/
+  ],
+  [
+    'cluster node without a port',
+    { REDIS_CLUSTER_NODES: 'redis://127.0.0.1' },
+    /^REDIS_CLUSTER_NODES must be a comma-separated list/
+  ],
+  [
+    'cluster node without scheme',
+    { REDIS_CLUSTER_NODES: 'redis://a:7000,b:7001' },
+    /^REDIS_CLUSTER_NODES must be .*got "b:7001"/
+  ],
+  [
+    'cluster list with an empty entry',
+    { REDIS_CLUSTER_NODES: 'redis://a:7000,,redis://b:7001' },
+    /^REDIS_CLUSTER_NODES must be/
+  ],
+  [
+    'cluster nodes mixing TLS and plain',
+    { REDIS_CLUSTER_NODES: 'redis://a:7000,rediss://b:7001' },
+    /^REDIS_CLUSTER_NODES mixes redis:\/\/ and rediss:\/\//
+  ],
+  ['key prefix with a hash tag', { REDIS_KEY_PREFIX: 'app{1}:' }, /^REDIS_KEY_PREFIX may not contain \{ or \}/],
   ['unknown log level', { LOG_LEVEL: 'loud' }, /^LOG_LEVEL must be one of/],
   // Trusting every hop believes the client's own X-Forwarded-For: each form of it is refused, with the fix.
   [
@@ -223,4 +249,22 @@ t.test('deadlines for slow and idle clients: defaults, and refused when they can
     t.throws(() => loadConfig(env), ConfigError, `${name} is refused with a ConfigError`)
     t.throws(() => loadConfig(env), { message }, `${name}: the message names the settings and what is wrong`)
   }
+})
+
+t.test('REDIS_CLUSTER_NODES selects a Redis Cluster; REDIS_URL one server', async (t) => {
+  t.same(
+    loadConfig({ REDIS_CLUSTER_NODES: ' redis://10.0.0.1:7000, redis://user:pw@10.0.0.2:7001 ' }).redis,
+    { kind: 'cluster', nodes: ['redis://10.0.0.1:7000', 'redis://user:pw@10.0.0.2:7001'] },
+    'the seed nodes, trimmed, in order'
+  )
+  t.same(
+    loadConfig({ REDIS_CLUSTER_NODES: 'rediss://cfg.example.com:6379' }).redis,
+    { kind: 'cluster', nodes: ['rediss://cfg.example.com:6379'] },
+    'one TLS configuration endpoint is a whole seed list'
+  )
+  t.same(
+    loadConfig({ REDIS_URL: 'redis://127.0.0.1:6379' }).redis,
+    { kind: 'single', url: 'redis://127.0.0.1:6379' },
+    'REDIS_URL: one server'
+  )
 })

@@ -19,14 +19,14 @@
  * shrunk counterexample. FUZZ_RUNS, FUZZ_COMMANDS and FUZZ_TIME_LIMIT_MS change the budget.
  */
 import fc from 'fast-check'
-import { createClient } from 'redis'
 import t from 'tap'
 import { commandArbs, exchange, firstProblem, type Real } from './fuzz/commands.js'
 import { storeProblems } from './fuzz/consistency.js'
 import { ADMIN, PASSWORD } from './fuzz/inputs.js'
 import { Model } from './fuzz/model.js'
 import { Wire } from './fuzz/wire.js'
-import { deleteRedisKeys, forEachBackend, REDIS_URL, startService } from './helper.js'
+import { deleteRedisKeys, forEachBackend, startService } from './helper.js'
+import { type RawRedis, rawRedis } from './support/raw-redis.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? Math.floor(Math.random() * 2 ** 31))
 const PATH = process.env.FUZZ_PATH
@@ -46,10 +46,10 @@ forEachBackend(t, async (t, backend) => {
   const service = await startService(t, backend)
   const wire = new Wire(service)
   t.teardown(() => wire.close())
-  let redis: ReturnType<typeof createClient> | undefined
-  if (service.config.redisUrl) {
-    const client = createClient({ url: REDIS_URL })
-    await client.connect()
+  let redis: RawRedis | undefined
+  const target = service.config.redis
+  if (target) {
+    const client = await rawRedis(target)
     t.teardown(() => client.close())
     redis = client
   }
@@ -60,7 +60,7 @@ forEachBackend(t, async (t, backend) => {
     const db = service.app.db.kysely
     await db.deleteFrom('sessions').execute()
     await db.deleteFrom('users').execute()
-    if (redis) await deleteRedisKeys(service.redisPrefix)
+    if (target) await deleteRedisKeys(target, service.redisPrefix)
     const model = new Model()
     const credentials = Buffer.from(JSON.stringify({ username: ADMIN, password: PASSWORD }))
     const headers = { 'content-type': 'application/json' }

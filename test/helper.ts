@@ -5,6 +5,8 @@
  *   sqlite         embedded SQLite file in a temp dir, sessions in the same database
  *   mariadb-redis  a fresh MariaDB database, sessions in Redis under a fresh key prefix
  *   postgres       a fresh PostgreSQL database, sessions in the same database
+ *   postgres-cluster  a fresh PostgreSQL database, sessions in the run's Redis Cluster (3 masters,
+ *                  3 replicas, started by tap's before hook: test/support/cluster-before.ts)
  * Everything a test creates is removed when it ends.
  */
 import { randomBytes } from 'node:crypto'
@@ -15,22 +17,32 @@ import type { FastifyInstance } from 'fastify'
 import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import type { Middleware } from 'openapi-fetch'
-import { createClient } from 'redis'
 import type { Test } from 'tap'
 import { type BuildAppOptions, buildApp } from '../src/app.js'
 import { type AccountsClient, AccountsProblem, createAccountsClient } from '../src/client/index.js'
-import { type Config, loadConfig } from '../src/config/config.js'
+import { type Config, type RedisTarget, loadConfig } from '../src/config/config.js'
 import { assertHonoursContract, contractMiddleware } from './contract.js'
+import { deleteRedisKeys } from './support/raw-redis.js'
+import { sharedClusterSeedList } from './support/redis-cluster.js'
 import { TEST_ENV } from './support/test-env.js'
 
-export { TEST_ENV }
+export { TEST_ENV, deleteRedisKeys }
 
 export const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306'
 export const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'
 export const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
 
-export type Backend = 'sqlite' | 'mariadb-redis' | 'postgres'
-export const ALL_BACKENDS: readonly Backend[] = ['sqlite', 'mariadb-redis', 'postgres']
+export type Backend = 'sqlite' | 'mariadb-redis' | 'postgres' | 'postgres-cluster'
+export const ALL_BACKENDS: readonly Backend[] = ['sqlite', 'mariadb-redis', 'postgres', 'postgres-cluster']
+
+/** The one Redis server the tests share. */
+export const SINGLE_REDIS = { kind: 'single', url: REDIS_URL } as const satisfies RedisTarget
+
+/** The Redis Cluster the whole run shares (started by tap's before hook). */
+export function sharedCluster(): RedisTarget {
+  const nodes = sharedClusterSeedList().split(',')
+  return { kind: 'cluster', nodes: nodes.map((node) => (node.includes('://') ? node : `redis://${node}`)) }
+}
 
 /**
  * The backends this run covers: all of them, unless TEST_BACKENDS names a subset for a quicker
@@ -110,7 +122,7 @@ export interface Service {
   logIn(username: string, password?: string): Promise<string>
   /** What `npm run admin -- grant` does. */
   makeAdmin(username: string): Promise<void>
-  /** The Redis key prefix of this test run (mariadb-redis only). */
+  /** The Redis key prefix of this test run (mariadb-redis and postgres-cluster only). */
   redisPrefix: string
 }
 
@@ -173,33 +185,29 @@ export async function createDatabase(t: Test, kind: 'sqlite' | 'mariadb' | 'post
   return `sqlite:${join(dir, 'accounts.db')}`
 }
 
-/** Removes every Redis key a test wrote under its prefix. */
-export async function deleteRedisKeys(prefix: string): Promise<void> {
-  const redis = createClient({ url: REDIS_URL })
-  await redis.connect()
-  for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-    if (keys.length) await redis.del(keys)
-  }
-  await redis.close()
+/** The settings that point a service at `target` (none for the SQL session store). */
+export function redisEnv(target: RedisTarget | undefined): Record<string, string> {
+  if (!target) return {}
+  return target.kind === 'single' ? { REDIS_URL: target.url } : { REDIS_CLUSTER_NODES: target.nodes.join(',') }
+}
+
+/**
+ * The stores of a fresh deployment on `backend`, as environment variables: its own empty
+ * database and, with Redis, its own key prefix. Both are removed when the test ends.
+ */
+export async function backendEnv(t: Test, backend: Backend): Promise<Record<string, string>> {
+  const redisPrefix = `${uniqueName('test')}:`
+  const engine = backend === 'mariadb-redis' ? 'mariadb' : backend === 'sqlite' ? 'sqlite' : 'postgres'
+  const databaseUrl = await createDatabase(t, engine)
+  const redis =
+    backend === 'mariadb-redis' ? SINGLE_REDIS : backend === 'postgres-cluster' ? sharedCluster() : undefined
+  if (redis) t.teardown(() => deleteRedisKeys(redis, redisPrefix))
+  return { DATABASE_URL: databaseUrl, ...redisEnv(redis), REDIS_KEY_PREFIX: redisPrefix }
 }
 
 /** The configuration a test service runs with: the test's own database and key space. */
 export async function testConfig(t: Test, backend: Backend, env: Record<string, string> = {}): Promise<Config> {
-  const redisPrefix = `${uniqueName('test')}:`
-  let redisUrl: string | undefined
-  const databaseUrl = await createDatabase(t, backend === 'mariadb-redis' ? 'mariadb' : backend)
-  if (backend === 'mariadb-redis') {
-    redisUrl = REDIS_URL
-    t.teardown(() => deleteRedisKeys(redisPrefix))
-  }
-  return loadConfig({
-    DATABASE_URL: databaseUrl,
-    ...(redisUrl && { REDIS_URL: redisUrl }),
-    REDIS_KEY_PREFIX: redisPrefix,
-    LOG_LEVEL: 'silent',
-    ...TEST_ENV,
-    ...env
-  })
+  return loadConfig({ ...(await backendEnv(t, backend)), LOG_LEVEL: 'silent', ...TEST_ENV, ...env })
 }
 
 export async function startService(

@@ -16,7 +16,7 @@ import t, { type Test } from 'tap'
 import { sql } from 'kysely'
 import { openDb } from '../src/db/connect.js'
 import { contractViolations } from './contract.js'
-import { PASSWORD, REDIS_URL, createDatabase, deleteRedisKeys, onBackend, uniqueName } from './helper.js'
+import { PASSWORD, REDIS_URL, SINGLE_REDIS, createDatabase, deleteRedisKeys, onBackend, uniqueName } from './helper.js'
 import { type HttpResult, type ServiceProcess, send, spawnService } from './support/processes.js'
 
 type Variant = 'sqlite' | 'mariadb-redis'
@@ -27,7 +27,7 @@ const VARIANTS: Variant[] = ['sqlite', 'mariadb-redis']
 async function deployment(t: Test, variant: Variant): Promise<Record<string, string>> {
   if (variant === 'sqlite') return { DATABASE_URL: await createDatabase(t, 'sqlite') }
   const prefix = `${uniqueName('lifecycle')}:`
-  t.teardown(() => deleteRedisKeys(prefix))
+  t.teardown(() => deleteRedisKeys(SINGLE_REDIS, prefix))
   return { DATABASE_URL: await createDatabase(t, 'mariadb'), REDIS_URL, REDIS_KEY_PREFIX: prefix }
 }
 

@@ -7,16 +7,7 @@
 import { readFile, readdir, readlink } from 'node:fs/promises'
 import { Agent } from 'node:http'
 import t, { type Test } from 'tap'
-import {
-  type Backend,
-  PASSWORD,
-  REDIS_URL,
-  createDatabase,
-  deleteRedisKeys,
-  forEachBackend,
-  startService,
-  uniqueName
-} from './helper.js'
+import { PASSWORD, backendEnv, forEachBackend, startService, uniqueName } from './helper.js'
 import { type ServiceProcess, send, spawnService, sparePort, waitFor } from './support/processes.js'
 
 interface Sample {
@@ -78,15 +69,6 @@ async function listeningPorts(pid: number): Promise<number[]> {
     }
   }
   return [...ports].sort((a, b) => a - b)
-}
-
-/** The environment of a service on its own fresh database (and Redis key space) for `backend`. */
-async function backendEnv(t: Test, backend: Backend): Promise<Record<string, string>> {
-  const databaseUrl = await createDatabase(t, backend === 'mariadb-redis' ? 'mariadb' : backend)
-  if (backend !== 'mariadb-redis') return { DATABASE_URL: databaseUrl }
-  const prefix = `${uniqueName('test')}:`
-  t.teardown(() => deleteRedisKeys(prefix))
-  return { DATABASE_URL: databaseUrl, REDIS_URL, REDIS_KEY_PREFIX: prefix }
 }
 
 function agentFor(t: Test): Agent {

@@ -151,7 +151,7 @@ forEachBackend(t, async (t, backend) => {
         ? sql<{
             t: string
           }>`SELECT DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%f') AS t FROM users WHERE username_key = 'clock'`
-        : backend === 'postgres'
+        : backend === 'postgres' || backend === 'postgres-cluster'
           ? sql<{
               t: string
             }>`SELECT to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US') AS t FROM users WHERE username_key = 'clock'`

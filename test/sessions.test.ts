@@ -3,24 +3,17 @@
  * form, what a token looks like, logging out exactly one session, deleting a user ending all of
  * them, expiry, and that only SHA-256 hashes of tokens are ever stored.
  */
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { readdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { createClient } from 'redis'
 import t, { type Test } from 'tap'
 import type { AccountsProblem, Session } from '../src/client/index.js'
-import {
-  expectStatus,
-  forEachBackend,
-  PASSWORD,
-  problemOf,
-  REDIS_URL,
-  type Service,
-  startService,
-  uniqueName
-} from './helper.js'
+import { RedisKeys } from '../src/sessions/redis-keys.js'
+import { tokenRef } from '../src/sessions/tokens.js'
+import { expectStatus, forEachBackend, PASSWORD, problemOf, type Service, startService, uniqueName } from './helper.js'
+import { rawRedis } from './support/raw-redis.js'
 
-const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
+const TOKEN_SHAPE = /^[A-Za-z0-9_-]{4}\.[A-Za-z0-9_-]{43}$/
 const DEFAULT_TTL_SECONDS = 86_400
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
@@ -70,37 +63,18 @@ async function signUp(service: Service, data: Record<string, unknown> = {}): Pro
 
 /** Every key under this run's prefix, with its value rendered as text whatever its type. */
 async function redisDump(service: Service): Promise<Map<string, string>> {
-  const redis = createClient({ url: REDIS_URL })
-  await redis.connect()
+  const redis = await rawRedis(service.config.redis!)
   try {
     const dump = new Map<string, string>()
-    for await (const keys of redis.scanIterator({ MATCH: `${service.redisPrefix}*`, COUNT: 1000 })) {
-      for (const key of keys) {
-        const type = await redis.type(key)
-        const value =
-          type === 'string'
-            ? await redis.get(key)
-            : type === 'zset'
-              ? JSON.stringify(await redis.zRangeWithScores(key, 0, -1))
-              : type === 'set'
-                ? JSON.stringify(await redis.sMembers(key))
-                : type === 'hash'
-                  ? JSON.stringify(await redis.hGetAll(key))
-                  : type === 'list'
-                    ? JSON.stringify(await redis.lRange(key, 0, -1))
-                    : `<${type}>`
-        dump.set(key, value ?? '')
-      }
-    }
+    for (const key of await redis.scan(`${service.redisPrefix}*`)) dump.set(key, await redis.render(key))
     return dump
   } finally {
     await redis.close()
   }
 }
 
-async function redisTtl(key: string): Promise<number> {
-  const redis = createClient({ url: REDIS_URL })
-  await redis.connect()
+async function redisTtl(service: Service, key: string): Promise<number> {
+  const redis = await rawRedis(service.config.redis!)
   try {
     return await redis.ttl(key)
   } finally {
@@ -110,8 +84,9 @@ async function redisTtl(key: string): Promise<number> {
 
 forEachBackend(t, async (t, backend) => {
   const service = await startService(t, backend)
-  // Sessions live in Redis when the service has a REDIS_URL, in the SQL database otherwise.
-  const inRedis = service.config.redisUrl !== undefined
+  // Sessions live in Redis when the service has one (a server or a cluster), in the SQL database otherwise.
+  const inRedis = service.config.redis !== undefined
+  const keys = new RedisKeys(service.redisPrefix)
 
   await t.test('log in by JSON and by form', async (t) => {
     t.equal(service.config.sessionTtlSeconds, DEFAULT_TTL_SECONDS, 'the default lifetime is 24 h')
@@ -143,8 +118,16 @@ forEachBackend(t, async (t, backend) => {
         `${how}: the session is exactly token, tokenType, expiresAt`
       )
       t.equal(session.tokenType, 'Bearer', `${how}: the token type is Bearer`)
-      t.match(session.token, TOKEN_SHAPE, `${how}: the token is 43 characters of base64url`)
-      t.equal(Buffer.from(session.token, 'base64url').length, 32, `${how}: the token carries 32 random bytes`)
+      t.match(
+        session.token,
+        TOKEN_SHAPE,
+        `${how}: the token is a 4-character routing tag, a dot and 43 characters of base64url`
+      )
+      t.equal(
+        Buffer.from(session.token.split('.')[1]!, 'base64url').length,
+        32,
+        `${how}: the token carries 32 random bytes`
+      )
       t.match(session.expiresAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, `${how}: expiresAt is ISO-8601 UTC`)
       const expiresAt = Date.parse(session.expiresAt)
       t.ok(
@@ -233,10 +216,9 @@ forEachBackend(t, async (t, backend) => {
         .execute()
       t.same(rows, [], 'no session rows remain')
     } else {
-      const keys = [...(await redisDump(service)).keys()]
-      for (const token of tokens)
-        t.notOk(keys.includes(`${service.redisPrefix}session:${sha256(token)}`), 'the session key is removed')
-      t.notOk(keys.includes(`${service.redisPrefix}user-sessions:${id}`), "the user's session index is removed")
+      const stored = [...(await redisDump(service)).keys()]
+      for (const token of tokens) t.notOk(stored.includes(keys.session(tokenRef(token)!)), 'the session key is removed')
+      t.notOk(stored.includes(keys.userSessions(id)), "the user's session index is removed")
     }
 
     // The name is free again, and the new account is a different account.
@@ -288,11 +270,15 @@ forEachBackend(t, async (t, backend) => {
         t.notOk(key.includes(token), `key ${key} does not contain the token`)
         t.notOk(value.includes(token), `value of ${key} does not contain the token`)
       }
-      const sessionKey = `${service.redisPrefix}session:${hash}`
-      t.equal(dump.get(sessionKey), user.id, 'the session key is the SHA-256 hex of the token and holds the user id')
-      const index = dump.get(`${service.redisPrefix}user-sessions:${user.id}`) ?? ''
+      const sessionKey = keys.session(tokenRef(token)!)
+      t.ok(sessionKey.endsWith(`:session:${hash}`), 'the session key ends in the SHA-256 hex of the token')
+      const record = JSON.parse(dump.get(sessionKey) ?? '{}')
+      t.equal(record.user, user.id, 'the session holds the user id')
+      t.match(record.id, /^[A-Za-z0-9_-]{22}$/, 'and a public session id of its own')
+      t.equal(record.ip, '127.0.0.1', "and the client's address")
+      const index = dump.get(keys.userSessions(user.id)) ?? ''
       t.ok(index.includes(hash), "the user's session index lists the hash")
-      const ttl = await redisTtl(sessionKey)
+      const ttl = await redisTtl(service, sessionKey)
       t.ok(
         Math.abs(ttl - service.config.sessionTtlSeconds) <= 2,
         `TTL ${ttl} s is about ${service.config.sessionTtlSeconds} s`
@@ -301,6 +287,39 @@ forEachBackend(t, async (t, backend) => {
       const rows = await service.app.db.kysely.selectFrom('sessions').selectAll().execute()
       t.same(rows, [], 'the SQL sessions table stays empty when Redis holds sessions')
     }
+  })
+
+  await t.test('a token issued before routing tags (43 characters) is refused with a 401', async (t) => {
+    // What the previous release stored for a login, planted as it stored it: the token still
+    // leads nowhere (tokens.ts refuses its shape before any store is asked).
+    const name = await signUp(service)
+    const { id } = await service.app.db.kysely
+      .selectFrom('users')
+      .select('id')
+      .where('username', '=', name)
+      .executeTakeFirstOrThrow()
+    const oldToken = randomBytes(32).toString('base64url')
+    t.equal(oldToken.length, 43, 'the old form: 43 characters of base64url')
+    if (inRedis) {
+      const redis = await rawRedis(service.config.redis!)
+      t.teardown(() => redis.close())
+      await redis.setEx(`${service.redisPrefix}session:${sha256(oldToken)}`, 60, id)
+    } else {
+      const now = new Date()
+      await service.app.db.kysely
+        .insertInto('sessions')
+        .values({
+          token_hash: sha256(oldToken),
+          public_id: 'planted-old-session000',
+          user_id: id,
+          expires_at: service.app.db.time(new Date(now.getTime() + 60_000)),
+          created_at: service.app.db.time(now),
+          user_agent: null,
+          ip: '127.0.0.1'
+        })
+        .execute()
+    }
+    await assertTokenDead(t, service, oldToken, name, 'a token of the older form')
   })
 
   await t.test('a session expires after SESSION_TTL_SECONDS', async (t) => {

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url'
 import bcrypt from 'bcryptjs'
 import { createConnection } from 'mysql2/promise'
 import { createClient } from 'redis'
-import { loadConfig } from '../../src/config/config.js'
+import { loadConfig, type RedisTarget } from '../../src/config/config.js'
 import { type BcryptLimit, measureBcryptLimit } from './bcrypt-limit.js'
 import { type FloodPlan, type FloodResult, loginFlood } from './flood.js'
 import { type LoadOptions, type RunResult, load, median } from './load.js'
@@ -358,8 +358,8 @@ async function loginStorm(
 /** Issue 11: the login flood, on a service of its own at the shipped limits (only the cost and such passed through). */
 async function floodScenario(backend: Backend, users: SeededUser[]): Promise<void> {
   const env: Record<string, string> = { DATABASE_URL: backend.seed.databaseUrl }
-  if (backend.seed.redisUrl)
-    Object.assign(env, { REDIS_URL: backend.seed.redisUrl, REDIS_KEY_PREFIX: backend.seed.redisKeyPrefix })
+  if (backend.seed.redis)
+    Object.assign(env, { ...redisEnv(backend.seed.redis), REDIS_KEY_PREFIX: backend.seed.redisKeyPrefix })
   for (const name of PASSED_THROUGH) if (serviceEnv[name]) env[name] = serviceEnv[name]
   log(
     `\n${backend.target}: login flood, ${defaults.workers} process(es) x ${defaults.hashThreads} hash thread(s), shipped limits`
@@ -395,7 +395,7 @@ async function mariadbBackend(): Promise<Backend> {
     target: 'mariadb+redis',
     seed: {
       databaseUrl: `${MARIADB_URL}/${database}`,
-      redisUrl: REDIS_URL,
+      redis: { kind: 'single', url: REDIS_URL },
       redisKeyPrefix: prefix,
       sessionTtlSeconds: defaults.ttl
     },
@@ -474,7 +474,7 @@ async function benchBackend(
     for (const workersSetting of first ? variants : variants.slice(0, 1)) {
       const settings = serviceSettings(workersSetting)
       const env: Record<string, string> = { ...serviceEnv, DATABASE_URL: seed.databaseUrl }
-      if (seed.redisUrl) Object.assign(env, { REDIS_URL: seed.redisUrl, REDIS_KEY_PREFIX: seed.redisKeyPrefix })
+      if (seed.redis) Object.assign(env, { ...redisEnv(seed.redis), REDIS_KEY_PREFIX: seed.redisKeyPrefix })
       if (workersSetting) env.WORKERS = workersSetting
       log(
         `${target}: service with ${settings.workers} process(es) x ${settings.hashThreads} hash thread(s), ${size.toLocaleString('en')} accounts`
@@ -641,4 +641,9 @@ try {
 } finally {
   await stopAll()
   rmSync(workDir, { recursive: true, force: true })
+}
+
+/** The settings that point the service at a Redis server or cluster. */
+function redisEnv(target: RedisTarget): Record<string, string> {
+  return target.kind === 'single' ? { REDIS_URL: target.url } : { REDIS_CLUSTER_NODES: target.nodes.join(',') }
 }

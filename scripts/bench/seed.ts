@@ -1,19 +1,20 @@
 /**
  * Seeding through the service's own code: `openDb` + migrations, the users repository (bulk
  * `insertExact`, one precomputed bcrypt hash for every row), and sessions made the way the service
- * makes them (`newToken`/`hashToken`): through the Redis session store's `create` on Redis, rows of the
+ * makes them (`newToken`, `newSessionId`): through the Redis session store's `create` on Redis (or the cluster), rows of the
  * `sessions` table otherwise. Every seeded account gets one live session; its token is kept here.
  */
 import { randomUUID } from 'node:crypto'
-import { createClient } from 'redis'
 import { openDb } from '../../src/db/connect.js'
 import { migrateToLatest } from '../../src/db/migrator.js'
 import type { Db } from '../../src/db/schema.js'
 import type { UserRecord } from '../../src/accounts/account.js'
 import { UsersRepository } from '../../src/db/users-repository.js'
-import type { RedisClient } from '../../src/redis/client.js'
+import type { RedisTarget } from '../../src/config/config.js'
+import { openRedis, type RedisConnection } from '../../src/redis/connection.js'
 import { openSessionStore } from '../../src/sessions/open-session-store.js'
-import { hashToken, newToken } from '../../src/sessions/tokens.js'
+import type { NewSession } from '../../src/sessions/session.js'
+import { newSessionId, newToken } from '../../src/sessions/tokens.js'
 
 export interface SeededUser {
   username: string
@@ -22,7 +23,7 @@ export interface SeededUser {
 
 export interface SeedTarget {
   databaseUrl: string
-  redisUrl?: string
+  redis?: RedisTarget
   redisKeyPrefix: string
   sessionTtlSeconds: number
 }
@@ -42,11 +43,11 @@ export async function seedAccounts(
   to: number
 ): Promise<SeededUser[]> {
   const db = openDb(target.databaseUrl, { poolSize: 4 })
-  let redis: RedisClient | undefined
+  let redis: RedisConnection | undefined
   try {
     await migrateToLatest(db.kysely)
-    if (target.redisUrl) {
-      redis = createClient({ url: target.redisUrl }) as RedisClient
+    if (target.redis) {
+      redis = openRedis(target.redis, () => {})
       await redis.connect()
     }
     const seeded: SeededUser[] = []
@@ -65,7 +66,19 @@ export async function seedAccounts(
           updatedAt: now
         })
       }
-      const sessions = users.map((user) => ({ user, token: newToken() }))
+      const sessions = users.map((user) => {
+        const { token, ref } = newToken(user.id)
+        const session: NewSession = {
+          token: ref,
+          userId: user.id,
+          id: newSessionId(),
+          createdAt: now,
+          expiresAt,
+          userAgent: 'bench',
+          ip: '127.0.0.1'
+        }
+        return { user, token, session }
+      })
       await db.kysely.transaction().execute(async (trx) => {
         const scoped: Db = { ...db, kysely: trx }
         await new UsersRepository(scoped).insertExact(users)
@@ -73,11 +86,14 @@ export async function seedAccounts(
           await trx
             .insertInto('sessions')
             .values(
-              sessions.map(({ user, token }) => ({
-                token_hash: hashToken(token),
-                user_id: user.id,
+              sessions.map(({ session }) => ({
+                token_hash: session.token.hash,
+                public_id: session.id,
+                user_id: session.userId,
                 expires_at: db.time(expiresAt),
-                created_at: db.time(now)
+                created_at: db.time(now),
+                user_agent: session.userAgent,
+                ip: session.ip
               }))
             )
             .execute()
@@ -85,14 +101,14 @@ export async function seedAccounts(
       })
       if (redis) {
         const store = openSessionStore({ db, redis, redisKeyPrefix: target.redisKeyPrefix, onCacheError: () => {} })
-        await Promise.all(sessions.map(({ user, token }) => store.create(hashToken(token), user.id, expiresAt)))
+        await Promise.all(sessions.map(({ session }) => store.create(session)))
       }
       for (const { user, token } of sessions) seeded.push({ username: user.username, token })
     }
     return seeded
   } finally {
     await db.kysely.destroy()
-    if (redis?.isOpen) await redis.close()
+    await redis?.close()
   }
 }
 

@@ -8,7 +8,7 @@ import type { HashContext } from '../passwords/hash-scheduler.js'
 import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
 import type { AccountCache } from '../sessions/session-store.js'
-import type { Sessions, StartedSession } from '../sessions/sessions.js'
+import type { SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo } from './access-policy.js'
 import { accountDataProblem } from './account-data.js'
 
@@ -59,7 +59,7 @@ export class Accounts {
   }
 
   /** Same answer, and the same bcrypt work, for an unknown user and a wrong password. */
-  async logIn(username: string, password: string, caller: HashContext): Promise<StartedSession> {
+  async logIn(username: string, password: string, caller: HashContext, client: SessionClient): Promise<StartedSession> {
     const passwordIssue = loginPasswordProblem(password)
     if (passwordIssue) throw refusePassword(passwordIssue)
     const user = await this.users.findByUsername(username)
@@ -72,7 +72,7 @@ export class Accounts {
     if (costOf(user.passwordHash) !== this.passwords.cost) {
       await this.users.replacePasswordHash(user.id, await this.passwords.hash(password, caller))
     }
-    return this.sessions.start(user.id)
+    return this.sessions.start(user.id, client)
   }
 
   logOut(token: string): Promise<void> {

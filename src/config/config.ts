@@ -19,6 +19,7 @@ export const SETTINGS = [
   'CONNECTION_TIMEOUT_MS',
   'DATABASE_URL',
   'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
   'REDIS_KEY_PREFIX',
   'SESSION_TTL_SECONDS',
   'BCRYPT_COST',
@@ -45,8 +46,8 @@ export interface Config {
   httpTimeouts: HttpTimeouts
   /** `sqlite:<path>`, `mysql://user:pass@host:port/db` or `postgres://user:pass@host:port/db`. */
   databaseUrl: string
-  /** Sessions live in Redis when set, in the SQL database otherwise. */
-  redisUrl: string | undefined
+  /** Sessions live in Redis (one server, or a Redis Cluster) when set, in the SQL database otherwise. */
+  redis: RedisTarget | undefined
   /** Prefix of every Redis key, so several deployments (or test runs) can share a server. */
   redisKeyPrefix: string
   sessionTtlSeconds: number
@@ -124,12 +125,42 @@ function databaseUrl(env: Env): string {
   )
 }
 
-function redisUrl(env: Env): string | undefined {
+/** One Redis server at a URL, or a Redis Cluster found through its seed nodes. */
+export type RedisTarget = { kind: 'single'; url: string } | { kind: 'cluster'; nodes: string[] }
+
+function redisTarget(env: Env): RedisTarget | undefined {
   const url = env.REDIS_URL?.trim()
-  if (!url) return undefined
-  if (!/^rediss?:\/\/./.test(url))
-    throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${redact(url)}"`)
-  return url
+  const seeds = env.REDIS_CLUSTER_NODES?.trim()
+  if (url && seeds)
+    throw new ConfigError(
+      'REDIS_URL and REDIS_CLUSTER_NODES are both set: set REDIS_URL for one Redis server, or REDIS_CLUSTER_NODES for a Redis Cluster'
+    )
+  if (url) {
+    if (!/^rediss?:\/\/./.test(url))
+      throw new ConfigError(`REDIS_URL must start with redis:// or rediss://, got "${redact(url)}"`)
+    return { kind: 'single', url }
+  }
+  if (!seeds) return undefined
+  const nodes = seeds.split(',').map((node) => node.trim())
+  const malformed = nodes.find((node) => !/^rediss?:\/\/([^@/]*@)?[^:/@]+:\d{1,5}$/.test(node))
+  if (malformed !== undefined)
+    throw new ConfigError(
+      `REDIS_CLUSTER_NODES must be a comma-separated list of redis://host:port (or rediss://host:port), got "${redact(malformed)}"`
+    )
+  // The client reaches the nodes it discovers with the seeds' scheme: mixing them cannot work.
+  if (new Set(nodes.map((node) => node.split(':')[0])).size > 1)
+    throw new ConfigError(
+      'REDIS_CLUSTER_NODES mixes redis:// and rediss:// nodes: a cluster uses TLS on every node or on none'
+    )
+  return { kind: 'cluster', nodes }
+}
+
+/** Hash tags (`{...}`) in the prefix would send every key to one slot of a cluster. */
+function redisKeyPrefix(env: Env): string {
+  const prefix = env.REDIS_KEY_PREFIX ?? 'accounts:'
+  if (/[{}]/.test(prefix))
+    throw new ConfigError(`REDIS_KEY_PREFIX may not contain { or } (Redis Cluster hash tags), got "${prefix}"`)
+  return prefix
 }
 
 /** Hides a password in a URL before it is printed. */
@@ -224,8 +255,8 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 8000, 0, 65535),
     httpTimeouts: httpTimeouts(env),
     databaseUrl: databaseUrl(env),
-    redisUrl: redisUrl(env),
-    redisKeyPrefix: env.REDIS_KEY_PREFIX ?? 'accounts:',
+    redis: redisTarget(env),
+    redisKeyPrefix: redisKeyPrefix(env),
     sessionTtlSeconds: integer(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
     // bcrypt's own bounds; bcryptjs refuses anything outside 4..31.
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 31),

@@ -22,9 +22,13 @@ export interface UsersTable {
 export interface SessionsTable {
   /** SHA-256 of the token, hex. The token itself is never stored. */
   token_hash: string
+  /** The session's public id (sessions/tokens.ts newSessionId). */
+  public_id: string
   user_id: string
   expires_at: Timestamp
   created_at: Timestamp
+  user_agent: string | null
+  ip: string
 }
 
 /** A REDIS_KEY_PREFIX under which a service caches accounts in Redis (see redis-account-caches-repository.ts). */

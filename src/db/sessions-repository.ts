@@ -2,6 +2,7 @@
 import { type PreparedQuery, prepare } from './prepared.js'
 import type { Db } from './schema.js'
 import type { Account } from '../accounts/account.js'
+import type { NewSession } from '../sessions/session.js'
 import { type AccountRow, toAccount } from './users-repository.js'
 
 export class SessionsRepository {
@@ -25,14 +26,17 @@ export class SessionsRepository {
     return row && toAccount(row)
   }
 
-  async insert(tokenHash: string, userId: string, expiresAt: Date, now: Date): Promise<void> {
+  async insert(session: NewSession): Promise<void> {
     await this.db.kysely
       .insertInto('sessions')
       .values({
-        token_hash: tokenHash,
-        user_id: userId,
-        expires_at: this.db.time(expiresAt),
-        created_at: this.db.time(now)
+        token_hash: session.token.hash,
+        public_id: session.id,
+        user_id: session.userId,
+        expires_at: this.db.time(session.expiresAt),
+        created_at: this.db.time(session.createdAt),
+        user_agent: session.userAgent,
+        ip: session.ip
       })
       .execute()
   }

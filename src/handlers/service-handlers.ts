@@ -94,7 +94,7 @@ export class ServiceHandlers {
     const caller = hashCaller(request, reply)
     // Failures count per username and client (an IPv6 /64 is one client), like the hash pool's shares.
     const session = await this.loginThrottle.attempt(caller.client, username, () =>
-      this.accounts.logIn(username, password, caller)
+      this.accounts.logIn(username, password, caller, { userAgent: request.headers['user-agent'], ip: request.ip })
     )
     return reply.code(201).send(presentSession(session))
   }

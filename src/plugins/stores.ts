@@ -1,6 +1,6 @@
 /**
- * Opens the stores: the database (migrated to this release's schema) and, when REDIS_URL is set,
- * Redis. Both are decorated onto the instance and closed on `app.close()`. The database records
+ * Opens the stores: the database (migrated to this release's schema) and, when REDIS_URL or
+ * REDIS_CLUSTER_NODES is set, Redis. Both are decorated onto the instance and closed on `app.close()`. The database records
  * whether accounts are cached in Redis (redis-account-caches-repository.ts).
  */
 import type { FastifyInstance } from 'fastify'
@@ -10,18 +10,18 @@ import { openDb } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrator.js'
 import { RedisAccountCachesRepository } from '../db/redis-account-caches-repository.js'
 import type { Db } from '../db/schema.js'
-import { createRedisClient, type RedisClient } from '../redis/client.js'
+import { openRedis, type RedisConnection } from '../redis/connection.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     db: Db
     /** Null on the embedded default, where sessions and counters live elsewhere. */
-    redis: RedisClient | null
+    redis: RedisConnection | null
   }
 }
 
 /** Waits briefly for Redis at start-up; if it is down we still start, answer 503, and recover. */
-async function connectRedis(app: FastifyInstance, redis: RedisClient): Promise<void> {
+async function connectRedis(app: FastifyInstance, redis: RedisConnection): Promise<void> {
   const connected = redis.connect().then(
     () => true,
     (error: unknown) => {
@@ -34,11 +34,6 @@ async function connectRedis(app: FastifyInstance, redis: RedisClient): Promise<v
     app.log.warn('Redis is not reachable yet; session routes answer 503 until it is')
 }
 
-async function closeRedis(redis: RedisClient): Promise<void> {
-  if (redis.isReady) await redis.close()
-  else if (redis.isOpen) redis.destroy()
-}
-
 export default fp(
   async function storesPlugin(app: FastifyInstance, { config }: { config: Config }) {
     const db = openDb(config.databaseUrl, {
@@ -48,7 +43,7 @@ export default fp(
       await migrateToLatest(db.kysely)
       // Tells `npm run admin` whether accounts are cached in Redis, and under which prefix.
       const caches = new RedisAccountCachesRepository(db)
-      if (config.redisUrl) await caches.record(config.redisKeyPrefix, new Date())
+      if (config.redis) await caches.record(config.redisKeyPrefix, new Date())
       else await caches.forgetAll()
     } catch (error) {
       await db.kysely.destroy()
@@ -57,12 +52,13 @@ export default fp(
     app.addHook('onClose', () => db.kysely.destroy())
     app.decorate('db', db)
 
-    let redis: RedisClient | null = null
-    if (config.redisUrl) {
-      redis = createRedisClient(config.redisUrl, (error) => app.log.warn({ err: error }, 'Redis error'))
-      const client = redis
-      app.addHook('onClose', () => closeRedis(client))
-      await connectRedis(app, client)
+    let redis: RedisConnection | null = null
+    if (config.redis) {
+      // A cluster names the node that failed, so an operator knows which shard to look at.
+      redis = openRedis(config.redis, (error, node) => app.log.warn({ err: error, node }, 'Redis error'))
+      const connection = redis
+      app.addHook('onClose', () => connection.close())
+      await connectRedis(app, connection)
     }
     app.decorate('redis', redis)
   },

@@ -1,8 +1,10 @@
 /**
- * Counters in Redis, shared by every instance of the service. Each step is one Lua script, so it
- * is atomic across instances and costs one round trip.
+ * Counters in Redis (one server or a cluster), shared by every instance of the service. Each step
+ * is one Lua script on one key, so it is atomic across instances, costs one round trip, and runs
+ * on whichever shard holds that key. While that shard is down the step throws (a 503): the limits
+ * fail closed.
  */
-import { callRedis, type RedisClient } from '../redis/client.js'
+import { callRedis, type ScriptRunner } from '../redis/connection.js'
 import { LuaScript } from '../redis/lua-script.js'
 import type { Counters, CounterState } from './counters.js'
 
@@ -36,9 +38,12 @@ const GIVE_BACK = new LuaScript(`
 if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then redis.call('DECR', KEYS[1]) end
 return 0`)
 
+/** KEYS: counter. */
+const RESET = new LuaScript(`return redis.call('DEL', KEYS[1])`)
+
 export class RedisCounters implements Counters {
   constructor(
-    private readonly redis: RedisClient,
+    private readonly redis: ScriptRunner,
     private readonly prefix: string
   ) {}
 
@@ -68,7 +73,7 @@ export class RedisCounters implements Counters {
 
   reset(key: string): Promise<void> {
     return callRedis('rate limiter', async () => {
-      await this.redis.del(this.prefix + key)
+      await RESET.run(this.redis, [this.prefix + key], [])
     })
   }
 }

@@ -1,15 +1,15 @@
-/** The session store the settings ask for: Redis (with its account cache) when there is one, else the database. */
+/** The session store the settings ask for: Redis or Redis Cluster (with its account cache) when there is one, else the database. */
 import { SessionsRepository } from '../db/sessions-repository.js'
 import type { Db } from '../db/schema.js'
 import { UsersRepository } from '../db/users-repository.js'
-import type { RedisClient } from '../redis/client.js'
+import type { RedisConnection } from '../redis/connection.js'
 import { RedisSessionStore } from './redis-session-store.js'
 import type { SessionStore } from './session-store.js'
 import { SqlSessionStore } from './sql-session-store.js'
 
 export interface SessionStoreOptions {
   db: Db
-  redis?: RedisClient
+  redis?: RedisConnection
   redisKeyPrefix: string
   onCacheError(error: unknown): void
 }

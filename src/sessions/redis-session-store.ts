@@ -1,27 +1,22 @@
 /**
- * Sessions in Redis, and a cache of the accounts behind them:
- *   <prefix>session:<tokenHash>          -> user id, with EX = the session lifetime
- *   <prefix>user-sessions:<userId>       -> sorted set of that user's token hashes, scored by expiry (ms);
- *                                           pruned of expired members on every write, so it cleans itself.
- *   <prefix>account:<userId>             -> the account as JSON (no password hash), EX ACCOUNT_TTL_SECONDS
- *   <prefix>account-version:<userId>     -> bumped before and after every change to the account's row
- *   <prefix>account-writes:<userId>      -> changes in flight; while it exists nobody fills the cache
- * The index lets one request revoke every session of a deleted user.
+ * Sessions in Redis (one server or a Redis Cluster), and a cache of the accounts behind them. The
+ * keys are laid out in redis-keys.ts: every key of one account shares its hash slot, and every
+ * operation here is one script in that slot, so it is atomic and costs one round trip to one shard.
  *
- * Reading: one script finds the session and, usually, its cached account: one round trip. On a miss
- * it also returns the account's version; the account is read from the database and cached only if
- * the version is unchanged and no change is in flight, so a read that raced a change never caches
- * the old row. Changing: the cached copy is dropped and the version bumped before the database
- * write and again after it. If Redis fails after the commit, the in-flight marker still blocks
- * filling until it expires, so readers go to the database, which has the new row.
- *
- * The scripts build the account keys from the user id they read, so this needs a single Redis
- * (not Redis Cluster), as the per-user index already did.
+ * Reading: one script finds the session and, usually, its cached account. On a miss it also
+ * returns the account's version; the account is read from the database and cached only if the
+ * version is unchanged and no change is in flight, so a read that raced a change never caches the
+ * old row. Changing: the cached copy is dropped and the version bumped before the database write
+ * and again after it. If Redis fails after the commit, the in-flight marker still blocks filling
+ * until it expires, so readers go to the database, which has the new row.
  */
 import type { Account } from '../accounts/account.js'
-import { callRedis, type RedisClient } from '../redis/client.js'
+import { callRedis, type ScriptRunner } from '../redis/connection.js'
 import { LuaScript } from '../redis/lua-script.js'
+import { RedisKeys } from './redis-keys.js'
+import type { NewSession, TokenRef } from './session.js'
 import type { SessionStore } from './session-store.js'
+import { routingTagOf } from './tokens.js'
 
 /** How long a cached account lives after it was cached (reads do not extend it): bounds Redis memory, not freshness. */
 export const ACCOUNT_TTL_SECONDS = 300
@@ -30,20 +25,46 @@ const VERSION_TTL_SECONDS = 86_400
 /** Longer than any change can take; only matters when Redis failed right after a commit. */
 const WRITES_TTL_SECONDS = 60
 
-/** Deletes every session in a user's index, and the index, atomically. */
+/**
+ * KEYS: session, the user's index. ARGV: user id, session id, created (ms), user agent, address,
+ * expires (ms), now (ms), token hash. The index lives as long as its longest session: it gets an
+ * expiry if it has none, which only ever moves later (a shorter SESSION_TTL_SECONDS must not orphan
+ * older sessions), and sheds expired members on every login, so it cleans itself.
+ */
+const CREATE = new LuaScript(`
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'id', ARGV[2], 'createdAt', ARGV[3], 'userAgent', ARGV[4], 'ip', ARGV[5])
+redis.call('PEXPIREAT', KEYS[1], ARGV[6])
+redis.call('ZADD', KEYS[2], ARGV[6], ARGV[8])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
+redis.call('PEXPIREAT', KEYS[2], ARGV[6], 'NX')
+redis.call('PEXPIREAT', KEYS[2], ARGV[6], 'GT')
+return 1`)
+
+/**
+ * KEYS: session. ARGV: account key prefix, version key prefix (both in the session's slot; the
+ * user id read from the session completes them).
+ */
+const LOOKUP = new LuaScript(`
+local userId = redis.call('HGET', KEYS[1], 'user')
+if not userId then return false end
+local account = redis.call('GET', ARGV[1] .. userId)
+if account then return {userId, account} end
+return {userId, '', redis.call('GET', ARGV[2] .. userId) or '0'}`)
+
+/** KEYS: session. ARGV: index key prefix (in the session's slot), token hash. */
+const REVOKE = new LuaScript(`
+local userId = redis.call('HGET', KEYS[1], 'user')
+if not userId then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', ARGV[1] .. userId, ARGV[2])
+return 1`)
+
+/** KEYS: the user's index. ARGV: session key prefix (in its slot). Every session goes at once. */
 const REVOKE_ALL = new LuaScript(`
 local hashes = redis.call('ZRANGE', KEYS[1], 0, -1)
 for _, hash in ipairs(hashes) do redis.call('DEL', ARGV[1] .. hash) end
 redis.call('DEL', KEYS[1])
 return #hashes`)
-
-/** KEYS: session. ARGV: account key prefix, version key prefix. */
-const LOOKUP = new LuaScript(`
-local userId = redis.call('GET', KEYS[1])
-if not userId then return false end
-local account = redis.call('GET', ARGV[1] .. userId)
-if account then return {userId, account} end
-return {userId, '', redis.call('GET', ARGV[2] .. userId) or '0'}`)
 
 /** KEYS: account, version, writes. ARGV: account JSON, the version seen before reading it, TTL. */
 const FILL = new LuaScript(`
@@ -82,59 +103,66 @@ export interface RedisSessionStoreOptions {
 }
 
 export class RedisSessionStore implements SessionStore {
+  private readonly keys: RedisKeys
+
   constructor(
-    private readonly redis: RedisClient,
-    private readonly prefix: string,
+    private readonly redis: ScriptRunner & { pingEveryMaster(): Promise<void> },
+    prefix: string,
     private readonly options: RedisSessionStoreOptions
-  ) {}
-
-  private sessionKey(tokenHash: string): string {
-    return `${this.prefix}session:${tokenHash}`
+  ) {
+    this.keys = new RedisKeys(prefix)
   }
 
-  private indexKey(userId: string): string {
-    return `${this.prefix}user-sessions:${userId}`
-  }
-
-  create(tokenHash: string, userId: string, expiresAt: Date): Promise<void> {
-    const expiresAtMs = expiresAt.getTime()
-    const ttlSeconds = Math.max(1, Math.round((expiresAtMs - Date.now()) / 1000))
-    const index = this.indexKey(userId)
+  create(session: NewSession): Promise<void> {
+    const { token, userId } = session
     return callRedis('session store', async () => {
-      await this.redis
-        .multi()
-        .set(this.sessionKey(tokenHash), userId, { expiration: { type: 'EX', value: ttlSeconds } })
-        .zAdd(index, { score: expiresAtMs, value: tokenHash })
-        .zRemRangeByScore(index, '-inf', Date.now())
-        // The index lives as long as its longest session: set an expiry if it has none, and only
-        // ever push it later (a shorter SESSION_TTL_SECONDS must not orphan older sessions).
-        .pExpireAt(index, expiresAtMs, 'NX')
-        .pExpireAt(index, expiresAtMs, 'GT')
-        .exec()
+      await CREATE.run(
+        this.redis,
+        [this.keys.session(token), this.keys.userSessions(userId)],
+        [
+          userId,
+          session.id,
+          String(session.createdAt.getTime()),
+          session.userAgent ?? '',
+          session.ip,
+          String(session.expiresAt.getTime()),
+          String(Date.now()),
+          token.hash
+        ]
+      )
     })
   }
 
-  async findAccount(tokenHash: string): Promise<Account | undefined> {
+  async findAccount(token: TokenRef): Promise<Account | undefined> {
     const found = (await callRedis('session store', () =>
-      LOOKUP.run(this.redis, [this.sessionKey(tokenHash)], [`${this.prefix}account:`, `${this.prefix}account-version:`])
+      LOOKUP.run(
+        this.redis,
+        [this.keys.session(token)],
+        [this.keys.accountPrefix(token.route), this.keys.versionPrefix(token.route)]
+      )
     )) as [string, string, string?] | null
     if (found === null) return undefined
     const [userId, cached, versionSeen] = found
     if (cached) return parseAccount(cached)
-    // A session can briefly outlive its deleted user; it then leads nowhere.
+    // A session can briefly outlive its deleted user; it then leads nowhere. A token whose tag is
+    // not its account's was never issued here: refuse it rather than cache under the wrong slot.
+    if (routingTagOf(userId) !== token.route) return undefined
     const account = await this.options.loadAccount(userId)
     if (account && versionSeen !== undefined) {
-      const keys = this.accountKeys(userId)
       // Best effort, off the request's path: a fill that fails only means the next read misses too.
       callRedis('account cache', () =>
-        FILL.run(this.redis, keys, [JSON.stringify(account), versionSeen, String(ACCOUNT_TTL_SECONDS)])
+        FILL.run(this.redis, this.keys.account(userId), [
+          JSON.stringify(account),
+          versionSeen,
+          String(ACCOUNT_TTL_SECONDS)
+        ])
       ).catch(() => {})
     }
     return account
   }
 
   async write<T>(userId: string, change: () => Promise<T>): Promise<T> {
-    const keys = this.accountKeys(userId)
+    const keys = this.keys.account(userId)
     await callRedis('session store', () =>
       BEGIN_WRITE.run(this.redis, keys, [String(VERSION_TTL_SECONDS), String(WRITES_TTL_SECONDS)])
     )
@@ -148,24 +176,19 @@ export class RedisSessionStore implements SessionStore {
     }
   }
 
-  private accountKeys(userId: string): string[] {
-    return [
-      `${this.prefix}account:${userId}`,
-      `${this.prefix}account-version:${userId}`,
-      `${this.prefix}account-writes:${userId}`
-    ]
-  }
-
-  revoke(tokenHash: string): Promise<void> {
+  revoke(token: TokenRef): Promise<void> {
     return callRedis('session store', async () => {
-      const userId = await this.redis.getDel(this.sessionKey(tokenHash))
-      if (userId) await this.redis.zRem(this.indexKey(userId), tokenHash)
+      await REVOKE.run(this.redis, [this.keys.session(token)], [this.keys.userSessionsPrefix(token.route), token.hash])
     })
   }
 
   revokeAllForUser(userId: string): Promise<void> {
     return callRedis('session store', async () => {
-      await REVOKE_ALL.run(this.redis, [this.indexKey(userId)], [this.sessionKey('')])
+      await REVOKE_ALL.run(
+        this.redis,
+        [this.keys.userSessions(userId)],
+        [this.keys.sessionPrefix(routingTagOf(userId))]
+      )
     })
   }
 
@@ -175,8 +198,6 @@ export class RedisSessionStore implements SessionStore {
   }
 
   ping(): Promise<void> {
-    return callRedis('session store', async () => {
-      await this.redis.ping()
-    })
+    return callRedis('session store', () => this.redis.pingEveryMaster())
   }
 }

@@ -1,22 +1,24 @@
 /**
- * Where sessions live: Redis when REDIS_URL is set, the SQL database otherwise.
- * Both implementations pass the same tests. Keys are token hashes, never tokens.
+ * Where sessions live: Redis (one server or a cluster) when configured, the SQL database
+ * otherwise. Every implementation passes the same tests. Keys are token hashes, never tokens.
  * A store that cannot be reached throws `problems.unavailable` (a 503): we fail closed.
  */
 import type { Account } from '../accounts/account.js'
+import type { NewSession, TokenRef } from './session.js'
 
 export interface SessionStore extends AccountCache {
-  create(tokenHash: string, userId: string, expiresAt: Date): Promise<void>
+  create(session: NewSession): Promise<void>
   /**
    * The account behind a live (unexpired, unrevoked) session, or undefined. In the common case one
    * round trip to the store: a join in SQL, one script in Redis (which caches accounts).
    */
-  findAccount(tokenHash: string): Promise<Account | undefined>
-  revoke(tokenHash: string): Promise<void>
+  findAccount(token: TokenRef): Promise<Account | undefined>
+  revoke(token: TokenRef): Promise<void>
+  /** Ends every session of the user at once, on every instance. */
   revokeAllForUser(userId: string): Promise<void>
   /** Live sessions right now, or undefined when the store cannot count them cheaply. */
   countActive(): Promise<number | undefined>
-  /** Answers when the store is reachable, throws otherwise. */
+  /** Answers when the store is reachable (on a cluster: every master), throws otherwise. */
   ping(): Promise<void>
 }
 

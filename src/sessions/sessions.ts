@@ -1,12 +1,19 @@
 /** Starting, resolving and ending sessions, on whichever store is configured. */
 import type { Account } from '../accounts/account.js'
+import { USER_AGENT_MAX_LENGTH } from './session.js'
 import type { SessionStore } from './session-store.js'
-import { hashToken, isWellFormedToken, newToken } from './tokens.js'
+import { newSessionId, newToken, tokenRef } from './tokens.js'
 
 export interface StartedSession {
   /** Returned to the client once; never stored. */
   token: string
   expiresAt: Date
+}
+
+/** Who is starting a session, as recorded with it (for the user's list of sessions). */
+export interface SessionClient {
+  userAgent: string | undefined
+  ip: string
 }
 
 export class Sessions {
@@ -15,21 +22,31 @@ export class Sessions {
     private readonly ttlSeconds: number
   ) {}
 
-  async start(userId: string): Promise<StartedSession> {
-    const token = newToken()
-    const expiresAt = new Date(Date.now() + this.ttlSeconds * 1000)
-    await this.store.create(hashToken(token), userId, expiresAt)
+  async start(userId: string, client: SessionClient): Promise<StartedSession> {
+    const { token, ref } = newToken(userId)
+    const createdAt = new Date()
+    const expiresAt = new Date(createdAt.getTime() + this.ttlSeconds * 1000)
+    await this.store.create({
+      token: ref,
+      userId,
+      id: newSessionId(),
+      createdAt,
+      expiresAt,
+      userAgent: client.userAgent?.slice(0, USER_AGENT_MAX_LENGTH) ?? null,
+      ip: client.ip
+    })
     return { token, expiresAt }
   }
 
   /** The account behind a live token, or undefined for a malformed, unknown, expired or revoked one. */
   async accountFor(token: string): Promise<Account | undefined> {
-    if (!isWellFormedToken(token)) return undefined
-    return this.store.findAccount(hashToken(token))
+    const ref = tokenRef(token)
+    return ref && this.store.findAccount(ref)
   }
 
-  end(token: string): Promise<void> {
-    return this.store.revoke(hashToken(token))
+  async end(token: string): Promise<void> {
+    const ref = tokenRef(token)
+    if (ref) await this.store.revoke(ref)
   }
 
   endAllForUser(userId: string): Promise<void> {

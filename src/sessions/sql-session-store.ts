@@ -3,6 +3,7 @@ import { isForeignKeyViolation } from '../db/errors.js'
 import type { SessionsRepository } from '../db/sessions-repository.js'
 import type { Account } from '../accounts/account.js'
 import { problems } from '../errors/problem.js'
+import type { NewSession, TokenRef } from './session.js'
 import type { SessionStore } from './session-store.js'
 
 /** Expired rows are swept on login, at most this often, so the table stays small without a timer. */
@@ -13,10 +14,10 @@ export class SqlSessionStore implements SessionStore {
 
   constructor(private readonly sessions: SessionsRepository) {}
 
-  async create(tokenHash: string, userId: string, expiresAt: Date): Promise<void> {
-    const now = new Date()
+  async create(session: NewSession): Promise<void> {
+    const now = session.createdAt
     try {
-      await this.sessions.insert(tokenHash, userId, expiresAt, now)
+      await this.sessions.insert(session)
     } catch (error) {
       // The account was deleted while this login was checking its password.
       if (isForeignKeyViolation(error)) throw problems.invalidCredentials()
@@ -28,8 +29,8 @@ export class SqlSessionStore implements SessionStore {
     }
   }
 
-  findAccount(tokenHash: string): Promise<Account | undefined> {
-    return this.sessions.findLiveAccount(tokenHash, new Date())
+  findAccount(token: TokenRef): Promise<Account | undefined> {
+    return this.sessions.findLiveAccount(token.hash, new Date())
   }
 
   /** Nothing is cached: the account is read with its session, in the same query. */
@@ -37,8 +38,8 @@ export class SqlSessionStore implements SessionStore {
     return change()
   }
 
-  revoke(tokenHash: string): Promise<void> {
-    return this.sessions.delete(tokenHash)
+  revoke(token: TokenRef): Promise<void> {
+    return this.sessions.delete(token.hash)
   }
 
   revokeAllForUser(userId: string): Promise<void> {

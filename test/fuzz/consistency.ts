@@ -9,18 +9,16 @@
  */
 import { createHash } from 'node:crypto'
 import { isDeepStrictEqual } from 'node:util'
-import type { createClient } from 'redis'
 import type { Service } from '../helper.js'
+import type { RawRedis } from '../support/raw-redis.js'
 import { exchange, firstProblem, type Real } from './commands.js'
 import { keyOf, type Model, normalise } from './model.js'
-
-type RedisClient = ReturnType<typeof createClient>
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 
 export async function storeProblems(
   service: Service,
-  redis: RedisClient | undefined,
+  redis: RawRedis | undefined,
   model: Model,
   real: Real,
   final: boolean
@@ -55,9 +53,9 @@ export async function storeProblems(
   )
   const got = new Map<string, string>()
   if (redis) {
-    const prefix = `${service.redisPrefix}session:`
-    for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-      for (const key of keys) got.set(key.slice(prefix.length), (await redis.get(key)) ?? '(gone)')
+    // <prefix>{tag}:session:<hash> (src/sessions/redis-keys.ts)
+    for (const key of await redis.scan(`${service.redisPrefix}{*}:session:*`)) {
+      got.set(key.slice(key.lastIndexOf(':') + 1), (await redis.hGet(key, 'user')) ?? '(gone)')
     }
   } else {
     for (const row of await db.selectFrom('sessions').select(['token_hash', 'user_id']).execute())
@@ -76,10 +74,9 @@ export async function storeProblems(
 
   // Redis also keeps a per-user index of session hashes (to end them all on delete): it must agree
   if (redis) {
-    const prefix = `${service.redisPrefix}user-sessions:`
     const indexed = new Map<string, string[]>()
-    for await (const keys of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-      for (const key of keys) indexed.set(key.slice(prefix.length), (await redis.zRange(key, 0, -1)).sort())
+    for (const key of await redis.scan(`${service.redisPrefix}{*}:user-sessions:*`)) {
+      indexed.set(key.slice(key.lastIndexOf(':') + 1), (await redis.zRange(key)).sort())
     }
     const expected = new Map<string, string[]>()
     for (const [hash, userId] of want) expected.set(userId, [...(expected.get(userId) ?? []), hash].sort())

@@ -49,7 +49,7 @@ export class Model {
 }
 
 export const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
-export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
+export const TOKEN_SHAPE = /^[A-Za-z0-9_-]{4}\.[A-Za-z0-9_-]{43}$/
 export const BODY_LIMIT_BYTES = 64 * 1024
 export const MAX_DATA_BYTES = 16 * 1024
 export const MAX_DATA_DEPTH = 32

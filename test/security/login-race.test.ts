@@ -11,15 +11,16 @@ import type { Counters } from '../../src/rate-limits/counters.js'
 import { LoginThrottle } from '../../src/rate-limits/login-throttle.js'
 import { MemoryCounters } from '../../src/rate-limits/memory-counters.js'
 import { RedisCounters } from '../../src/rate-limits/redis-counters.js'
-import { createRedisClient } from '../../src/redis/client.js'
+import { openRedis } from '../../src/redis/connection.js'
 import {
   type Backend,
   deleteRedisKeys,
   expectStatus,
   forEachBackend,
   PASSWORD,
-  REDIS_URL,
   type Response,
+  SINGLE_REDIS,
+  sharedCluster,
   startService,
   uniqueName
 } from '../helper.js'
@@ -42,14 +43,16 @@ function tally(responses: Response[]): Record<number, number> {
   return counts
 }
 
-/** The counters the service itself uses on `backend`: Redis on mariadb-redis, memory otherwise. */
+/** The counters the service itself uses on `backend`: Redis (or the cluster) when it has one, memory otherwise. */
 async function countersFor(t: Test, backend: Backend): Promise<Counters> {
-  if (backend !== 'mariadb-redis') return new MemoryCounters()
-  const redis = createRedisClient(REDIS_URL, (error) => t.fail(`Redis client error: ${error.message}`))
+  const target =
+    backend === 'mariadb-redis' ? SINGLE_REDIS : backend === 'postgres-cluster' ? sharedCluster() : undefined
+  if (!target) return new MemoryCounters()
+  const redis = openRedis(target, (error) => t.fail(`Redis client error: ${error.message}`))
   await redis.connect()
   const prefix = `${uniqueName('test')}:`
   t.teardown(async () => {
-    await deleteRedisKeys(prefix)
+    await deleteRedisKeys(target, prefix)
     await redis.close()
   })
   return new RedisCounters(redis, prefix)

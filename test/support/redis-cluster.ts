@@ -23,8 +23,15 @@ import { spawnTied } from '../../scripts/lib/service-process.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
-/** Where the before script records the shared cluster (`.tap/` is tap's own, and git-ignored). */
-export const SHARED_CLUSTER_FILE = join(ROOT, '.tap', 'redis-cluster.json')
+/**
+ * Where the before script records the shared cluster of one tap run (`.tap/` is tap's own, and
+ * git-ignored): one file per run, named after the tap process (the parent of the before and after
+ * scripts and of every test file), so two runs in one checkout never take each other's cluster.
+ */
+export const SHARED_CLUSTER_DIR = join(ROOT, '.tap')
+export function sharedClusterFile(runnerPid = process.ppid): string {
+  return join(SHARED_CLUSTER_DIR, `redis-cluster-${runnerPid}.json`)
+}
 
 /** What `.tap/redis-cluster.json` holds. */
 export interface SharedClusterRecord {
@@ -623,13 +630,13 @@ class NodeFailed extends Error {
   }
 }
 
-/** The shared cluster's record, or undefined when there is none. */
-export function readSharedCluster(): SharedClusterRecord | undefined {
-  if (!existsSync(SHARED_CLUSTER_FILE)) return undefined
+/** This run's shared cluster record (or another run's), or undefined when there is none. */
+export function readSharedCluster(file = sharedClusterFile()): SharedClusterRecord | undefined {
+  if (!existsSync(file)) return undefined
   try {
-    return JSON.parse(readFileSync(SHARED_CLUSTER_FILE, 'utf8')) as SharedClusterRecord
+    return JSON.parse(readFileSync(file, 'utf8')) as SharedClusterRecord
   } catch (error) {
-    throw new Error(`${SHARED_CLUSTER_FILE} cannot be read: ${(error as Error).message}`)
+    throw new Error(`${file} cannot be read: ${(error as Error).message}`)
   }
 }
 

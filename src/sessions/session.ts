@@ -1,0 +1,27 @@
+/**
+ * The session's vocabulary, shared by every layer (the stores, SQL and Redis, map their records to
+ * it), so it sits at the bottom of the import graph, like accounts/account.ts.
+ */
+
+/** What the stores know of a token: its hash, and the slot tag of the account it belongs to. */
+export interface TokenRef {
+  hash: string
+  route: string
+}
+
+/** What the service records of a session when it starts. */
+export interface NewSession {
+  token: TokenRef
+  userId: string
+  /** Public id (tokens.ts newSessionId): names the session without revealing its token. */
+  id: string
+  createdAt: Date
+  expiresAt: Date
+  /** The client's User-Agent, cut to USER_AGENT_MAX_LENGTH; null when it sent none. */
+  userAgent: string | null
+  /** The client's address as the service saw it (after TRUST_PROXY). */
+  ip: string
+}
+
+/** Longer User-Agent strings are cut here (the longest common browsers send are about 200). */
+export const USER_AGENT_MAX_LENGTH = 256
