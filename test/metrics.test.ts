@@ -182,10 +182,17 @@ forEachBackend(t, async (t, backend) => {
   t.equal(sampleValue(samples, 'accounts_signups_total'), 1, 'one sign-up counted')
   t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'success' }), 1, 'one successful login counted')
   t.equal(sampleValue(samples, 'accounts_logins_total', { result: 'failure' }), 1, 'one failed login counted')
-  if (backend === 'mariadb-redis') {
+  const masters = find(samples, 'accounts_redis_master_up')
+  if (backend === 'mariadb-redis' || backend === 'postgres-cluster') {
     t.equal(find(samples, 'accounts_sessions_active').length, 0, 'Redis cannot count sessions cheaply: no value')
+    t.equal(masters.length, backend === 'postgres-cluster' ? 3 : 1, 'one series per Redis master, named by node')
+    t.ok(
+      masters.every((sample) => sample.value === 1 && /^127\.0\.0\.1:\d+$/.test(sample.labels.node ?? '')),
+      'each master is up, and its series says which host:port it is'
+    )
   } else {
     t.equal(sampleValue(samples, 'accounts_sessions_active'), 1, 'the one live session')
+    t.equal(masters.length, 0, 'no Redis, no Redis series')
   }
   t.equal(sampleValue(samples, 'accounts_password_hash_queue_length'), 0, 'nothing waits for a hash thread')
   t.ok(sampleValue(samples, 'process_cpu_user_seconds_total')! > 0, 'default process metrics')

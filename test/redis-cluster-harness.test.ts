@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs'
 import { connect } from 'node:net'
 import t from 'tap'
 import { createCluster } from 'redis'
+import { onBackend } from './helper.js'
 import { redisCli, sharedClusterSeedList, startRedisCluster, unhealthy } from './support/redis-cluster.js'
 
 /** True when something accepts a TCP connection on 127.0.0.1:port. */
@@ -22,7 +23,7 @@ function accepts(port: number): Promise<boolean> {
   })
 }
 
-t.test('the shared cluster (tap before script) answers and is healthy', async (t) => {
+onBackend(t, 'postgres-cluster', 'the shared cluster (tap before script) answers and is healthy', async (t) => {
   const seedList = sharedClusterSeedList()
   const seeds = seedList.split(',')
   t.equal(seeds.length, 6, 'the shared seed list names 6 nodes')

@@ -9,6 +9,8 @@ export interface GaugeSources {
   countActiveSessions(): Promise<number | undefined>
   /** Hashing tasks of this process waiting for a free thread. */
   hashQueueLength(): number
+  /** This process's connection to each Redis master (none without Redis). */
+  redisMasters(): { node: string; up: boolean }[]
 }
 
 export function registerServiceGauges(registry: Registry, sources: GaugeSources): void {
@@ -28,6 +30,18 @@ export function registerServiceGauges(registry: Registry, sources: GaugeSources)
       }
       if (count === undefined) this.remove()
       else this.set(count)
+    }
+  })
+  new Gauge({
+    name: 'accounts_redis_master_up',
+    help: 'Whether this process is connected to a Redis master (1) or not (0), by node (host:port). On a cluster, one series per master; a failed one is named here.',
+    labelNames: ['node'],
+    registers: [registry],
+    // One process that lost a master is enough to say so.
+    aggregator: 'min',
+    collect() {
+      this.reset()
+      for (const { node, up } of sources.redisMasters()) this.set({ node }, up ? 1 : 0)
     }
   })
   new Gauge({

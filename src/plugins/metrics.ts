@@ -43,7 +43,8 @@ export default fp(
     // Read when scraped; both are decorated by the accounts plugin, registered after this one.
     registerServiceGauges(registry, {
       countActiveSessions: () => app.sessionStore.countActive(),
-      hashQueueLength: () => app.passwordHasher.queueLength
+      hashQueueLength: () => app.passwordHasher.queueLength,
+      redisMasters: () => app.redis?.masterConnections() ?? []
     })
 
     // Each route's own hook knows its label and its account event (x-fastify-config.accountEvent),

@@ -37,6 +37,8 @@ export interface RedisConnection extends ScriptRunner {
   connect(): Promise<void>
   /** Every master answers PING (one server: that server); the error names the node that did not. */
   pingEveryMaster(): Promise<void>
+  /** Whether this process is connected to each master right now (host:port), for the metrics. */
+  masterConnections(): { node: string; up: boolean }[]
   close(): Promise<void>
 }
 
@@ -95,6 +97,7 @@ function singleServer(url: string, onError: RedisErrorListener): RedisConnection
     async pingEveryMaster() {
       await client.ping()
     },
+    masterConnections: () => [{ node: new URL(url).host, up: client.isReady }],
     async close() {
       if (client.isReady) await client.close()
       else if (client.isOpen) client.destroy()
@@ -185,6 +188,8 @@ function cluster(seeds: string[], onError: RedisErrorListener): RedisConnection 
         })
       )
     },
+    masterConnections: () =>
+      nodes.masters.map((master) => ({ node: `${master.host}:${master.port}`, up: master.client?.isReady === true })),
     async close() {
       closed = true
       clearInterval(healing)
