@@ -54,7 +54,7 @@ interface Account {
 
 const round = (ms: number) => Math.round(ms)
 
-/** Which master's port serves each account's hash slot. */
+/** How many items share each key. */
 function countBy<T>(items: T[], key: (item: T) => string | number): Map<string | number, number> {
   const counts = new Map<string | number, number>()
   for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1)
