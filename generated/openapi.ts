@@ -115,6 +115,104 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/user/{username}/sessions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List an account's live sessions
+         * @description The account's live sessions, newest first: your own, or any account's if you are an
+         *     administrator (anyone else gets `403`, whether or not the account exists). A session is
+         *     named by its `id`, which cannot be turned into its token; `current` marks the one making
+         *     the request. `lastUsedAt` is updated at most once a minute, so it may lag by up to 60 s.
+         */
+        get: operations["listSessions"];
+        put?: never;
+        post?: never;
+        /**
+         * Sign out everywhere else
+         * @description Ends every session of the account except the one making the request, on every instance
+         *     at once. An administrator acting on another account ends all of its sessions.
+         */
+        delete: operations["endOtherSessions"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/{username}/sessions/{sessionId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+                /**
+                 * @description A session's public `id`, from the list of sessions.
+                 * @example 3tW9kQm1xVb2Lr7sNc0aZg
+                 */
+                sessionId: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * End one session
+         * @description Ends the session with this `id` (from the list of sessions), on every instance at once:
+         *     its token is refused from now on. It may be the one making the request. An `id` that is
+         *     not one of this account's live sessions is a `404`.
+         */
+        delete: operations["endSession"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/{username}/password": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Change the password
+         * @description Sets a new password (the sign-up policy: 8 to 72 bytes of UTF-8, not the username, and not
+         *     the current password). For your own account send `currentPassword` too: a wrong one is a
+         *     `403` (`wrong-password`) and counts as a failed login for this username and address, so
+         *     the same limit applies (`429`). An administrator changing another account's password
+         *     sends only `newPassword`. Every other session of the account ends at once; the one
+         *     making the request stays.
+         */
+        put: operations["changePassword"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -182,6 +280,32 @@ export interface components {
          */
         AccountData: {
             [key: string]: unknown;
+        };
+        /**
+         * @description A session's public id (128 random bits, base64url); it reveals nothing of the token.
+         * @example 3tW9kQm1xVb2Lr7sNc0aZg
+         */
+        SessionId: string;
+        ActiveSession: {
+            id: components["schemas"]["SessionId"];
+            createdAt: components["schemas"]["Timestamp"];
+            /** @description The last request made with it, at most 60 s behind. */
+            lastUsedAt: components["schemas"]["Timestamp"];
+            expiresAt: components["schemas"]["Timestamp"];
+            /** @description The `User-Agent` of the login, cut to 256 characters; null when it sent none. */
+            userAgent: string | null;
+            /** @description The address the login came from (as the service saw it, after `TRUST_PROXY`). */
+            ip: string;
+            /** @description Whether this is the session making the request. */
+            current: boolean;
+        };
+        SessionList: {
+            sessions: components["schemas"]["ActiveSession"][];
+        };
+        ChangePasswordRequest: {
+            /** @description Required for your own account; an administrator changing another account's omits it. */
+            currentPassword?: components["schemas"]["Password"];
+            newPassword: components["schemas"]["Password"];
         };
         /**
          * Format: date-time
@@ -315,6 +439,24 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description No such live session of this account (or, for an administrator, no such account). */
+        SessionNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The caller may not act on this account, or the current password sent is wrong. */
+        PasswordForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The path is far longer than any username can be (a segment over 100 characters). */
         URITooLong: {
             headers: {
@@ -428,6 +570,11 @@ export interface components {
         };
     };
     parameters: {
+        /**
+         * @description A session's public `id`, from the list of sessions.
+         * @example 3tW9kQm1xVb2Lr7sNc0aZg
+         */
+        SessionId: components["schemas"]["SessionId"];
         /**
          * @description The account's username (case-insensitive).
          * @example ben
@@ -667,6 +814,152 @@ export interface operations {
             415: components["responses"]["UnsupportedMediaType"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The live sessions, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SessionList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            414: components["responses"]["URITooLong"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endOtherSessions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every other session is over; their tokens are refused from now on. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["URITooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    endSession: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+                /**
+                 * @description A session's public `id`, from the list of sessions.
+                 * @example 3tW9kQm1xVb2Lr7sNc0aZg
+                 */
+                sessionId: components["parameters"]["SessionId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The session is over. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["SessionNotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["URITooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    changePassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ChangePasswordRequest"];
+            };
+        };
+        responses: {
+            /** @description The password is changed; every other session of the account is over. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["PasswordForbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["URITooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["HashingUnavailable"];
         };
     };
     getHealth: {

@@ -314,6 +314,7 @@ forEachBackend(t, async (t, backend) => {
           user_id: id,
           expires_at: service.app.db.time(new Date(now.getTime() + 60_000)),
           created_at: service.app.db.time(now),
+          last_used_at: service.app.db.time(now),
           user_agent: null,
           ip: '127.0.0.1'
         })

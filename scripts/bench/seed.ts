@@ -92,6 +92,7 @@ export async function seedAccounts(
                 user_id: session.userId,
                 expires_at: db.time(expiresAt),
                 created_at: db.time(now),
+                last_used_at: db.time(now),
                 user_agent: session.userAgent,
                 ip: session.ip
               }))

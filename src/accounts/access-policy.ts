@@ -6,7 +6,10 @@
  * 3. An actor may read, replace the data of, and delete their own account.
  * 4. An actor with the admin flag may do the same to any account, and learns when one does not exist (404).
  * 5. Anyone else gets 403 whether or not the target exists, so usernames cannot be probed this way.
- * 6. No request can make anyone an admin: requests carry no admin field (the contract refuses
+ * 6. The same goes for an account's sessions and password. Acting on one's own, "the others" means
+ *    every session but the caller's, and a password change must prove the current password; an
+ *    admin acting on another account ends all its sessions and sets a password without it.
+ * 7. No request can make anyone an admin: requests carry no admin field (the contract refuses
  *    unknown properties), and only `npm run admin` (an operator on the server) changes the flag.
  */
 import { problems } from '../errors/problem.js'

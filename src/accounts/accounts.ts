@@ -1,14 +1,17 @@
-/** The account use cases: sign up, log in and out, and read, update or delete an account. */
+/**
+ * The account use cases: sign up, log in and out, read, update or delete an account, see and end
+ * its sessions, and change its password.
+ */
 import { randomUUID } from 'node:crypto'
 import { isUniqueViolation } from '../db/errors.js'
-import type { Account } from './account.js'
+import { type Account, usernameKey } from './account.js'
 import type { UsersRepository } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
 import type { HashContext } from '../passwords/hash-scheduler.js'
 import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
 import type { AccountCache } from '../sessions/session-store.js'
-import type { SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
+import type { ListedSession, SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo } from './access-policy.js'
 import { accountDataProblem } from './account-data.js'
 
@@ -29,9 +32,17 @@ function checkData(data: AccountData): void {
   if (message) throw dataProblem(message)
 }
 
-function refusePassword(message: string) {
-  return problems.validation(`body/password ${message}`, [{ field: '/password', message }])
+function refusePassword(message: string, field = 'password') {
+  return problems.validation(`body/${field} ${message}`, [{ field: `/${field}`, message }])
 }
+
+export interface PasswordChange {
+  currentPassword?: string
+  newPassword: string
+}
+
+/** Runs one check of a password the caller claims to know under the failed-login throttle. */
+export type Throttled = <T>(check: () => Promise<T>) => Promise<T>
 
 export class Accounts {
   constructor(
@@ -95,6 +106,68 @@ export class Accounts {
     const replaced = await this.cache.write(target.id, () => this.users.replaceData(target.id, data, now))
     if (!replaced) throw problems.userNotFound(username)
     return { ...target, data, updatedAt: now }
+  }
+
+  /** The account's live sessions, newest first; `callerToken` marks the caller's own. */
+  async listSessions(actor: Account, username: string, callerToken: string | undefined): Promise<ListedSession[]> {
+    const target = await this.target(actor, username)
+    return this.sessions.listForUser(target.id, callerToken)
+  }
+
+  async endSession(actor: Account, username: string, sessionId: string): Promise<void> {
+    const target = await this.target(actor, username)
+    if (!(await this.sessions.endById(target.id, sessionId))) throw problems.sessionNotFound(username, sessionId)
+  }
+
+  /** Your own: every session but the caller's. An admin on another account: all of them. */
+  async endOtherSessions(actor: Account, username: string, callerToken: string | undefined): Promise<void> {
+    const access = accessTo(actor, username)
+    const target = await this.target(actor, username)
+    await this.sessions.endAllForUserExcept(target.id, access === 'self' ? callerToken : undefined)
+  }
+
+  /**
+   * Sets a new password (the sign-up policy; not the username, not the current one), then ends
+   * every other session of the account. On your own account the current password is checked first,
+   * under `throttled` (the failed-login limit), and a wrong one is a 403.
+   */
+  async changePassword(
+    actor: Account,
+    username: string,
+    change: PasswordChange,
+    caller: HashContext,
+    callerToken: string | undefined,
+    throttled: Throttled
+  ): Promise<void> {
+    const access = accessTo(actor, username)
+    const { currentPassword, newPassword } = change
+    const issue = passwordProblem(newPassword)
+    if (issue) throw refusePassword(issue, 'newPassword')
+    if (access === 'self' && currentPassword === undefined)
+      throw refusePassword('is required to change your own password', 'currentPassword')
+    if (access === 'admin' && currentPassword !== undefined)
+      throw refusePassword(
+        "is only sent for your own account: an administrator sets another's without it",
+        'currentPassword'
+      )
+    const user = await this.users.findByUsername(username)
+    if (!user) throw problems.userNotFound(username)
+    if (usernameKey(newPassword) === usernameKey(user.username))
+      throw refusePassword('must not be the username', 'newPassword')
+    if (currentPassword !== undefined) {
+      const checkIssue = loginPasswordProblem(currentPassword)
+      if (checkIssue) throw refusePassword(checkIssue, 'currentPassword')
+      await throttled(async () => {
+        if (!(await this.passwords.verify(currentPassword, user.passwordHash, caller))) throw problems.wrongPassword()
+      })
+      if (currentPassword === newPassword) throw refusePassword('must differ from the current password', 'newPassword')
+    } else if (await this.passwords.verify(newPassword, user.passwordHash, caller)) {
+      throw refusePassword('must differ from the current password', 'newPassword')
+    }
+    const passwordHash = await this.passwords.hash(newPassword, caller)
+    const changed = await this.cache.write(user.id, () => this.users.changePassword(user.id, passwordHash, new Date()))
+    if (!changed) throw problems.userNotFound(username)
+    await this.sessions.endAllForUserExcept(user.id, access === 'self' ? callerToken : undefined)
   }
 
   /** Deletes the account, then every session it had. */

@@ -6,7 +6,17 @@
 import createClient, { type Middleware } from 'openapi-fetch'
 import type { paths } from '../../generated/openapi.js'
 import { AccountsProblem } from './problem.js'
-import type { Credentials, Greeting, Profile, Session, SignUpRequest, UpdateUserRequest, User } from './types.js'
+import type {
+  ActiveSession,
+  ChangePasswordRequest,
+  Credentials,
+  Greeting,
+  Profile,
+  Session,
+  SignUpRequest,
+  UpdateUserRequest,
+  User
+} from './types.js'
 
 export interface AccountsClientOptions {
   /** Where the service answers, e.g. `https://accounts.example.com` (no trailing path needed). */
@@ -36,6 +46,14 @@ export interface AccountsClient {
   updateUser(username: string, update: UpdateUserRequest): Promise<User>
   /** Deletes the account and ends all its sessions (`DELETE /user/{username}`). */
   deleteUser(username: string): Promise<void>
+  /** The account's live sessions, newest first (`GET /user/{username}/sessions`). */
+  listSessions(username: string): Promise<ActiveSession[]>
+  /** Ends one session by its id (`DELETE /user/{username}/sessions/{sessionId}`). */
+  endSession(username: string, sessionId: string): Promise<void>
+  /** Signs out everywhere else (`DELETE /user/{username}/sessions`): every session but this client's. */
+  endOtherSessions(username: string): Promise<void>
+  /** Changes the password (`PUT /user/{username}/password`); every other session ends. */
+  changePassword(username: string, change: ChangePasswordRequest): Promise<void>
 }
 
 interface Outcome {
@@ -80,6 +98,17 @@ export function createAccountsClient(options: AccountsClientOptions): AccountsCl
     me: () => unwrap(http.GET('/', auth())),
     getUser: (username) => unwrap(http.GET('/user/{username}', user(username))),
     updateUser: (username, update) => unwrap(http.PUT('/user/{username}', { ...user(username), body: update })),
-    deleteUser: (username) => unwrap(http.DELETE('/user/{username}', user(username)))
+    deleteUser: (username) => unwrap(http.DELETE('/user/{username}', user(username))),
+    listSessions: async (username) => (await unwrap(http.GET('/user/{username}/sessions', user(username)))).sessions,
+    endSession: (username, sessionId) =>
+      unwrap(
+        http.DELETE('/user/{username}/sessions/{sessionId}', {
+          params: { path: { username, sessionId } },
+          ...auth()
+        })
+      ),
+    endOtherSessions: (username) => unwrap(http.DELETE('/user/{username}/sessions', user(username))),
+    changePassword: (username, change) =>
+      unwrap(http.PUT('/user/{username}/password', { ...user(username), body: change }))
   }
 }

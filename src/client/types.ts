@@ -12,6 +12,9 @@ export type Credentials = Schemas['Credentials']
 export type UpdateUserRequest = Schemas['UpdateUserRequest']
 export type User = Schemas['User']
 export type Session = Schemas['Session']
+/** One live session in the list of an account's sessions. */
+export type ActiveSession = Schemas['ActiveSession']
+export type ChangePasswordRequest = Schemas['ChangePasswordRequest']
 export type Greeting = Schemas['Greeting']
 export type Profile = Schemas['Profile']
 /** An RFC 9457 problem document, as every error of the service is. */

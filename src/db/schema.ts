@@ -27,6 +27,7 @@ export interface SessionsTable {
   user_id: string
   expires_at: Timestamp
   created_at: Timestamp
+  last_used_at: Timestamp
   user_agent: string | null
   ip: string
 }

@@ -105,6 +105,16 @@ export class UsersRepository {
     await this.db.kysely.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
   }
 
+  /** A password change (unlike a rehash at login) is a change to the account: `updated_at` moves. */
+  async changePassword(id: string, passwordHash: string, now: Date): Promise<boolean> {
+    const result = await this.db.kysely
+      .updateTable('users')
+      .set({ password_hash: passwordHash, updated_at: this.db.time(now) })
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
   /** Returns false when the user no longer exists. */
   async delete(id: string): Promise<boolean> {
     const result = await this.db.kysely.deleteFrom('users').where('id', '=', id).executeTakeFirst()

@@ -102,6 +102,23 @@ export const problems = {
       detail: 'You may only act on your own account.'
     }),
 
+  /** The token is fine; the proof of the current password is not (counts as a failed login). */
+  wrongPassword: () =>
+    new ProblemError({
+      status: 403,
+      slug: 'wrong-password',
+      title: 'Forbidden',
+      detail: 'The current password is wrong.'
+    }),
+
+  sessionNotFound: (username: string, sessionId: string) =>
+    new ProblemError({
+      status: 404,
+      slug: 'session-not-found',
+      title: 'Not Found',
+      detail: `User "${username}" has no live session "${sessionId}".`
+    }),
+
   userNotFound: (username: string) =>
     new ProblemError({ status: 404, slug: 'not-found', title: 'Not Found', detail: `There is no user "${username}".` }),
 

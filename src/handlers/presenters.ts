@@ -1,10 +1,11 @@
 /** Turns domain records into the shapes the contract promises. Nothing secret gets through. */
 import type { components } from '../../generated/openapi.js'
 import type { Account } from '../accounts/account.js'
-import type { StartedSession } from '../sessions/sessions.js'
+import type { ListedSession, StartedSession } from '../sessions/sessions.js'
 
 export type User = components['schemas']['User']
 export type Session = components['schemas']['Session']
+export type ActiveSession = components['schemas']['ActiveSession']
 
 export function presentUser(user: Account): User {
   return {
@@ -13,6 +14,18 @@ export function presentUser(user: Account): User {
     data: user.data,
     createdAt: user.createdAt.toISOString(),
     updatedAt: user.updatedAt.toISOString()
+  }
+}
+
+export function presentActiveSession(session: ListedSession): ActiveSession {
+  return {
+    id: session.id,
+    createdAt: session.createdAt.toISOString(),
+    lastUsedAt: session.lastUsedAt.toISOString(),
+    expiresAt: session.expiresAt.toISOString(),
+    userAgent: session.userAgent,
+    ip: session.ip,
+    current: session.current
   }
 }
 

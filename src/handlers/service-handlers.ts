@@ -12,10 +12,11 @@ import type { Readiness } from '../health/readiness.js'
 import { clientKeyOf } from '../passwords/client-key.js'
 import type { HashContext } from '../passwords/hash-scheduler.js'
 import type { LoginThrottle } from '../rate-limits/login-throttle.js'
-import { presentSession, presentUser } from './presenters.js'
+import { presentActiveSession, presentSession, presentUser } from './presenters.js'
 
 type Schemas = components['schemas']
 type UserParams = operations['getUser']['parameters']['path']
+type SessionParams = operations['endSession']['parameters']['path']
 type Request<Shape extends { Body?: unknown; Params?: unknown } = Record<never, never>> = FastifyRequest<Shape>
 
 /** The glue's security handler guarantees an account on every route that requires a token. */
@@ -97,6 +98,43 @@ export class ServiceHandlers {
       this.accounts.logIn(username, password, caller, { userAgent: request.headers['user-agent'], ip: request.ip })
     )
     return reply.code(201).send(presentSession(session))
+  }
+
+  async listSessions(request: Request<{ Params: UserParams }>): Promise<Schemas['SessionList']> {
+    const sessions = await this.accounts.listSessions(
+      actorOf(request),
+      request.params.username,
+      request.token ?? undefined
+    )
+    return { sessions: sessions.map(presentActiveSession) }
+  }
+
+  async endSession(request: Request<{ Params: SessionParams }>, reply: FastifyReply) {
+    await this.accounts.endSession(actorOf(request), request.params.username, request.params.sessionId)
+    return reply.code(204).send()
+  }
+
+  async endOtherSessions(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
+    await this.accounts.endOtherSessions(actorOf(request), request.params.username, request.token ?? undefined)
+    return reply.code(204).send()
+  }
+
+  async changePassword(
+    request: Request<{ Params: UserParams; Body: Schemas['ChangePasswordRequest'] }>,
+    reply: FastifyReply
+  ) {
+    const { username } = request.params
+    const caller = hashCaller(request, reply)
+    // A wrong current password counts as a failed login for this username and client.
+    await this.accounts.changePassword(
+      actorOf(request),
+      username,
+      request.body,
+      caller,
+      request.token ?? undefined,
+      (check) => this.loginThrottle.attempt(caller.client, username, check)
+    )
+    return reply.code(204).send()
   }
 
   async logOut(request: Request, reply: FastifyReply) {

@@ -1,14 +1,15 @@
 /**
  * Slows password guessing: at most `maxFailures` failed password checks per username and client
  * address per window; then 429 (with Retry-After) until the window ends, even for the right
- * password. Used around every password check: today POST /auth; a future current-password check
- * wraps itself in the same `attempt(client, username, work)`.
+ * password. Used around every password check: POST /auth, and the current password of a password
+ * change, in the same `attempt(client, username, work)`, so they share one allowance.
  *
  * Each attempt is counted before its work starts, in one atomic step that refuses once the count
  * has reached the limit: counting after the (slow) bcrypt compare let every concurrent guess pass
  * the check before any of them was counted (30 at once all got a 401 with a limit of 10).
  * How the attempt ends decides what becomes of its count:
- * - a failure, a 401 problem (wrong password, unknown user): it stays counted;
+ * - a failure, a 401 problem (wrong password, unknown user) or a wrong current password (a 403
+ *   `wrong-password`): it stays counted;
  * - a success: the count is reset, so a user who mistyped a few times starts afresh;
  * - an outage (a 503: the hash pool, the database or Redis is unavailable) or another refusal of
  *   ours (a 400 for a password too long to check): it is given back, so an outage cannot use up a
@@ -20,9 +21,13 @@ import { usernameKey } from '../accounts/account.js'
 import { ProblemError, problems } from '../errors/problem.js'
 import type { Counters } from './counters.js'
 
-/** An ending that checked no password: a refusal of ours other than a 401, or an outage. */
+/** A refused password: a 401 at login, a 403 `wrong-password` for a current password. */
+const WRONG_PASSWORD = problems.wrongPassword().type
+
+/** An ending that checked no password: a refusal of ours other than a wrong password, or an outage. */
 function checkedNoPassword(error: unknown): boolean {
-  return error instanceof ProblemError && error.status !== 401 && (error.status < 500 || error.status === 503)
+  if (!(error instanceof ProblemError) || error.status === 401 || error.type === WRONG_PASSWORD) return false
+  return error.status < 500 || error.status === 503
 }
 
 export class LoginThrottle {

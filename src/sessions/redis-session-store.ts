@@ -14,7 +14,7 @@ import type { Account } from '../accounts/account.js'
 import { callRedis, type ScriptRunner } from '../redis/connection.js'
 import { LuaScript } from '../redis/lua-script.js'
 import { RedisKeys } from './redis-keys.js'
-import type { NewSession, TokenRef } from './session.js'
+import { LAST_USED_PRECISION_MS, type NewSession, type SessionRecord, type TokenRef } from './session.js'
 import type { SessionStore } from './session-store.js'
 import { routingTagOf } from './tokens.js'
 
@@ -32,7 +32,7 @@ const WRITES_TTL_SECONDS = 60
  * older sessions), and sheds expired members on every login, so it cleans itself.
  */
 const CREATE = new LuaScript(`
-redis.call('HSET', KEYS[1], 'user', ARGV[1], 'id', ARGV[2], 'createdAt', ARGV[3], 'userAgent', ARGV[4], 'ip', ARGV[5])
+redis.call('HSET', KEYS[1], 'user', ARGV[1], 'id', ARGV[2], 'createdAt', ARGV[3], 'lastUsedAt', ARGV[3], 'userAgent', ARGV[4], 'ip', ARGV[5])
 redis.call('PEXPIREAT', KEYS[1], ARGV[6])
 redis.call('ZADD', KEYS[2], ARGV[6], ARGV[8])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[7])
@@ -42,11 +42,16 @@ return 1`)
 
 /**
  * KEYS: session. ARGV: account key prefix, version key prefix (both in the session's slot; the
- * user id read from the session completes them).
+ * user id read from the session completes them), now (ms), how far lastUsedAt may lag (ms): it is
+ * rewritten in this same round trip, at most that often.
  */
 const LOOKUP = new LuaScript(`
-local userId = redis.call('HGET', KEYS[1], 'user')
+local session = redis.call('HMGET', KEYS[1], 'user', 'lastUsedAt')
+local userId = session[1]
 if not userId then return false end
+if tonumber(ARGV[3]) - tonumber(session[2] or '0') >= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[3])
+end
 local account = redis.call('GET', ARGV[1] .. userId)
 if account then return {userId, account} end
 return {userId, '', redis.call('GET', ARGV[2] .. userId) or '0'}`)
@@ -59,12 +64,49 @@ redis.call('DEL', KEYS[1])
 redis.call('ZREM', ARGV[1] .. userId, ARGV[2])
 return 1`)
 
-/** KEYS: the user's index. ARGV: session key prefix (in its slot). Every session goes at once. */
+/**
+ * KEYS: the user's index. ARGV: session key prefix (in its slot), the token hash to keep ('' for
+ * none). Every other session goes at once.
+ */
 const REVOKE_ALL = new LuaScript(`
 local hashes = redis.call('ZRANGE', KEYS[1], 0, -1)
-for _, hash in ipairs(hashes) do redis.call('DEL', ARGV[1] .. hash) end
-redis.call('DEL', KEYS[1])
-return #hashes`)
+local ended = 0
+for _, hash in ipairs(hashes) do
+  if hash ~= ARGV[2] then
+    redis.call('DEL', ARGV[1] .. hash)
+    redis.call('ZREM', KEYS[1], hash)
+    ended = ended + 1
+  end
+end
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return ended`)
+
+/** KEYS: the user's index. ARGV: session key prefix (in its slot), public session id. */
+const REVOKE_BY_ID = new LuaScript(`
+for _, hash in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  if redis.call('HGET', ARGV[1] .. hash, 'id') == ARGV[2] then
+    redis.call('DEL', ARGV[1] .. hash)
+    redis.call('ZREM', KEYS[1], hash)
+    return 1
+  end
+end
+return 0`)
+
+/**
+ * KEYS: the user's index. ARGV: session key prefix (in its slot), now (ms). Sheds expired members,
+ * then returns each live session: token hash, id, created, last used, expires (ms), user agent, address.
+ */
+const LIST = new LuaScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
+local sessions = {}
+local members = redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')
+for i = 1, #members, 2 do
+  local f = redis.call('HMGET', ARGV[1] .. members[i], 'id', 'createdAt', 'lastUsedAt', 'userAgent', 'ip')
+  if f[1] then
+    table.insert(sessions, {members[i], f[1], f[2], f[3] or f[2], members[i + 1], f[4] or '', f[5] or ''})
+  end
+end
+return sessions`)
 
 /** KEYS: account, version, writes. ARGV: account JSON, the version seen before reading it, TTL. */
 const FILL = new LuaScript(`
@@ -138,7 +180,12 @@ export class RedisSessionStore implements SessionStore {
       LOOKUP.run(
         this.redis,
         [this.keys.session(token)],
-        [this.keys.accountPrefix(token.route), this.keys.versionPrefix(token.route)]
+        [
+          this.keys.accountPrefix(token.route),
+          this.keys.versionPrefix(token.route),
+          String(Date.now()),
+          String(LAST_USED_PRECISION_MS)
+        ]
       )
     )) as [string, string, string?] | null
     if (found === null) return undefined
@@ -183,12 +230,48 @@ export class RedisSessionStore implements SessionStore {
   }
 
   revokeAllForUser(userId: string): Promise<void> {
+    return this.revokeAllExcept(userId, '')
+  }
+
+  revokeAllExcept(userId: string, keep: string): Promise<void> {
     return callRedis('session store', async () => {
       await REVOKE_ALL.run(
         this.redis,
         [this.keys.userSessions(userId)],
-        [this.keys.sessionPrefix(routingTagOf(userId))]
+        [this.keys.sessionPrefix(routingTagOf(userId)), keep]
       )
+    })
+  }
+
+  revokeById(userId: string, sessionId: string): Promise<boolean> {
+    return callRedis('session store', async () => {
+      const ended = await REVOKE_BY_ID.run(
+        this.redis,
+        [this.keys.userSessions(userId)],
+        [this.keys.sessionPrefix(routingTagOf(userId)), sessionId]
+      )
+      return Number(ended) === 1
+    })
+  }
+
+  listForUser(userId: string): Promise<SessionRecord[]> {
+    return callRedis('session store', async () => {
+      const rows = (await LIST.run(
+        this.redis,
+        [this.keys.userSessions(userId)],
+        [this.keys.sessionPrefix(routingTagOf(userId)), String(Date.now())]
+      )) as string[][]
+      return rows
+        .map(([tokenHash, id, createdAt, lastUsedAt, expiresAt, userAgent, ip]) => ({
+          id: id!,
+          tokenHash: tokenHash!,
+          createdAt: new Date(Number(createdAt)),
+          lastUsedAt: new Date(Number(lastUsedAt)),
+          expiresAt: new Date(Number(expiresAt)),
+          userAgent: userAgent || null,
+          ip: ip!
+        }))
+        .sort((a, b) => b.createdAt.getTime() - a.createdAt.getTime())
     })
   }
 

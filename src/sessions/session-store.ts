@@ -4,7 +4,7 @@
  * A store that cannot be reached throws `problems.unavailable` (a 503): we fail closed.
  */
 import type { Account } from '../accounts/account.js'
-import type { NewSession, TokenRef } from './session.js'
+import type { NewSession, SessionRecord, TokenRef } from './session.js'
 
 export interface SessionStore extends AccountCache {
   create(session: NewSession): Promise<void>
@@ -16,6 +16,12 @@ export interface SessionStore extends AccountCache {
   revoke(token: TokenRef): Promise<void>
   /** Ends every session of the user at once, on every instance. */
   revokeAllForUser(userId: string): Promise<void>
+  /** Ends every session of the user but the one whose token hash is `keep`, at once. */
+  revokeAllExcept(userId: string, keep: string): Promise<void>
+  /** Ends the user's session with this public id; false when it is not one of their live sessions. */
+  revokeById(userId: string, sessionId: string): Promise<boolean>
+  /** The user's live sessions, newest first. */
+  listForUser(userId: string): Promise<SessionRecord[]>
   /** Live sessions right now, or undefined when the store cannot count them cheaply. */
   countActive(): Promise<number | undefined>
   /** Answers when the store is reachable (on a cluster: every master), throws otherwise. */

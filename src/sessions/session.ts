@@ -23,5 +23,20 @@ export interface NewSession {
   ip: string
 }
 
+/** A live session as its owner is shown it (with its token's hash, to tell which is the caller's). */
+export interface SessionRecord {
+  id: string
+  tokenHash: string
+  createdAt: Date
+  /** The last request made with it, written at most every LAST_USED_PRECISION_MS. */
+  lastUsedAt: Date
+  expiresAt: Date
+  userAgent: string | null
+  ip: string
+}
+
+/** How far `lastUsedAt` may lag: a session's record is rewritten at most this often on reads. */
+export const LAST_USED_PRECISION_MS = 60_000
+
 /** Longer User-Agent strings are cut here (the longest common browsers send are about 200). */
 export const USER_AGENT_MAX_LENGTH = 256

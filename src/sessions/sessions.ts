@@ -1,6 +1,6 @@
 /** Starting, resolving and ending sessions, on whichever store is configured. */
 import type { Account } from '../accounts/account.js'
-import { USER_AGENT_MAX_LENGTH } from './session.js'
+import { type SessionRecord, USER_AGENT_MAX_LENGTH } from './session.js'
 import type { SessionStore } from './session-store.js'
 import { newSessionId, newToken, tokenRef } from './tokens.js'
 
@@ -9,6 +9,9 @@ export interface StartedSession {
   token: string
   expiresAt: Date
 }
+
+/** A live session as its owner sees it: no token, no hash; `current` when it made the request. */
+export type ListedSession = Omit<SessionRecord, 'tokenHash'> & { current: boolean }
 
 /** Who is starting a session, as recorded with it (for the user's list of sessions). */
 export interface SessionClient {
@@ -51,5 +54,24 @@ export class Sessions {
 
   endAllForUser(userId: string): Promise<void> {
     return this.store.revokeAllForUser(userId)
+  }
+
+  /** Ends every session of the user but the one `keepToken` belongs to. */
+  async endAllForUserExcept(userId: string, keepToken: string | undefined): Promise<void> {
+    const keep = keepToken === undefined ? undefined : tokenRef(keepToken)
+    if (keep) await this.store.revokeAllExcept(userId, keep.hash)
+    else await this.store.revokeAllForUser(userId)
+  }
+
+  /** False when `sessionId` is not one of the user's live sessions. */
+  endById(userId: string, sessionId: string): Promise<boolean> {
+    return this.store.revokeById(userId, sessionId)
+  }
+
+  /** The user's live sessions, newest first, each marked when `callerToken` is its token. */
+  async listForUser(userId: string, callerToken: string | undefined): Promise<ListedSession[]> {
+    const callerHash = callerToken === undefined ? undefined : tokenRef(callerToken)?.hash
+    const sessions = await this.store.listForUser(userId)
+    return sessions.map(({ tokenHash, ...session }) => ({ ...session, current: tokenHash === callerHash }))
   }
 }

@@ -3,7 +3,7 @@ import { isForeignKeyViolation } from '../db/errors.js'
 import type { SessionsRepository } from '../db/sessions-repository.js'
 import type { Account } from '../accounts/account.js'
 import { problems } from '../errors/problem.js'
-import type { NewSession, TokenRef } from './session.js'
+import { LAST_USED_PRECISION_MS, type NewSession, type SessionRecord, type TokenRef } from './session.js'
 import type { SessionStore } from './session-store.js'
 
 /** Expired rows are swept on login, at most this often, so the table stays small without a timer. */
@@ -29,8 +29,14 @@ export class SqlSessionStore implements SessionStore {
     }
   }
 
-  findAccount(token: TokenRef): Promise<Account | undefined> {
-    return this.sessions.findLiveAccount(token.hash, new Date())
+  async findAccount(token: TokenRef): Promise<Account | undefined> {
+    const now = new Date()
+    const found = await this.sessions.findLiveAccount(token.hash, now)
+    if (!found) return undefined
+    // At most one write per session a minute, off the request's path: a lost one only lags.
+    if (now.getTime() - found.lastUsedAt.getTime() >= LAST_USED_PRECISION_MS)
+      this.sessions.touch(token.hash, now).catch(() => {})
+    return found.account
   }
 
   /** Nothing is cached: the account is read with its session, in the same query. */
@@ -44,6 +50,18 @@ export class SqlSessionStore implements SessionStore {
 
   revokeAllForUser(userId: string): Promise<void> {
     return this.sessions.deleteForUser(userId)
+  }
+
+  revokeAllExcept(userId: string, keep: string): Promise<void> {
+    return this.sessions.deleteForUserExcept(userId, keep)
+  }
+
+  revokeById(userId: string, sessionId: string): Promise<boolean> {
+    return this.sessions.deleteById(userId, sessionId, new Date())
+  }
+
+  listForUser(userId: string): Promise<SessionRecord[]> {
+    return this.sessions.listLive(userId, new Date())
   }
 
   countActive(): Promise<number | undefined> {

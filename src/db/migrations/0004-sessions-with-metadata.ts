@@ -1,6 +1,6 @@
 /**
  * Sessions gain what their owner is shown of them: a public id (never the token or its hash), the
- * client's User-Agent and address. Tokens issued before this release have a shape the service now
+ * client's User-Agent and address, and when it was last used. Tokens issued before this release have a shape the service now
  * refuses (sessions/tokens.ts), so their rows could never be used again: the table is rebuilt
  * empty rather than altered (SQLite cannot add NOT NULL columns to a table with rows).
  */
@@ -18,6 +18,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('user_id', 'varchar(36)', (col) => col.notNull().references('users.id').onDelete('cascade'))
     .addColumn('expires_at', types.timestamp, (col) => col.notNull())
     .addColumn('created_at', types.timestamp, (col) => col.notNull())
+    // Rewritten at most once a minute by reads (sessions/session.ts LAST_USED_PRECISION_MS).
+    .addColumn('last_used_at', types.timestamp, (col) => col.notNull())
     // USER_AGENT_MAX_LENGTH (sessions/session-store.ts); an IPv6 address with a zone fits in 64.
     .addColumn('user_agent', 'varchar(256)')
     .addColumn('ip', 'varchar(64)', (col) => col.notNull())
