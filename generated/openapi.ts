@@ -213,6 +213,41 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/user/{username}/suspension": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Suspend an account (administrators)
+         * @description Suspends the account: every one of its sessions ends at once, on every instance, and a
+         *     login with the right password is refused with a `403` (`account-suspended`; the reason is
+         *     included only when the operator sets `SHOW_SUSPENSION_REASON=true`). A wrong password still
+         *     gets the ordinary `401`, so a suspension tells nothing to someone without the password.
+         *     Administrators only (anyone else `403`); an administrator cannot suspend themselves (`409`).
+         *     Suspending a suspended account replaces its reason and keeps its `since`.
+         */
+        put: operations["suspend"];
+        post?: never;
+        /**
+         * Lift a suspension (administrators)
+         * @description The account may log in again. Lifting a suspension that is not there is a `204` too.
+         */
+        delete: operations["unsuspend"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -336,6 +371,17 @@ export interface components {
             data: components["schemas"]["AccountData"];
             createdAt: components["schemas"]["Timestamp"];
             updatedAt: components["schemas"]["Timestamp"];
+            /** @description null, or since when an administrator has suspended the account (and why, for administrators only). */
+            suspended: null | components["schemas"]["Suspension"];
+        };
+        Suspension: {
+            since: components["schemas"]["Timestamp"];
+            /** @description Why, as the administrator wrote it; shown to administrators only. */
+            reason?: string | null;
+        };
+        SuspendRequest: {
+            /** @description Why (optional); shown to administrators, and to the user at login only if the operator allows it. */
+            reason?: string;
         };
         Greeting: {
             /** @constant */
@@ -432,6 +478,33 @@ export interface components {
         };
         /** @description No such account (only administrators can learn this). */
         NotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The password is right, but an administrator has suspended the account. */
+        AccountSuspended: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description Only administrators may do this. */
+        AdminOnly: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description An administrator cannot suspend their own account. */
+        SelfSuspension: {
             headers: {
                 [name: string]: unknown;
             };
@@ -783,6 +856,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AccountSuspended"];
             408: components["responses"]["RequestTimeout"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -960,6 +1034,81 @@ export interface operations {
             429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             503: components["responses"]["HashingUnavailable"];
+        };
+    };
+    suspend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SuspendRequest"];
+            };
+        };
+        responses: {
+            /** @description The suspended account. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminOnly"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            409: components["responses"]["SelfSuspension"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["URITooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    unsuspend: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account is not suspended. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminOnly"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["URITooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
         };
     };
     getHealth: {

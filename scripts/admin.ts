@@ -1,7 +1,9 @@
 /**
- * Grants or revokes the admin flag: the only way anyone becomes an admin.
+ * Grants or revokes the admin flag (the only way anyone becomes an admin), and suspends accounts.
  *   npm run admin -- grant <username>
  *   npm run admin -- revoke <username>
+ *   npm run admin -- suspend <username> [reason]
+ *   npm run admin -- unsuspend <username>
  * Uses the service's own settings (DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES, ...). The change applies to live sessions
  * at once: with Redis, it goes through the account cache as every API change does. A service that
  * caches accounts in Redis records its key prefix in the database, so this refuses to run without
@@ -9,6 +11,7 @@
  * through the cache under every prefix recorded, as well as its own.
  */
 import { setAdminFlag } from '../src/accounts/admin-flag.js'
+import { suspendAccount, unsuspendAccount } from '../src/accounts/operator-suspension.js'
 import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
 import { openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
@@ -19,7 +22,7 @@ import { openSessionStore } from '../src/sessions/open-session-store.js'
 import { ACCOUNT_TTL_SECONDS } from '../src/sessions/redis-session-store.js'
 import type { AccountCache } from '../src/sessions/session-store.js'
 
-const USAGE = 'usage: npm run admin -- grant|revoke <username>'
+const USAGE = 'usage: npm run admin -- grant|revoke|unsuspend <username>, or suspend <username> [reason]'
 
 class Refusal extends Error {}
 
@@ -34,7 +37,8 @@ function throughEvery(caches: AccountCache[]): AccountCache {
 
 async function main(argv: string[]): Promise<number> {
   const [action, username, ...rest] = argv
-  if ((action !== 'grant' && action !== 'revoke') || !username || rest.length) {
+  const known = action === 'grant' || action === 'revoke' || action === 'suspend' || action === 'unsuspend'
+  if (!known || !username || (rest.length && action !== 'suspend')) {
     console.error(USAGE)
     return 2
   }
@@ -57,15 +61,31 @@ async function main(argv: string[]): Promise<number> {
       console.error(
         `warning: the account cache could not be told (${error}); it refills from the database within a minute`
       )
-    const cache = redis
-      ? throughEvery(prefixes.map((redisKeyPrefix) => openSessionStore({ db, redis, redisKeyPrefix, onCacheError })))
-      : openSessionStore({ db, redisKeyPrefix: config.redisKeyPrefix, onCacheError })
-    const user = await setAdminFlag(new UsersRepository(db), cache, username, action === 'grant')
+    const stores = redis
+      ? prefixes.map((redisKeyPrefix) => openSessionStore({ db, redis, redisKeyPrefix, onCacheError }))
+      : [openSessionStore({ db, redisKeyPrefix: config.redisKeyPrefix, onCacheError })]
+    const cache = throughEvery(stores)
+    const users = new UsersRepository(db)
+    const endAllSessions = async (userId: string) => {
+      for (const store of stores) await store.revokeAllForUser(userId)
+    }
+    const user =
+      action === 'suspend'
+        ? await suspendAccount(users, cache, endAllSessions, username, rest.join(' ') || null)
+        : action === 'unsuspend'
+          ? await unsuspendAccount(users, cache, username)
+          : await setAdminFlag(users, cache, username, action === 'grant')
     if (!user) {
       console.error(`No user named "${username}".`)
       return 1
     }
-    console.log(action === 'grant' ? `${user.username} is now an admin.` : `${user.username} is no longer an admin.`)
+    const done = {
+      grant: 'is now an admin',
+      revoke: 'is no longer an admin',
+      suspend: 'is suspended; all its sessions have ended',
+      unsuspend: 'is no longer suspended'
+    }
+    console.log(`${user.username} ${done[action]}.`)
     return 0
   } finally {
     await redis?.close()

@@ -9,13 +9,21 @@
  * 6. The same goes for an account's sessions and password. Acting on one's own, "the others" means
  *    every session but the caller's, and a password change must prove the current password; an
  *    admin acting on another account ends all its sessions and sets a password without it.
- * 7. No request can make anyone an admin: requests carry no admin field (the contract refuses
+ * 7. Only an admin may suspend an account or lift a suspension, and never their own (409). A
+ *    suspended account has no sessions and cannot log in: it is an actor no more.
+ * 8. No request can make anyone an admin: requests carry no admin field (the contract refuses
  *    unknown properties), and only `npm run admin` (an operator on the server) changes the flag.
  */
 import { problems } from '../errors/problem.js'
 import { type Account, usernameKey } from './account.js'
 
 export type Access = 'self' | 'admin'
+
+/** An admin acting on another account; throws 403 for anyone else, 409 for an admin on themselves. */
+export function suspensionBy(actor: Account, targetUsername: string): void {
+  if (!actor.admin) throw problems.adminOnly()
+  if (usernameKey(actor.username) === usernameKey(targetUsername)) throw problems.selfSuspension()
+}
 
 /** How the actor may act on the account named `targetUsername`; throws 403 when they may not. */
 export function accessTo(actor: Account, targetUsername: string): Access {

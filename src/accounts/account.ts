@@ -12,6 +12,13 @@ export interface Account {
   data: Record<string, unknown>
   createdAt: Date
   updatedAt: Date
+  /** Set while an administrator has the account suspended: it cannot log in, and has no sessions. */
+  suspended: Suspension | null
+}
+
+export interface Suspension {
+  since: Date
+  reason: string | null
 }
 
 /** The whole account, password hash included: for logins and transfers only. */

@@ -12,7 +12,7 @@ import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
 import type { AccountCache } from '../sessions/session-store.js'
 import type { ListedSession, SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
-import { accessTo } from './access-policy.js'
+import { accessTo, suspensionBy } from './access-policy.js'
 import { accountDataProblem } from './account-data.js'
 
 export type AccountData = Record<string, unknown>
@@ -50,7 +50,8 @@ export class Accounts {
     private readonly sessions: Sessions,
     private readonly passwords: PasswordHasher,
     /** Every change to a user's row goes through it (see session-store.ts). */
-    private readonly cache: AccountCache
+    private readonly cache: AccountCache,
+    private readonly options: { showSuspensionReason: boolean } = { showSuspensionReason: false }
   ) {}
 
   /** `caller`: whose share of the hash pool the password's hash takes, and whether they still wait. */
@@ -78,6 +79,9 @@ export class Accounts {
       ? await this.passwords.verify(password, user.passwordHash, caller)
       : await this.passwords.verifyAgainstDummy(password, caller)
     if (!user || !valid) throw problems.invalidCredentials()
+    // Only once the password is known to be right: a wrong one learns nothing of a suspension.
+    if (user.suspended)
+      throw problems.accountSuspended(this.options.showSuspensionReason ? user.suspended.reason : null)
     // Hashes made at another cost (an import, an older BCRYPT_COST) are brought up to date while
     // the password is at hand, so every login costs the same and old hashes do not linger.
     if (costOf(user.passwordHash) !== this.passwords.cost) {
@@ -90,9 +94,13 @@ export class Accounts {
     return this.sessions.end(token)
   }
 
-  /** The account behind a bearer token, or undefined when the token is not live. */
-  authenticate(token: string): Promise<Account | undefined> {
-    return this.sessions.accountFor(token)
+  /**
+   * The account behind a bearer token, or undefined when the token is not live. A suspension ends
+   * every session, but a login racing it could still make one: it leads nowhere either.
+   */
+  async authenticate(token: string): Promise<Account | undefined> {
+    const account = await this.sessions.accountFor(token)
+    return account?.suspended ? undefined : account
   }
 
   read(actor: Account, username: string): Promise<Account> {
@@ -168,6 +176,29 @@ export class Accounts {
     const changed = await this.cache.write(user.id, () => this.users.changePassword(user.id, passwordHash, new Date()))
     if (!changed) throw problems.userNotFound(username)
     await this.sessions.endAllForUserExcept(user.id, access === 'self' ? callerToken : undefined)
+  }
+
+  /** Suspends the account (admins only, never their own), then ends every session it had. */
+  async suspend(actor: Account, username: string, reason: string | null): Promise<Account> {
+    suspensionBy(actor, username)
+    const user = await this.users.findByUsername(username)
+    if (!user) throw problems.userNotFound(username)
+    if (!(await this.cache.write(user.id, () => this.users.suspend(user.id, reason, new Date()))))
+      throw problems.userNotFound(username)
+    await this.sessions.endAllForUser(user.id)
+    const suspended = await this.users.findAccountById(user.id)
+    if (!suspended) throw problems.userNotFound(username)
+    return suspended
+  }
+
+  /** Lifts a suspension (admins only); lifting none is no error. */
+  async unsuspend(actor: Account, username: string): Promise<void> {
+    if (!actor.admin) throw problems.adminOnly()
+    const user = await this.users.findByUsername(username)
+    if (!user) throw problems.userNotFound(username)
+    if (!user.suspended) return
+    if (!(await this.cache.write(user.id, () => this.users.unsuspend(user.id, new Date()))))
+      throw problems.userNotFound(username)
   }
 
   /** Deletes the account, then every session it had. */

@@ -117,7 +117,8 @@ function parseLine(text: string, lineNumber: number, options: ImportOptions): Us
   const updated = new Date(updatedAt ?? '')
   if (Number.isNaN(created.getTime()) || Number.isNaN(updated.getTime()))
     throw fail('createdAt and updatedAt must be ISO-8601 times')
-  return { id, username, passwordHash, admin, data, createdAt: created, updatedAt: updated }
+  // Suspensions are not carried over: an export holds what an account is, not what was done to it.
+  return { id, username, passwordHash, admin, data, createdAt: created, updatedAt: updated, suspended: null }
 }
 
 /**

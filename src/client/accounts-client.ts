@@ -54,6 +54,10 @@ export interface AccountsClient {
   endOtherSessions(username: string): Promise<void>
   /** Changes the password (`PUT /user/{username}/password`); every other session ends. */
   changePassword(username: string, change: ChangePasswordRequest): Promise<void>
+  /** Suspends an account, ending all its sessions (`PUT /user/{username}/suspension`; administrators). */
+  suspend(username: string, reason?: string): Promise<User>
+  /** Lifts a suspension (`DELETE /user/{username}/suspension`; administrators). */
+  unsuspend(username: string): Promise<void>
 }
 
 interface Outcome {
@@ -109,6 +113,11 @@ export function createAccountsClient(options: AccountsClientOptions): AccountsCl
       ),
     endOtherSessions: (username) => unwrap(http.DELETE('/user/{username}/sessions', user(username))),
     changePassword: (username, change) =>
-      unwrap(http.PUT('/user/{username}/password', { ...user(username), body: change }))
+      unwrap(http.PUT('/user/{username}/password', { ...user(username), body: change })),
+    suspend: (username, reason) =>
+      unwrap(
+        http.PUT('/user/{username}/suspension', { ...user(username), body: reason === undefined ? {} : { reason } })
+      ),
+    unsuspend: (username) => unwrap(http.DELETE('/user/{username}/suspension', user(username)))
   }
 }

@@ -27,6 +27,7 @@ export const SETTINGS = [
   'HASH_THREADS',
   'HASH_PER_CLIENT',
   'HASH_QUEUE_TIMEOUT_MS',
+  'SHOW_SUSPENSION_REASON',
   'LOG_LEVEL',
   'LOG_PRETTY',
   'TRUST_PROXY',
@@ -63,6 +64,8 @@ export interface Config {
   logLevel: string
   /** Human-readable log lines (pino-pretty) instead of JSON, for development. */
   logPretty: boolean
+  /** Whether a suspended account's login (right password) is told the administrator's reason. */
+  showSuspensionReason: boolean
   /** Whom to believe about the client's address (X-Forwarded-For): Fastify's `trustProxy`; never every hop. */
   trustProxy: false | number | string
   /** Browser origins allowed by CORS; empty means CORS is off. */
@@ -268,6 +271,7 @@ export function loadConfig(env: Env = process.env): Config {
     hashQueueTimeoutMs: integer(env, 'HASH_QUEUE_TIMEOUT_MS', 5000, 1, 600_000),
     logLevel,
     logPretty: flag(env, 'LOG_PRETTY'),
+    showSuspensionReason: flag(env, 'SHOW_SUSPENSION_REASON'),
     trustProxy: trustProxy(env),
     corsOrigins: corsOrigins(env),
     rateLimits: {

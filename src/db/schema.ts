@@ -16,6 +16,9 @@ export interface UsersTable {
   data: ColumnType<unknown, string, string>
   created_at: Timestamp
   updated_at: Timestamp
+  /** Set while an administrator has the account suspended; null otherwise. */
+  suspended_at: ColumnType<Date | string | null, Date | string | null | undefined, Date | string | null>
+  suspension_reason: ColumnType<string | null, string | null | undefined, string | null>
 }
 
 /** Sessions of the embedded default; with Redis they live there instead. */

@@ -24,6 +24,8 @@ export class SessionsRepository {
           'users.data',
           'users.created_at',
           'users.updated_at',
+          'users.suspended_at',
+          'users.suspension_reason',
           'sessions.last_used_at'
         ])
         .where('sessions.token_hash', '=', tokenHash)

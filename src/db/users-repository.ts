@@ -3,9 +3,18 @@ import { type Account, type NewUser, type UserRecord, usernameKey } from '../acc
 import { type PreparedQuery, prepare } from './prepared.js'
 import type { Db } from './schema.js'
 
-const COLUMNS = ['id', 'username', 'password_hash', 'admin', 'data', 'created_at', 'updated_at'] as const
 /** What a request needs: the password hash stays in the database. */
-export const ACCOUNT_COLUMNS = ['id', 'username', 'admin', 'data', 'created_at', 'updated_at'] as const
+export const ACCOUNT_COLUMNS = [
+  'id',
+  'username',
+  'admin',
+  'data',
+  'created_at',
+  'updated_at',
+  'suspended_at',
+  'suspension_reason'
+] as const
+const COLUMNS = [...ACCOUNT_COLUMNS, 'password_hash'] as const
 
 export type AccountRow = {
   id: string
@@ -14,6 +23,8 @@ export type AccountRow = {
   data: unknown
   created_at: Date | string
   updated_at: Date | string
+  suspended_at: Date | string | null
+  suspension_reason: string | null
 }
 
 type Row = AccountRow & { password_hash: string }
@@ -34,7 +45,8 @@ export function toAccount(row: AccountRow): Account {
     admin: Boolean(row.admin),
     data: parseData(row.data),
     createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at)
+    updatedAt: new Date(row.updated_at),
+    suspended: row.suspended_at === null ? null : { since: new Date(row.suspended_at), reason: row.suspension_reason }
   }
 }
 
@@ -77,7 +89,8 @@ export class UsersRepository {
       admin: false,
       data: user.data,
       createdAt: user.now,
-      updatedAt: user.now
+      updatedAt: user.now,
+      suspended: null
     }
   }
 
@@ -110,6 +123,30 @@ export class UsersRepository {
     const result = await this.db.kysely
       .updateTable('users')
       .set({ password_hash: passwordHash, updated_at: this.db.time(now) })
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
+  /** Suspends the account (or replaces the reason of a suspension, keeping its start); false when the user no longer exists. */
+  async suspend(id: string, reason: string | null, now: Date): Promise<boolean> {
+    const result = await this.db.kysely
+      .updateTable('users')
+      .set((eb) => ({
+        suspended_at: eb.fn.coalesce('suspended_at', eb.val(this.db.time(now))),
+        suspension_reason: reason,
+        updated_at: this.db.time(now)
+      }))
+      .where('id', '=', id)
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
+  }
+
+  /** Lifts a suspension; false when the user no longer exists. */
+  async unsuspend(id: string, now: Date): Promise<boolean> {
+    const result = await this.db.kysely
+      .updateTable('users')
+      .set({ suspended_at: null, suspension_reason: null, updated_at: this.db.time(now) })
       .where('id', '=', id)
       .executeTakeFirst()
     return result.numUpdatedRows > 0n

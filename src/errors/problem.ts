@@ -119,6 +119,31 @@ export const problems = {
       detail: `User "${username}" has no live session "${sessionId}".`
     }),
 
+  adminOnly: () =>
+    new ProblemError({
+      status: 403,
+      slug: 'forbidden',
+      title: 'Forbidden',
+      detail: 'Only administrators may do this.'
+    }),
+
+  /** After a right password only: a wrong one is the ordinary 401, so this reveals nothing. */
+  accountSuspended: (reason: string | null | undefined) =>
+    new ProblemError({
+      status: 403,
+      slug: 'account-suspended',
+      title: 'Forbidden',
+      detail: reason ? `This account is suspended: ${reason}` : 'This account is suspended; ask an administrator.'
+    }),
+
+  selfSuspension: () =>
+    new ProblemError({
+      status: 409,
+      slug: 'self-suspension',
+      title: 'Conflict',
+      detail: 'You cannot suspend your own account.'
+    }),
+
   userNotFound: (username: string) =>
     new ProblemError({ status: 404, slug: 'not-found', title: 'Not Found', detail: `There is no user "${username}".` }),
 

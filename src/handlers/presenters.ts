@@ -7,13 +7,19 @@ export type User = components['schemas']['User']
 export type Session = components['schemas']['Session']
 export type ActiveSession = components['schemas']['ActiveSession']
 
-export function presentUser(user: Account): User {
+/** `viewerIsAdmin`: only administrators see why an account is suspended. */
+export function presentUser(user: Account, viewerIsAdmin = false): User {
+  const { suspended } = user
   return {
     username: user.username,
     admin: user.admin,
     data: user.data,
     createdAt: user.createdAt.toISOString(),
-    updatedAt: user.updatedAt.toISOString()
+    updatedAt: user.updatedAt.toISOString(),
+    suspended: suspended && {
+      since: suspended.since.toISOString(),
+      ...(viewerIsAdmin && { reason: suspended.reason })
+    }
   }
 }
 

@@ -77,12 +77,14 @@ export class ServiceHandlers {
   }
 
   async getUser(request: Request<{ Params: UserParams }>) {
-    return presentUser(await this.accounts.read(actorOf(request), request.params.username))
+    const actor = actorOf(request)
+    return presentUser(await this.accounts.read(actor, request.params.username), actor.admin)
   }
 
   async updateUser(request: Request<{ Params: UserParams; Body: Schemas['UpdateUserRequest'] }>) {
-    const user = await this.accounts.replaceData(actorOf(request), request.params.username, request.body.data)
-    return presentUser(user)
+    const actor = actorOf(request)
+    const user = await this.accounts.replaceData(actor, request.params.username, request.body.data)
+    return presentUser(user, actor.admin)
   }
 
   async deleteUser(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
@@ -134,6 +136,16 @@ export class ServiceHandlers {
       request.token ?? undefined,
       (check) => this.loginThrottle.attempt(caller.client, username, check)
     )
+    return reply.code(204).send()
+  }
+
+  async suspend(request: Request<{ Params: UserParams; Body: Schemas['SuspendRequest'] }>) {
+    const user = await this.accounts.suspend(actorOf(request), request.params.username, request.body.reason ?? null)
+    return presentUser(user, true)
+  }
+
+  async unsuspend(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
+    await this.accounts.unsuspend(actorOf(request), request.params.username)
     return reply.code(204).send()
   }
 

@@ -39,7 +39,12 @@ export default fp(
     const sessions = new Sessions(store, config.sessionTtlSeconds)
     app.decorate('sessionStore', store)
     app.decorate('passwordHasher', passwordHasher)
-    app.decorate('accounts', new Accounts(new UsersRepository(app.db), sessions, passwordHasher, store))
+    app.decorate(
+      'accounts',
+      new Accounts(new UsersRepository(app.db), sessions, passwordHasher, store, {
+        showSuspensionReason: config.showSuspensionReason
+      })
+    )
   },
   { name: 'accounts', dependencies: ['stores'] }
 )

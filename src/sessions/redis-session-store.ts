@@ -132,9 +132,11 @@ redis.call('EXPIRE', KEYS[2], ARGV[1])
 if redis.call('DECR', KEYS[3]) <= 0 then redis.call('DEL', KEYS[3]) end
 return 1`)
 
+/** JSON turns Dates into strings: the cached copy gets them back (a copy from before suspensions has none). */
 function parseAccount(json: string): Account {
   const account = JSON.parse(json) as Account & { createdAt: string; updatedAt: string }
-  return { ...account, createdAt: new Date(account.createdAt), updatedAt: new Date(account.updatedAt) }
+  const suspended = account.suspended ? { ...account.suspended, since: new Date(account.suspended.since) } : null
+  return { ...account, createdAt: new Date(account.createdAt), updatedAt: new Date(account.updatedAt), suspended }
 }
 
 export interface RedisSessionStoreOptions {
