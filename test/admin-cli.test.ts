@@ -54,7 +54,11 @@ forEachBackend(t, async (t, backend) => {
 
   const usage = await admin(env, 'promote', 'boss')
   t.equal(usage.status, 2, 'an unknown action exits 2')
-  t.match(usage.stderr, /^usage: npm run admin -- grant\|revoke <username>/, 'and prints the usage')
+  t.match(
+    usage.stderr,
+    /^usage: npm run admin -- grant\|revoke\|unsuspend <username>, or suspend <username> \[reason\]/,
+    'and prints the usage'
+  )
 })
 
 // The service caches accounts in Redis; the command cannot tell from DATABASE_URL alone.

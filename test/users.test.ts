@@ -16,7 +16,7 @@ import {
   uniqueName
 } from './helper.js'
 
-const USER_KEYS = ['admin', 'createdAt', 'data', 'updatedAt', 'username']
+const USER_KEYS = ['admin', 'createdAt', 'data', 'suspended', 'updatedAt', 'username']
 const ISO_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,3})?Z$/
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -57,7 +57,11 @@ function fieldsOf(problem: Problem | undefined): string[] {
 
 /** The user representation: exactly these keys, well-formed timestamps, nothing secret. */
 function assertUserShape(t: Test, user: Record<string, any>, what: string): void {
-  t.strictSame(Object.keys(user).sort(), USER_KEYS, `${what}: exactly username, admin, data, createdAt, updatedAt`)
+  t.strictSame(
+    Object.keys(user).sort(),
+    USER_KEYS,
+    `${what}: exactly username, admin, data, createdAt, updatedAt, suspended`
+  )
   t.match(user.createdAt, ISO_UTC, `${what}: createdAt is ISO-8601 UTC`)
   t.match(user.updatedAt, ISO_UTC, `${what}: updatedAt is ISO-8601 UTC`)
   t.equal(new Date(user.createdAt).toISOString(), user.createdAt, `${what}: createdAt round-trips through Date`)
