@@ -1,5 +1,6 @@
 /**
- * Nothing secret reaches the logs: a whole session is logged at the most verbose level, and the
+ * Nothing secret reaches the logs: a whole session (a password change and the list of sessions
+ * included) is logged at the most verbose level, and the
  * log is searched for the password, the token, its hash, the password hash and the header.
  */
 import { PassThrough } from 'node:stream'
@@ -31,8 +32,28 @@ forEachBackend(t, async (t, backend) => {
   expectStatus(t, await service.request('PUT', '/user/logged', put), 200, 'the data is replaced')
   const badToken = { headers: { authorization: `Bearer ${token}x` } }
   expectStatus(t, await service.request('GET', '/user/logged', badToken), 401, 'a wrong token is refused')
+  const listed = await service.request('GET', '/user/logged/sessions', { token })
+  expectStatus(t, listed, 200, 'the sessions are listed')
+  const NEW_PASSWORD = 'N3w-Sekr3t-Passw0rd-QRS'
+  const wrongCurrent = { token, json: { currentPassword: `${SECRET_PASSWORD}-wrong`, newPassword: NEW_PASSWORD } }
+  expectStatus(
+    t,
+    await service.request('PUT', '/user/logged/password', wrongCurrent),
+    403,
+    'a wrong current password is refused'
+  )
+  const change = { token, json: { currentPassword: SECRET_PASSWORD, newPassword: NEW_PASSWORD } }
+  expectStatus(t, await service.request('PUT', '/user/logged/password', change), 204, 'the password is changed')
+  const again = await service.request('POST', '/auth', { form: { username: 'logged', password: NEW_PASSWORD } })
+  expectStatus(t, again, 201, 'a login with the new password succeeds')
+  expectStatus(t, await service.request('DELETE', '/user/logged/sessions', { token }), 204, 'every other session ends')
   const logout = { token: formLogin.body.token }
-  expectStatus(t, await service.request('DELETE', '/auth', logout), 204, 'the form login logs out')
+  expectStatus(
+    t,
+    await service.request('DELETE', '/auth', logout),
+    401,
+    "the form login's token ended with the password change"
+  )
   expectStatus(t, await service.request('DELETE', '/user/logged', { token }), 204, 'the account deletes itself')
   const row = await service.app.db.kysely.selectFrom('users').select('username').execute()
   t.equal(row.length, 0, 'the session ran to its end: the account deleted itself, no user row is left')
@@ -42,6 +63,8 @@ forEachBackend(t, async (t, backend) => {
   t.match(log, /"reqId"/, 'requests were logged')
   for (const [name, secret] of [
     ['password', SECRET_PASSWORD],
+    ['new password', NEW_PASSWORD],
+    ['token of the login after the change', again.body.token],
     ['token', token],
     ['second token', formLogin.body.token],
     ['token hash', hashToken(token)],
