@@ -3,7 +3,9 @@
  *
  *  - the limit for reads: a bare Fastify app (scripts/bench/bare-server.ts), same Node, same process count;
  *  - the service (dist/src/server.js) on MariaDB + Redis and on SQLite, seeded through its own repositories;
- *  - the limit for logins: bcryptjs at BCRYPT_COST in a piscina pool of the service's size, no HTTP.
+ *  - the limit for logins: bcryptjs at BCRYPT_COST in a piscina pool of the service's size, no HTTP;
+ *  - issue 12: GET /user/{username} on MariaDB + one Redis against MariaDB + a local Redis Cluster
+ *    (3 masters, 3 replicas, started here), and two instances on that cluster, in interleaved rounds.
  *
  * Writes bench/results.json and, on a full run (or with --docs), docs/benchmarks.svg and docs/benchmarks.md.
  * Exits non-zero when a scenario that should succeed saw an error or a non-2xx response.
@@ -21,11 +23,12 @@ import { loadConfig, type RedisTarget } from '../../src/config/config.js'
 import { type BcryptLimit, measureBcryptLimit } from './bcrypt-limit.js'
 import { type FloodPlan, type FloodResult, loginFlood } from './flood.js'
 import { type LoadOptions, type RunResult, load, median } from './load.js'
+import { type RedisClusterHandle, startRedisCluster } from '../lib/redis-cluster.js'
 import { builtService, nodeScript } from '../lib/service-process.js'
 import { type Server, startUnderTest } from './proc.js'
 import { machineInfo, writeReports } from './report.js'
 import { type SeedTarget, type SeededUser, countRows, seedAccounts } from './seed.js'
-import type { Results, Row } from './types.js'
+import type { ClusterComparison, ClusterRound, Results, Row } from './types.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const args = new Set(process.argv.slice(2))
@@ -275,6 +278,13 @@ async function runScenario(
 }
 
 function record(partial: Omit<Row, 'reqPerSec' | 'p50' | 'p99' | 'errors' | 'non2xx'>): Row {
+  const row = summarize(partial)
+  rows.push(row)
+  return row
+}
+
+/** A row's medians and sums over its runs; a scenario that should succeed and did not is a failure. */
+function summarize(partial: Omit<Row, 'reqPerSec' | 'p50' | 'p99' | 'errors' | 'non2xx'>): Row {
   const { runs } = partial
   const row: Row = {
     ...partial,
@@ -290,7 +300,6 @@ function record(partial: Omit<Row, 'reqPerSec' | 'p50' | 'p99' | 'errors' | 'non
       `${row.target} ${row.scenario} (${row.accounts} accounts): ${row.non2xx} non-2xx, ${row.errors} errors; status codes ${codes}`
     )
   }
-  rows.push(row)
   return row
 }
 
@@ -387,32 +396,47 @@ interface Backend {
 
 async function mariadbBackend(): Promise<Backend> {
   const database = `bench_${runId}`
-  const admin = await createConnection({ uri: MARIADB_URL })
-  await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`)
-  await admin.end()
+  const databaseUrl = await createDatabase(database)
   const prefix = `bench_${runId}:`
   return {
     target: 'mariadb+redis',
     seed: {
-      databaseUrl: `${MARIADB_URL}/${database}`,
+      databaseUrl,
       redis: { kind: 'single', url: REDIS_URL },
       redisKeyPrefix: prefix,
       sessionTtlSeconds: defaults.ttl
     },
     async cleanup() {
-      const conn = await createConnection({ uri: MARIADB_URL })
-      await conn.query(`DROP DATABASE IF EXISTS \`${database}\``)
-      await conn.end()
-      const redis = createClient({ url: REDIS_URL })
-      await redis.connect()
-      let keys = 0
-      for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
-        if (batch.length) keys += await redis.unlink(batch)
-      }
-      await redis.close()
+      await dropDatabase(database)
+      const keys = await unlinkPrefix(prefix)
       log(`  cleaned up: dropped ${database}, ${keys} Redis keys under ${prefix}`)
     }
   }
+}
+
+async function createDatabase(database: string): Promise<string> {
+  const admin = await createConnection({ uri: MARIADB_URL })
+  await admin.query(`CREATE DATABASE \`${database}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin`)
+  await admin.end()
+  return `${MARIADB_URL}/${database}`
+}
+
+async function dropDatabase(database: string): Promise<void> {
+  const conn = await createConnection({ uri: MARIADB_URL })
+  await conn.query(`DROP DATABASE IF EXISTS \`${database}\``)
+  await conn.end()
+}
+
+/** Removes the keys under `prefix` from the single Redis server; returns how many. */
+async function unlinkPrefix(prefix: string): Promise<number> {
+  const redis = createClient({ url: REDIS_URL })
+  await redis.connect()
+  let keys = 0
+  for await (const batch of redis.scanIterator({ MATCH: `${prefix}*`, COUNT: 1000 })) {
+    if (batch.length) keys += await redis.unlink(batch)
+  }
+  await redis.close()
+  return keys
 }
 
 function sqliteBackend(): Backend {
@@ -534,6 +558,251 @@ async function benchBackend(
   }
 }
 
+// --- Redis Cluster (issue 12) --------------------------------------------------------------------
+
+/** Rounds of each variant, interleaved: single, cluster, two instances; then the reverse; and again. */
+const CLUSTER_ROUNDS = QUICK ? 3 : 5
+/** Seconds of warm-up of each variant before the first round. */
+const CLUSTER_WARMUP = QUICK ? 1 : 2
+let clusterResult: ClusterComparison | undefined
+
+/** Both instances' runs of one round as one: req/s and counts summed, p50 the mean, p99 and max the higher. */
+function mergeRuns(parts: RunResult[]): RunResult {
+  const statusCodes: Record<string, number> = {}
+  for (const part of parts)
+    for (const [code, count] of Object.entries(part.statusCodes)) statusCodes[code] = (statusCodes[code] ?? 0) + count
+  const mean = (pick: (run: RunResult) => number) => parts.reduce((n, run) => n + pick(run), 0) / parts.length
+  const sum = (pick: (run: RunResult) => number) => parts.reduce((n, run) => n + pick(run), 0)
+  return {
+    reqPerSec: sum((run) => run.reqPerSec),
+    requests: sum((run) => run.requests),
+    p50: mean((run) => run.p50),
+    p90: Math.max(...parts.map((run) => run.p90)),
+    p99: Math.max(...parts.map((run) => run.p99)),
+    max: Math.max(...parts.map((run) => run.max)),
+    errors: sum((run) => run.errors),
+    non2xx: sum((run) => run.non2xx),
+    statusCodes,
+    seconds: Math.max(...parts.map((run) => run.seconds))
+  }
+}
+
+/**
+ * Issue 12. One MariaDB database; N accounts with their sessions on the single Redis server, N more
+ * on a private local Redis Cluster (3 masters, 3 replicas). Three services at once, default WORKERS:
+ * A on the single Redis, B and B2 on the cluster with one key prefix. Rounds, interleaved so the
+ * noise of this shared machine hits each alike: A alone, B alone, then B and B2 together (two
+ * autocannons at once, half the connections each, req/s summed); the next round in reverse; and again.
+ */
+async function clusterPhase(passwordHash: string): Promise<void> {
+  log('\nRedis Cluster: starting a local cluster, 3 masters and 3 replicas')
+  const phaseStarted = performance.now()
+  let redisCluster: RedisClusterHandle | undefined
+  const stopCluster = async () => {
+    const handle = redisCluster
+    redisCluster = undefined
+    if (handle) await handle.stop().catch((error: unknown) => log(`  stopping the cluster failed: ${String(error)}`))
+  }
+  // Also on Ctrl-C (the SIGINT handler runs every cleanup); its nodes die with this process anyway.
+  cleanups.add(stopCluster)
+  const database = `bench_${runId}_cluster`
+  const singlePrefix = `bench_${runId}_single:`
+  const clusterPrefix = `bench_${runId}_cluster:`
+  let databaseMade = false
+  const dropAll = async () => {
+    if (!databaseMade) return
+    databaseMade = false
+    const keys = await unlinkPrefix(singlePrefix)
+    await dropDatabase(database)
+    log(`  cleaned up: dropped ${database}, ${keys} Redis keys under ${singlePrefix}, stopped the cluster`)
+  }
+  const dropCleanup = () => dropAll().catch((error: unknown) => log(`  cleanup failed: ${String(error)}`))
+  cleanups.add(dropCleanup)
+  const servers: Server[] = []
+  try {
+    redisCluster = await startRedisCluster({ tied: true })
+    const [masters, replicas] = await Promise.all([redisCluster.masters(), redisCluster.replicas()])
+    log(
+      `  cluster healthy in ${(redisCluster.startup.healthyMs / 1000).toFixed(1)} s: masters ${masters.map((m) => m.port).join(', ')}, replicas ${replicas.map((r) => r.port).join(', ')}`
+    )
+    const databaseUrl = await createDatabase(database)
+    databaseMade = true
+    const clusterTarget: RedisTarget = { kind: 'cluster', nodes: redisCluster.nodes }
+    const single: SeedTarget = {
+      databaseUrl,
+      redis: { kind: 'single', url: REDIS_URL },
+      redisKeyPrefix: singlePrefix,
+      sessionTtlSeconds: defaults.ttl
+    }
+    const onCluster: SeedTarget = { ...single, redis: clusterTarget, redisKeyPrefix: clusterPrefix }
+    const size = PLAN.sizes[0]!
+    log(`  seeding ${size.toLocaleString('en')} accounts on Redis and ${size.toLocaleString('en')} on the cluster`)
+    const singleUsers = await seedAccounts(single, passwordHash, `${runId}a`, 0, size)
+    const clusterUsers = await seedAccounts(onCluster, passwordHash, `${runId}b`, 0, size)
+    const counts = await countRows(databaseUrl)
+
+    const envFor = (seed: SeedTarget) => ({
+      ...serviceEnv,
+      DATABASE_URL: databaseUrl,
+      ...redisEnv(seed.redis!),
+      REDIS_KEY_PREFIX: seed.redisKeyPrefix
+    })
+    const workers = defaults.workers
+    // One after another: the first worker of each migrates (a no-op here, seeding did).
+    const a = await start('mariadb+redis', envFor(single), workers)
+    servers.push(a)
+    const b = await start('mariadb+redis-cluster', envFor(onCluster), workers)
+    servers.push(b)
+    const b2 = await start('mariadb+redis-cluster', envFor(onCluster), workers)
+    servers.push(b2)
+    log(`  services: single Redis on :${a.port}, cluster on :${b.port} and :${b2.port}, ${workers} process(es) each`)
+
+    const reads = (users: SeededUser[]) => scenarios.getUser!.options({ port: 0, users })
+    const half = Math.floor(READ_CONNECTIONS / 2)
+    const both = (seconds: number, title: string, progress: boolean) =>
+      Promise.all(
+        [b, b2].map((server, i) =>
+          load(
+            {
+              ...reads(clusterUsers),
+              connections: half,
+              port: server.port,
+              title: `${title} (instance ${i + 1})`,
+              duration: seconds
+            },
+            progress && i === 0
+          )
+        )
+      )
+    const one = (server: Server, users: SeededUser[], seconds: number, title: string, progress = true) =>
+      load({ ...reads(users), port: server.port, title, duration: seconds }, progress)
+
+    // Longer than the other scenarios' warm-up: each service is fresh, and its account cache cold.
+    await one(a, singleUsers, CLUSTER_WARMUP, 'single Redis warm-up', false)
+    await one(b, clusterUsers, CLUSTER_WARMUP, 'cluster warm-up', false)
+    await both(CLUSTER_WARMUP, 'two instances warm-up', false)
+
+    const runs = { single: [] as RunResult[], cluster: [] as RunResult[], twoInstances: [] as RunResult[] }
+    const perInstance: RunResult[][] = []
+    const peaks = { single: 0, cluster: 0, twoInstances: 0 }
+    const pss = { single: 0, cluster: 0, twoInstances: 0 }
+    const order: ClusterRound[] = []
+    const before = machineInfo().loadavg
+    log(`  load average before the rounds: ${before.join(' ')}`)
+    const line = (label: string, round: number, run: RunResult) =>
+      log(
+        `  ${label.padEnd(28)} round ${round}: ${run.reqPerSec.toFixed(1)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, non-2xx ${run.non2xx}, errors ${run.errors}`
+      )
+    type Variant = ClusterRound['variant']
+    const measure: Record<Variant, (round: number) => Promise<void>> = {
+      single: async (round) => {
+        a.memory.start()
+        const run = await one(a, singleUsers, PLAN.seconds, `single Redis GET /user #${round}`)
+        const memory = a.memory.stop()
+        peaks.single = Math.max(peaks.single, memory.rssMb)
+        pss.single = Math.max(pss.single, memory.pssMb)
+        runs.single.push(run)
+        order.push({ round, variant: 'single', reqPerSec: run.reqPerSec })
+        line('single Redis', round, run)
+      },
+      cluster: async (round) => {
+        b.memory.start()
+        const run = await one(b, clusterUsers, PLAN.seconds, `cluster GET /user #${round}`)
+        const memory = b.memory.stop()
+        peaks.cluster = Math.max(peaks.cluster, memory.rssMb)
+        pss.cluster = Math.max(pss.cluster, memory.pssMb)
+        runs.cluster.push(run)
+        order.push({ round, variant: 'cluster', reqPerSec: run.reqPerSec })
+        line('Redis Cluster', round, run)
+      },
+      twoInstances: async (round) => {
+        b.memory.start()
+        b2.memory.start()
+        const parts = await both(PLAN.seconds, `two instances GET /user #${round}`, true)
+        const memory = [b.memory.stop(), b2.memory.stop()]
+        peaks.twoInstances = Math.max(peaks.twoInstances, memory[0]!.rssMb + memory[1]!.rssMb)
+        pss.twoInstances = Math.max(pss.twoInstances, memory[0]!.pssMb + memory[1]!.pssMb)
+        const run = mergeRuns(parts)
+        perInstance.push(parts)
+        runs.twoInstances.push(run)
+        order.push({ round, variant: 'twoInstances', reqPerSec: run.reqPerSec })
+        line('2 instances on the cluster', round, run)
+        log(
+          `    (instance 1 ${parts[0]!.reqPerSec.toFixed(1)} req/s, instance 2 ${parts[1]!.reqPerSec.toFixed(1)} req/s)`
+        )
+      }
+    }
+    // Odd rounds run single, cluster, two instances; even rounds the reverse, so a load that
+    // drifts over the rounds (this machine's neighbours) favours no variant by its position.
+    const sequence: Variant[] = ['single', 'cluster', 'twoInstances']
+    for (let round = 1; round <= CLUSTER_ROUNDS; round++) {
+      for (const variant of round % 2 ? sequence : [...sequence].reverse()) await measure[variant](round)
+    }
+    const after = machineInfo().loadavg
+    log(`  load average after the rounds: ${after.join(' ')}`)
+
+    const base = { scenario: 'GET /user/{username}', workers, accounts: counts.users, mustSucceed: true }
+    const singleRow = summarize({
+      ...base,
+      target: 'mariadb+redis',
+      runs: runs.single,
+      peakRssMb: peaks.single,
+      peakPssMb: pss.single,
+      note: `${size.toLocaleString('en')} of the accounts, sessions on one Redis server`
+    })
+    const clusterRow = summarize({
+      ...base,
+      target: 'mariadb+redis-cluster',
+      runs: runs.cluster,
+      peakRssMb: peaks.cluster,
+      peakPssMb: pss.cluster,
+      note: `${size.toLocaleString('en')} of the accounts, sessions on the cluster (3 masters, 3 replicas)`
+    })
+    const twoRow = summarize({
+      ...base,
+      target: 'mariadb+redis-cluster ×2',
+      runs: runs.twoInstances,
+      peakRssMb: peaks.twoInstances,
+      peakPssMb: pss.twoInstances,
+      note: `two instances of ${workers} process(es), ${half} connections each, req/s summed`
+    })
+    clusterResult = {
+      rounds: CLUSTER_ROUNDS,
+      order,
+      accountsPerVariant: size,
+      connections: READ_CONNECTIONS,
+      nodes: {
+        masters: masters.map((m) => m.port),
+        replicas: replicas.map((r) => r.port),
+        startupMs: redisCluster.startup.healthyMs
+      },
+      loadavg: { before, after },
+      single: singleRow,
+      cluster: clusterRow,
+      twoInstances: { ...twoRow, perInstance },
+      ratio: clusterRow.reqPerSec / singleRow.reqPerSec,
+      twoVsOne: twoRow.reqPerSec / clusterRow.reqPerSec
+    }
+    log(
+      `  median: single ${singleRow.reqPerSec.toFixed(0)} req/s, cluster ${clusterRow.reqPerSec.toFixed(0)} req/s (${(clusterResult.ratio * 100).toFixed(0)} %), two instances ${twoRow.reqPerSec.toFixed(0)} req/s (${(clusterResult.twoVsOne * 100).toFixed(0)} % of one)`
+    )
+  } finally {
+    for (const server of servers) {
+      const peak = await stop(server)
+      lifetimePeaks[server.name] = Math.max(lifetimePeaks[server.name] ?? 0, peak)
+      if (server.child.exitCode !== 0 && server.child.exitCode !== null)
+        failures.push(
+          `${server.name} (:${server.port}): the service exited with ${server.child.exitCode}:\n${server.output()}`
+        )
+    }
+    cleanups.delete(dropCleanup)
+    await dropCleanup()
+    cleanups.delete(stopCluster)
+    await stopCluster()
+    log(`  Redis Cluster comparison: ${((performance.now() - phaseStarted) / 1000).toFixed(0)} s in all`)
+  }
+}
+
 async function main(): Promise<void> {
   for (const script of [service.args[0]!, bareScript]) {
     if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm run bench does)`)
@@ -590,6 +859,14 @@ async function main(): Promise<void> {
     }
   }
 
+  // 4. Issue 12: the Redis Cluster, side by side with one Redis server.
+  try {
+    await clusterPhase(passwordHash)
+  } catch (error) {
+    failures.push(`Redis Cluster: ${error instanceof Error ? error.message : String(error)}`)
+    log(`Redis Cluster comparison failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  }
+
   const elapsed = (Date.now() - startedAt) / 1000
   const results: Results = {
     runId,
@@ -610,6 +887,7 @@ async function main(): Promise<void> {
     ),
     rows,
     ...(flood && { flood }),
+    ...(clusterResult && { cluster: clusterResult }),
     failures
   }
   await writeReports(ROOT, results, WRITE_DOCS, log)

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
-import type { Machine, Results, Row } from './types.js'
+import type { ClusterComparison, Machine, Results, Row } from './types.js'
 
 export function machineInfo(): Machine {
   let cpu = 'unknown'
@@ -186,6 +186,15 @@ function checks(results: Results): Check[] {
       : 'not measured',
     ok: flood ? flood.afterAbandonedMedianMs <= flood.idleMedianMs + 2 * hashMs : undefined
   })
+  const { cluster } = results
+  out.push({
+    target:
+      'GET /user/{username} on MariaDB + Redis Cluster (3 masters, 3 replicas) ≥ 90 % of MariaDB + one Redis (issue 12, interleaved rounds)',
+    measured: cluster
+      ? `${pct(cluster.ratio)} (${rate(cluster.cluster)} vs ${rate(cluster.single)} req/s, medians of ${cluster.rounds} rounds each)`
+      : 'not measured',
+    ok: cluster ? cluster.ratio >= 0.9 : undefined
+  })
   const one = results.rows.some((row) => row.workers === 1 && row.target !== 'bare')
   out.push({
     target: 'WORKERS=N and WORKERS=1 both reported',
@@ -195,13 +204,111 @@ function checks(results: Results): Check[] {
   return out
 }
 
+// --- Redis Cluster (issue 12) -------------------------------------------------------------------
+
+const VARIANT_LABELS = {
+  single: 'MariaDB + one Redis, 1 instance',
+  cluster: 'MariaDB + Redis Cluster, 1 instance',
+  twoInstances: 'MariaDB + Redis Cluster, 2 instances'
+} as const
+
+function clusterVariants(cluster: ClusterComparison) {
+  return [
+    { key: 'single', row: cluster.single, vs: '' },
+    { key: 'cluster', row: cluster.cluster, vs: `${pct(cluster.ratio)} of one Redis` },
+    { key: 'twoInstances', row: cluster.twoInstances, vs: `${pct(cluster.twoVsOne)} of 1 instance on the cluster` }
+  ] as const
+}
+
+const CLUSTER_HEADER = ['variant', 'procs', 'req/s', 'p50 ms', 'p99 ms', 'errors / non-2xx', 'peak RSS MB', 'ratio']
+
+function clusterCells(cluster: ClusterComparison): string[][] {
+  return clusterVariants(cluster).map(({ key, row, vs }) => [
+    VARIANT_LABELS[key],
+    key === 'twoInstances' ? `2 × ${row.workers}` : String(row.workers),
+    rate(row),
+    fmt(row.p50, Number.isInteger(row.p50) ? 0 : 1),
+    String(row.p99),
+    `${row.errors} / ${row.non2xx}`,
+    fmt(row.peakRssMb, 1),
+    vs
+  ])
+}
+
+/** Each round's req/s, in the order they ran, so the interleaving (and the noise) shows. */
+function clusterRounds(cluster: ClusterComparison): string[][] {
+  const rounds = [...new Set(cluster.order.map((r) => r.round))]
+  return rounds.map((round) => {
+    const of = (variant: string) => cluster.order.find((r) => r.round === round && r.variant === variant)
+    const cell = (variant: string) => {
+      const found = of(variant)
+      return found ? fmt(found.reqPerSec) : ''
+    }
+    const ratio = (num: string, den: string) => {
+      const a = of(num)
+      const b = of(den)
+      return a && b ? pct(a.reqPerSec / b.reqPerSec) : ''
+    }
+    return [
+      String(round),
+      cell('single'),
+      cell('cluster'),
+      cell('twoInstances'),
+      ratio('cluster', 'single'),
+      ratio('twoInstances', 'cluster')
+    ]
+  })
+}
+
+const ROUNDS_HEADER = ['round', 'one Redis', 'cluster', '2 instances (sum)', 'cluster / one Redis', '2 instances / 1']
+
+function clusterText(cluster: ClusterComparison): string {
+  const table = (header: string[], body: string[][]) => {
+    const lines = [header, ...body]
+    const widths = header.map((_, i) => Math.max(...lines.map((line) => (line[i] ?? '').length)))
+    const render = (line: string[]) =>
+      line.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ')
+    return [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(render)].join('\n')
+  }
+  return [
+    `Redis Cluster (issue 12): GET /user/{username}, ${cluster.rounds} interleaved rounds each (even rounds in reverse), load average ${cluster.loadavg.before.join(' ')} before, ${cluster.loadavg.after.join(' ')} after`,
+    table(CLUSTER_HEADER, clusterCells(cluster)),
+    '',
+    table(ROUNDS_HEADER, clusterRounds(cluster))
+  ].join('\n')
+}
+
+function clusterMarkdown(results: Results): string {
+  const { cluster } = results
+  if (!cluster) return '(not measured in this run)'
+  const table = (header: string[], body: string[][], right: (i: number) => boolean) =>
+    [
+      `| ${header.join(' | ')} |`,
+      `|${header.map((_, i) => (right(i) ? '---:' : '---')).join('|')}|`,
+      ...body.map((line) => `| ${line.join(' | ')} |`)
+    ].join('\n')
+  const met = cluster.ratio >= 0.9 ? 'met' : '**not met**'
+  return [
+    `Medians of ${cluster.rounds} rounds of ${results.plan.seconds} s each, odd rounds in the order one Redis, cluster, two instances, even rounds the reverse; ${fmt(cluster.accountsPerVariant)} accounts per variant in one database of ${fmt(cluster.single.accounts)}. Load average (1, 5, 15 min): ${cluster.loadavg.before.join(', ')} before the first round, ${cluster.loadavg.after.join(', ')} after the last. For the two instances, p50 is the mean of the two load generators' and p99 the higher of the two.`,
+    '',
+    table(CLUSTER_HEADER, clusterCells(cluster), (i) => i >= 1 && i <= 6),
+    '',
+    `Cluster / one Redis: **${pct(cluster.ratio)}** (target ≥ 90 %: ${met}). Two instances / one, both on the cluster: **${pct(cluster.twoVsOne)}**.`,
+    '',
+    'Each round:',
+    '',
+    table(ROUNDS_HEADER, clusterRounds(cluster), (i) => i >= 1)
+  ].join('\n')
+}
+
 // --- SVG -------------------------------------------------------------------------------------------
 
 const COLORS: Record<string, string> = {
   bare: '#8c8c8c',
   'mariadb+redis': '#2f6fb0',
   sqlite: '#3a9a5b',
-  bcrypt: '#d9822b'
+  bcrypt: '#d9822b',
+  'mariadb+redis-cluster': '#7d4fb3'
 }
 const esc = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
@@ -287,6 +394,15 @@ function svgChart(results: Results): string {
       text: `p99 ${row.p99} ms (p50 ${row.p50})`
     }))
 
+  const cluster = results.cluster
+    ? clusterVariants(results.cluster).map(({ key, row, vs }) => ({
+        label: VARIANT_LABELS[key],
+        value: row.reqPerSec,
+        color: COLORS[key === 'single' ? 'mariadb+redis' : 'mariadb+redis-cluster']!,
+        text: `${rate(row)}${vs ? ` (${vs})` : ''}`
+      }))
+    : []
+
   let y = 40
   const panels: string[] = []
   for (const [title, bars, unit, line] of [
@@ -302,6 +418,12 @@ function svgChart(results: Results): string {
       storms,
       'milliseconds',
       { value: 25, label: 'target 25 ms' }
+    ],
+    [
+      'Redis Cluster (issue 12): GET /user/{username} req/s, interleaved rounds of one run',
+      cluster,
+      'requests per second, median of rounds',
+      undefined
     ]
   ] as const) {
     if (!bars.length) continue
@@ -424,6 +546,7 @@ function markdown(results: Results, template: string, notes: string): string {
     floodPerMinute: plan.flood.perAddressPerMinute,
     floodWarmup: plan.flood.warmupSeconds,
     floodLogins: plan.flood.logins,
+    clusterSection: clusterMarkdown(results),
     sizes: plan.sizes.map((size) => fmt(size)).join(' and '),
     fullMinutes: Math.max(1, Math.round(results.elapsedSeconds / 60))
   })
@@ -436,6 +559,7 @@ export async function writeReports(
   log: (line: string) => void
 ): Promise<void> {
   log(`\n${textTable(results)}\n`)
+  if (results.cluster) log(`${clusterText(results.cluster)}\n`)
   for (const check of checks(results))
     log(`${check.ok === undefined ? '  -  ' : check.ok ? ' ok  ' : ' MISS'} ${check.target}: ${check.measured}`)
   // The page first: a template that no longer fits stops the bench before it writes anything.

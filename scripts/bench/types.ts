@@ -67,5 +67,40 @@ export interface Results {
   rows: Row[]
   /** The login flood of issue 11 (absent when the run did not reach it). */
   flood?: FloodResult
+  /** Issue 12: single Redis vs a Redis Cluster, and two instances on the cluster (absent when the run did not reach it). */
+  cluster?: ClusterComparison
   failures: string[]
+}
+
+/** One round of the Redis Cluster comparison: which variant, and its req/s. */
+export interface ClusterRound {
+  round: number
+  variant: 'single' | 'cluster' | 'twoInstances'
+  reqPerSec: number
+}
+
+/**
+ * Issue 12: authenticated GET /user/{username} on MariaDB + one Redis server against MariaDB + a
+ * local Redis Cluster (3 masters, 3 replicas), and two instances of the service on that cluster,
+ * all in interleaved rounds of one run so the machine's noise hits each alike.
+ */
+export interface ClusterComparison {
+  /** Rounds of each variant: odd rounds single, cluster, two instances; even rounds the reverse. */
+  rounds: number
+  order: ClusterRound[]
+  /** Accounts (each with a live session) each variant reads, out of `accounts` rows in the one database. */
+  accountsPerVariant: number
+  /** Connections of the load generator; the two instances get half each. */
+  connections: number
+  nodes: { masters: number[]; replicas: number[]; startupMs: number }
+  /** Load average (1, 5, 15 min) just before the first round and just after the last. */
+  loadavg: { before: number[]; after: number[] }
+  single: Row
+  cluster: Row
+  /** Both instances' runs merged per round: req/s and requests summed, p50 the mean, p99 and max the higher. */
+  twoInstances: Row & { perInstance: RunResult[][] }
+  /** cluster / single (median req/s); target ≥ 0.9. */
+  ratio: number
+  /** two instances (summed) / one instance, both on the cluster. */
+  twoVsOne: number
 }
