@@ -40,8 +40,7 @@ export const SINGLE_REDIS = { kind: 'single', url: REDIS_URL } as const satisfie
 
 /** The Redis Cluster the whole run shares (started by tap's before hook). */
 export function sharedCluster(): RedisTarget {
-  const nodes = sharedClusterSeedList().split(',')
-  return { kind: 'cluster', nodes: nodes.map((node) => (node.includes('://') ? node : `redis://${node}`)) }
+  return { kind: 'cluster', nodes: sharedClusterSeedList().split(',') }
 }
 
 /**

@@ -27,12 +27,12 @@ onBackend(t, 'postgres-cluster', 'the shared cluster (tap before script) answers
   const seedList = sharedClusterSeedList()
   const seeds = seedList.split(',')
   t.equal(seeds.length, 6, 'the shared seed list names 6 nodes')
-  const [host = '', port = ''] = (seeds[0] ?? '').split(':')
+  const { hostname: host, port } = new URL(seeds[0] ?? 'redis://-')
   const info = await redisCli(['-h', host, '-p', port, 'cluster', 'info'])
   t.match(info, /cluster_state:ok/, 'the first shared seed says cluster_state:ok')
   t.match(info, /cluster_size:3/, 'the shared cluster has 3 masters serving slots')
 
-  const client = createCluster({ rootNodes: seeds.map((seed) => ({ url: `redis://${seed}` })) })
+  const client = createCluster({ rootNodes: seeds.map((url) => ({ url })) })
   client.on('error', () => {})
   await client.connect()
   t.teardown(() => client.close())
@@ -51,7 +51,11 @@ t.test('a private cluster: start-up, failover of a master, stop', async (t) => {
 
   t.equal(cluster.nodes.length, 6, 'the handle lists 6 node urls')
   t.equal(new Set(cluster.ports).size, 6, 'the 6 nodes have 6 distinct ports')
-  t.equal(cluster.seedList, cluster.ports.map((p) => `127.0.0.1:${p}`).join(','), 'the seed list is host:port of all 6')
+  t.equal(
+    cluster.seedList,
+    cluster.nodes.join(','),
+    'the seed list is the redis:// URL of all 6, as REDIS_CLUSTER_NODES takes it'
+  )
   const masters = await cluster.masters()
   const replicas = await cluster.replicas()
   t.equal(masters.length, 3, 'CLUSTER NODES shows 3 masters serving slots')

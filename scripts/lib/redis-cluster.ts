@@ -107,7 +107,7 @@ export interface ClusterReplica extends ClusterMember {
 export interface RedisClusterHandle {
   /** redis://127.0.0.1:<port>, all 6. */
   nodes: string[]
-  /** The six host:port seeds, comma-separated: a value for REDIS_CLUSTER_NODES. */
+  /** The six redis://host:port seeds, comma-separated: a value for REDIS_CLUSTER_NODES. */
   seedList: string
   /** The temp dir: nodes-<port>.conf and <port>.log of each node. */
   dir: string
@@ -490,7 +490,7 @@ export async function startRedisCluster(options: StartRedisClusterOptions = {}):
 
   const handle: RedisClusterHandle = {
     nodes: ports.map((port) => `redis://127.0.0.1:${port}`),
-    seedList: ports.map((port) => `127.0.0.1:${port}`).join(','),
+    seedList: ports.map((port) => `redis://127.0.0.1:${port}`).join(','),
     dir,
     ports,
     startup: { nodesUpMs: 0, createdMs: 0, healthyMs: 0 },

@@ -16,7 +16,7 @@ const FORBIDDEN_PROPERTIES = [
   'updatedAt',
   'username_key'
 ]
-const USER_KEYS = ['admin', 'createdAt', 'data', 'updatedAt', 'username']
+const USER_KEYS = ['admin', 'createdAt', 'data', 'suspended', 'updatedAt', 'username']
 
 forEachBackend(t, async (t, backend) => {
   const service = await startService(t, backend)
@@ -62,7 +62,11 @@ forEachBackend(t, async (t, backend) => {
       await mallory.updateUser('mallory', { data: { a: 1 } }),
       await service.client().signUp({ username: 'fresh', password: PASSWORD })
     ]) {
-      t.strictSame(Object.keys(user).sort(), USER_KEYS, 'a user is exactly username, admin, data, createdAt, updatedAt')
+      t.strictSame(
+        Object.keys(user).sort(),
+        USER_KEYS,
+        'a user is exactly username, admin, data, createdAt, updatedAt, suspended'
+      )
       t.notMatch(JSON.stringify(user), /\$2[aby]\$|password/i, 'no hash, no password')
     }
     t.strictSame(Object.keys(await mallory.me()).sort(), ['data', 'username'], 'GET / is exactly username and data')
