@@ -918,9 +918,9 @@ forEachBackend(t, async (t, backend) => {
         logins.push({ start, end: performance.now(), status: res.status, token: res.body?.token })
       }
     }
-    const workers = Array.from({ length: 6 }, worker)
+    const workers = Array.from({ length: 8 }, worker)
     try {
-      await until(() => logins.length >= 6, 'some logins before the change', 60_000)
+      await until(() => logins.length >= 8, 'some logins before the change', 60_000)
       const changed = await slow.request('PUT', `/user/${name}/password`, {
         token: caller,
         json: { currentPassword: PASSWORD, newPassword: NEW_PASSWORD }
@@ -981,13 +981,13 @@ forEachBackend(t, async (t, backend) => {
         newPassword: await loginStatus(a, name, NEW_PASSWORD)
       })
     }
-    // BUG (src/accounts/accounts.ts, Accounts.logIn, lines 86-88): a login that finds the hash at
+    // BUG (src/accounts/accounts.ts, Accounts.logIn, lines 87-88): a login that finds the hash at
     // another cost rehashes the password it was given and writes that hash back with
-    // `replacePasswordHash` (users-repository.ts), unconditionally. When a password change lands
-    // between the login's read (77) and that write, the write puts the OLD password back: the
-    // new one is refused and the old one works again. Fix: make the rehash conditional on the
-    // hash it replaces (UPDATE users SET password_hash = :new WHERE id = :id AND password_hash =
-    // :old), and go through `cache.write` like every other change to the row.
+    // `replacePasswordHash` (src/db/users-repository.ts), unconditionally. When a password change
+    // lands between the login's read (77) and that write, the write puts the OLD password back:
+    // after the 204 the new password is refused and the old one works again. Fix: make the rehash
+    // conditional on the hash it replaces (UPDATE users SET password_hash = :new WHERE id = :id
+    // AND password_hash = :old), so a rehash that lost the race writes nothing.
     t.strictSame(
       rounds.filter(
         ({ change, oldPassword, newPassword }) => change !== 204 || oldPassword !== 401 || newPassword !== 201
