@@ -949,13 +949,9 @@ forEachBackend(t, async (t, backend) => {
       0,
       'no login with the old password started after the 204 succeeded'
     )
-    // BUG (src/accounts/accounts.ts, Accounts.logIn, lines 77-90): a login reads the user's hash
-    // (77), compares it (slow), then starts a session (90). A password change that rewrites the
-    // hash (176) and ends the other sessions (178) in between leaves that login's session live:
-    // made with the old password, it outlives the change. Fix: after `sessions.start`, re-read the
-    // user's hash; when it is no longer the one just verified (or its rehash), end the new session
-    // and answer 401 invalid-credentials. Either the re-read sees the new hash, or the session was
-    // made before the change's UPDATE and so before its revocation, which then ends it.
+    // Guarded in Accounts.logIn: a login compares the password (slow), then starts a session; a
+    // password change that commits in between cannot end that session, made after its revocation.
+    // So the login re-reads the hash after starting it and ends it (401) when the hash moved on.
     const live: typeof logins = []
     for (const login of logins.filter(({ status }) => status === 201))
       if ((await slow.request('GET', '/', { token: login.token })).status === 200) live.push(login)
@@ -988,13 +984,9 @@ forEachBackend(t, async (t, backend) => {
         newPassword: await loginStatus(a, name, NEW_PASSWORD)
       })
     }
-    // BUG (src/accounts/accounts.ts, Accounts.logIn, lines 87-88): a login that finds the hash at
-    // another cost rehashes the password it was given and writes that hash back with
-    // `replacePasswordHash` (src/db/users-repository.ts), unconditionally. When a password change
-    // lands between the login's read (77) and that write, the write puts the OLD password back:
-    // after the 204 the new password is refused and the old one works again. Fix: make the rehash
-    // conditional on the hash it replaces (UPDATE users SET password_hash = :new WHERE id = :id
-    // AND password_hash = :old), so a rehash that lost the race writes nothing.
+    // Guarded in UsersRepository.replacePasswordHash: a login that finds the hash at another cost
+    // rehashes the password it was given; the write only lands while the stored hash is still the
+    // one it checked, so a password change made meanwhile is never undone.
     t.strictSame(
       rounds.filter(
         ({ change, oldPassword, newPassword }) => change !== 204 || oldPassword !== 401 || newPassword !== 201

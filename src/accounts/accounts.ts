@@ -83,11 +83,22 @@ export class Accounts {
     if (user.suspended)
       throw problems.accountSuspended(this.options.showSuspensionReason ? user.suspended.reason : null)
     // Hashes made at another cost (an import, an older BCRYPT_COST) are brought up to date while
-    // the password is at hand, so every login costs the same and old hashes do not linger.
+    // the password is at hand, so every login costs the same and old hashes do not linger. Only
+    // if the hash is still the one just checked: a password change in between must win.
+    let checkedHash = user.passwordHash
     if (costOf(user.passwordHash) !== this.passwords.cost) {
-      await this.users.replacePasswordHash(user.id, await this.passwords.hash(password, caller))
+      const rehashed = await this.passwords.hash(password, caller)
+      if (await this.users.replacePasswordHash(user.id, user.passwordHash, rehashed)) checkedHash = rehashed
     }
-    return this.sessions.start(user.id, client)
+    const session = await this.sessions.start(user.id, client)
+    // A password change (or a suspension, or a deletion) that committed while this login was
+    // comparing ended every session but could not end this one, made after it: end it now.
+    const now = await this.users.findByUsername(username)
+    if (!now || now.id !== user.id || now.passwordHash !== checkedHash || now.suspended) {
+      await this.sessions.end(session.token)
+      throw problems.invalidCredentials()
+    }
+    return session
   }
 
   logOut(token: string): Promise<void> {

@@ -30,14 +30,23 @@ export interface OpenDbOptions {
   poolSize?: number
   /** Errors on idle pooled connections (a server restart, say); the pool replaces them by itself. */
   onIdleError?: (error: Error) => void
+  /**
+   * The query deadline (MySQL, PostgreSQL). Requests keep the default; migrations, whose DDL can
+   * take seconds on a busy server, pass MIGRATION_QUERY_TIMEOUT_MS.
+   */
+  queryTimeoutMs?: number
 }
+
+/** Long enough for any DDL of ours on a loaded server; a migration that hangs still ends. */
+export const MIGRATION_QUERY_TIMEOUT_MS = 60_000
 
 export function openDb(databaseUrl: string, options: OpenDbOptions = {}): Db {
   const poolSize = options.poolSize ?? 10
   const onIdleError = options.onIdleError ?? (() => {})
+  const queryTimeoutMs = options.queryTimeoutMs ?? QUERY_TIMEOUT_MS
   if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length))
-  if (databaseUrl.startsWith('mysql:')) return openMysql(databaseUrl, poolSize)
-  if (/^postgres(ql)?:/.test(databaseUrl)) return openPostgres(databaseUrl, poolSize, onIdleError)
+  if (databaseUrl.startsWith('mysql:')) return openMysql(databaseUrl, poolSize, queryTimeoutMs)
+  if (/^postgres(ql)?:/.test(databaseUrl)) return openPostgres(databaseUrl, poolSize, onIdleError, queryTimeoutMs)
   throw new Error(`unsupported DATABASE_URL scheme: ${databaseUrl.split(':')[0]}`)
 }
 
@@ -94,7 +103,7 @@ function cacheStatements(database: SQLite.Database): void {
   }) as SQLite.Database['prepare']
 }
 
-function openMysql(url: string, poolSize: number): Db {
+function openMysql(url: string, poolSize: number, queryTimeoutMs: number): Db {
   const { createPool } = require('mysql2') as { createPool: typeof CreatePool }
   const pool = createPool({
     uri: url,
@@ -106,20 +115,20 @@ function openMysql(url: string, poolSize: number): Db {
     supportBigNumbers: true
   })
   return {
-    kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool: withDeadlines(pool, QUERY_TIMEOUT_MS) }) }),
+    kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool: withDeadlines(pool, queryTimeoutMs) }) }),
     time: (date) => date,
     bool: (value) => value
   }
 }
 
-function openPostgres(url: string, poolSize: number, onIdleError: (error: Error) => void): Db {
+function openPostgres(url: string, poolSize: number, onIdleError: (error: Error) => void, queryTimeoutMs: number): Db {
   const { Pool } = require('pg') as typeof pg
   const pool = new Pool({
     connectionString: url,
     max: poolSize,
     // Also bounds the wait for a free pool connection.
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    query_timeout: QUERY_TIMEOUT_MS,
+    query_timeout: queryTimeoutMs,
     keepAlive: true
   })
   // Without a listener, an idle client's error (e.g. the server restarting) would crash the process.

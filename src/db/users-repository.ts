@@ -114,8 +114,18 @@ export class UsersRepository {
     return result.numUpdatedRows > 0n
   }
 
-  async replacePasswordHash(id: string, passwordHash: string): Promise<void> {
-    await this.db.kysely.updateTable('users').set({ password_hash: passwordHash }).where('id', '=', id).execute()
+  /**
+   * A rehash at login: the same password at another cost. Only while the stored hash is still
+   * `previousHash`, so it can never undo a password change made meanwhile; false when it was not.
+   */
+  async replacePasswordHash(id: string, previousHash: string, passwordHash: string): Promise<boolean> {
+    const result = await this.db.kysely
+      .updateTable('users')
+      .set({ password_hash: passwordHash })
+      .where('id', '=', id)
+      .where('password_hash', '=', previousHash)
+      .executeTakeFirst()
+    return result.numUpdatedRows > 0n
   }
 
   /** A password change (unlike a rehash at login) is a change to the account: `updated_at` moves. */

@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/config.js'
-import { openDb } from '../db/connect.js'
+import { MIGRATION_QUERY_TIMEOUT_MS, openDb } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrator.js'
 import { RedisAccountCachesRepository } from '../db/redis-account-caches-repository.js'
 import type { Db } from '../db/schema.js'
@@ -34,13 +34,31 @@ async function connectRedis(app: FastifyInstance, redis: RedisConnection): Promi
     app.log.warn('Redis is not reachable yet; session routes answer 503 until it is')
 }
 
+/**
+ * MySQL and PostgreSQL migrate on a connection of their own, without the requests' one-second
+ * query deadline (DDL on a busy server can take longer). SQLite has no such deadline, and an
+ * in-memory database exists only on the connection that made it: it migrates on `db` itself.
+ */
+async function migrate(databaseUrl: string, db: Db): Promise<void> {
+  if (databaseUrl.startsWith('sqlite:')) {
+    await migrateToLatest(db.kysely)
+    return
+  }
+  const migrations = openDb(databaseUrl, { poolSize: 1, queryTimeoutMs: MIGRATION_QUERY_TIMEOUT_MS })
+  try {
+    await migrateToLatest(migrations.kysely)
+  } finally {
+    await migrations.kysely.destroy()
+  }
+}
+
 export default fp(
   async function storesPlugin(app: FastifyInstance, { config }: { config: Config }) {
     const db = openDb(config.databaseUrl, {
       onIdleError: (error) => app.log.warn({ err: error }, 'database connection error')
     })
     try {
-      await migrateToLatest(db.kysely)
+      await migrate(config.databaseUrl, db)
       // Tells `npm run admin` whether accounts are cached in Redis, and under which prefix.
       const caches = new RedisAccountCachesRepository(db)
       if (config.redis) await caches.record(config.redisKeyPrefix, new Date())
