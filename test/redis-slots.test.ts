@@ -41,7 +41,11 @@ onBackend(t, 'postgres-cluster', 'every multi-key operation touches one slot, fo
     }
   }
   t.equal(misrouted, 0, `each of the ${ACCOUNTS} tokens leads back to its own hash and its account's routing tag`)
-  t.equal(outOfSlot, 0, `all ${checked} operations (${checked / ACCOUNTS} per account, ${ACCOUNTS} accounts) stay in one slot`)
+  t.equal(
+    outOfSlot,
+    0,
+    `all ${checked} operations (${checked / ACCOUNTS} per account, ${ACCOUNTS} accounts) stay in one slot`
+  )
   t.equal(
     mastersUsed.size,
     cluster.masters.length,

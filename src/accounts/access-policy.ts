@@ -19,10 +19,20 @@ import { type Account, usernameKey } from './account.js'
 
 export type Access = 'self' | 'admin'
 
-/** An admin acting on another account; throws 403 for anyone else, 409 for an admin on themselves. */
+/** Suspending: an admin on another account; throws 403 for anyone else, 409 for an admin on themselves. */
 export function suspensionBy(actor: Account, targetUsername: string): void {
   if (!actor.admin) throw problems.adminOnly()
   if (usernameKey(actor.username) === usernameKey(targetUsername)) throw problems.selfSuspension()
+}
+
+/** Why an account is suspended is the administrators' business alone. */
+export function seesSuspensionReason(actor: Account): boolean {
+  return actor.admin
+}
+
+/** Lifting a suspension: any admin (on themselves it changes nothing); throws 403 for anyone else. */
+export function liftingSuspensionBy(actor: Account): void {
+  if (!actor.admin) throw problems.adminOnly()
 }
 
 /** How the actor may act on the account named `targetUsername`; throws 403 when they may not. */

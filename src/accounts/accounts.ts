@@ -12,7 +12,7 @@ import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
 import type { AccountCache } from '../sessions/session-store.js'
 import type { ListedSession, SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
-import { accessTo, suspensionBy } from './access-policy.js'
+import { accessTo, liftingSuspensionBy, suspensionBy } from './access-policy.js'
 import { accountDataProblem } from './account-data.js'
 
 export type AccountData = Record<string, unknown>
@@ -204,7 +204,7 @@ export class Accounts {
 
   /** Lifts a suspension (admins only); lifting none is no error. */
   async unsuspend(actor: Account, username: string): Promise<void> {
-    if (!actor.admin) throw problems.adminOnly()
+    liftingSuspensionBy(actor)
     const user = await this.users.findByUsername(username)
     if (!user) throw problems.userNotFound(username)
     if (!user.suspended) return

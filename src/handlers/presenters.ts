@@ -7,8 +7,8 @@ export type User = components['schemas']['User']
 export type Session = components['schemas']['Session']
 export type ActiveSession = components['schemas']['ActiveSession']
 
-/** `viewerIsAdmin`: only administrators see why an account is suspended. */
-export function presentUser(user: Account, viewerIsAdmin = false): User {
+/** `showReason`: whether the viewer may see why the account is suspended (access-policy.ts). */
+export function presentUser(user: Account, showReason = false): User {
   const { suspended } = user
   return {
     username: user.username,
@@ -18,7 +18,7 @@ export function presentUser(user: Account, viewerIsAdmin = false): User {
     updatedAt: user.updatedAt.toISOString(),
     suspended: suspended && {
       since: suspended.since.toISOString(),
-      ...(viewerIsAdmin && { reason: suspended.reason })
+      ...(showReason && { reason: suspended.reason })
     }
   }
 }

@@ -5,6 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { components, operations } from '../../generated/openapi.js'
+import { seesSuspensionReason } from '../accounts/access-policy.js'
 import type { Accounts } from '../accounts/accounts.js'
 import type { Account } from '../accounts/account.js'
 import { problems } from '../errors/problem.js'
@@ -78,13 +79,13 @@ export class ServiceHandlers {
 
   async getUser(request: Request<{ Params: UserParams }>) {
     const actor = actorOf(request)
-    return presentUser(await this.accounts.read(actor, request.params.username), actor.admin)
+    return presentUser(await this.accounts.read(actor, request.params.username), seesSuspensionReason(actor))
   }
 
   async updateUser(request: Request<{ Params: UserParams; Body: Schemas['UpdateUserRequest'] }>) {
     const actor = actorOf(request)
     const user = await this.accounts.replaceData(actor, request.params.username, request.body.data)
-    return presentUser(user, actor.admin)
+    return presentUser(user, seesSuspensionReason(actor))
   }
 
   async deleteUser(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
@@ -140,8 +141,9 @@ export class ServiceHandlers {
   }
 
   async suspend(request: Request<{ Params: UserParams; Body: Schemas['SuspendRequest'] }>) {
-    const user = await this.accounts.suspend(actorOf(request), request.params.username, request.body.reason ?? null)
-    return presentUser(user, true)
+    const actor = actorOf(request)
+    const user = await this.accounts.suspend(actor, request.params.username, request.body.reason ?? null)
+    return presentUser(user, seesSuspensionReason(actor))
   }
 
   async unsuspend(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
