@@ -12,18 +12,8 @@ import { openRedis } from '../src/redis/connection.js'
 import { RedisKeys } from '../src/sessions/redis-keys.js'
 import { RedisSessionStore } from '../src/sessions/redis-session-store.js'
 import { newSessionId, newToken } from '../src/sessions/tokens.js'
-import { type Backend, type Service, expectStatus, forEachBackend, onBackend, startService } from './helper.js'
+import { expectStatus, forEachBackend, onBackend, startService, twoInstances } from './helper.js'
 import { rawRedis } from './support/raw-redis.js'
-
-/** A second instance on the first one's database and Redis key space. */
-async function twoInstances(t: Test, backend: Backend): Promise<[Service, Service]> {
-  const a = await startService(t, backend)
-  const b = await startService(t, backend, {
-    DATABASE_URL: a.config.databaseUrl,
-    REDIS_KEY_PREFIX: a.config.redisKeyPrefix
-  })
-  return [a, b]
-}
 
 forEachBackend(t, async (t, backend) => {
   t.test('every change is visible at once on the other instance', async (t) => {

@@ -284,6 +284,24 @@ export async function startService(
   }
 }
 
+/**
+ * Two instances of the service, each on its own port, on one database and one key space (and one
+ * Redis or cluster), as two servers behind a load balancer would be. `env` goes to both.
+ */
+export async function twoInstances(
+  t: Test,
+  backend: Backend,
+  env: Record<string, string> = {}
+): Promise<[Service, Service]> {
+  const a = await startService(t, backend, env)
+  const b = await startService(t, backend, {
+    ...env,
+    DATABASE_URL: a.config.databaseUrl,
+    REDIS_KEY_PREFIX: a.config.redisKeyPrefix
+  })
+  return [a, b]
+}
+
 /** Runs `body` once per backend this run covers, as subtests named after the backend. */
 export function forEachBackend(t: Test, body: (t: Test, backend: Backend) => Promise<void>): void {
   for (const backend of BACKENDS) t.test(backend, (tt) => body(tt, backend))

@@ -5,33 +5,14 @@
  * too; on the cluster, the accounts are spread over every master (asserted with CLUSTER KEYSLOT),
  * and a key audit scans every master for keys outside the documented layout or without an expiry.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { RedisKeys } from '../src/sessions/redis-keys.js'
 import { routingTagOf } from '../src/sessions/tokens.js'
-import {
-  type Backend,
-  PASSWORD,
-  type Service,
-  expectStatus,
-  forEachBackend,
-  startService,
-  uniqueName
-} from './helper.js'
+import { PASSWORD, type Service, expectStatus, forEachBackend, uniqueName, twoInstances } from './helper.js'
 import { rawRedis } from './support/raw-redis.js'
 
 /** Enough accounts that, with 3 masters, every master serves some (the chance one gets none: ~1e-7). */
 const ACCOUNTS = 40
-
-/** A second instance on the first one's database and key space, with the same settings. */
-async function twoInstances(t: Test, backend: Backend, env: Record<string, string> = {}): Promise<[Service, Service]> {
-  const a = await startService(t, backend, env)
-  const b = await startService(t, backend, {
-    ...env,
-    DATABASE_URL: a.config.databaseUrl,
-    REDIS_KEY_PREFIX: a.config.redisKeyPrefix
-  })
-  return [a, b]
-}
 
 async function userId(service: Service, username: string): Promise<string> {
   const row = await service.app.db.kysely

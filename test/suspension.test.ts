@@ -4,30 +4,20 @@
  * allows it), a wrong one the ordinary 401, so a suspension tells nothing to someone without the
  * password. Lifting it lets the account in again. `npm run admin -- suspend|unsuspend` does the same.
  */
-import t, { type Test } from 'tap'
+import t from 'tap'
 import {
-  type Backend,
   PASSWORD,
   type Service,
   expectStatus,
   forEachBackend,
   redisEnv,
   startService,
-  uniqueName
+  uniqueName,
+  twoInstances
 } from './helper.js'
 import { runScriptInBackground } from './support/scripts.js'
 
 const SUSPENDED = 'urn:account-service:problem:account-suspended'
-
-async function twoInstances(t: Test, backend: Backend, env: Record<string, string> = {}): Promise<[Service, Service]> {
-  const a = await startService(t, backend, env)
-  const b = await startService(t, backend, {
-    ...env,
-    DATABASE_URL: a.config.databaseUrl,
-    REDIS_KEY_PREFIX: a.config.redisKeyPrefix
-  })
-  return [a, b]
-}
 
 function logIn(service: Service, username: string, password = PASSWORD) {
   return service.request('POST', '/auth', { json: { username, password } })
