@@ -39,6 +39,11 @@ export interface paths {
          *     password's hash waits its turn in a queue shared fairly between client addresses: a
          *     `429` when this address already has its share queued or running, a `503` when no thread
          *     became free within the queue's deadline.
+         *
+         *     With an `Idempotency-Key`, a retry is safe: the same key with the same body within 24 hours
+         *     gets the first answer again (status, `Location` and body) instead of a `409`; the same key
+         *     with another body is a `422`, and a retry while the first is still running a `409`. Only
+         *     a `201` is kept: a refused sign-up can be retried with the same key.
          */
         post: operations["signUp"];
         delete?: never;
@@ -64,24 +69,36 @@ export interface paths {
          * Read an account
          * @description Your own account, or any account if you are an administrator. Anyone else gets `403`
          *     whether or not the account exists; only administrators learn that one does not (`404`).
+         *     With `If-None-Match` holding the account's current `ETag` the answer is a `304` without a body.
          */
         get: operations["getUser"];
         /**
          * Replace an account's data
          * @description Replaces the account's `data` with the one sent. The username, password and admin
-         *     flag are not changed here; any property other than `data` is refused.
+         *     flag are not changed here; any property other than `data` is refused. With `If-Match`
+         *     the change is made only if the account is still at that version (`412` otherwise).
          */
         put: operations["updateUser"];
         post?: never;
         /**
          * Delete an account
          * @description Deletes the account and ends every one of its sessions at once. The username can
-         *     be signed up again afterwards.
+         *     be signed up again afterwards. With `If-Match` the account is deleted only if it is still
+         *     at that version (`412` otherwise).
          */
         delete: operations["deleteUser"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Change part of an account's data
+         * @description An RFC 7396 JSON merge patch of the account, sent as `application/merge-patch+json`. Only
+         *     `data` may appear in it: each key sent replaces that key, `null` removes it, and objects
+         *     merge key by key. The result must pass the same limits as the `data` of a sign-up, or it
+         *     is a `400` and nothing changes. Concurrent patches of different keys all survive, with or
+         *     without `If-Match`; with it, the patch is applied only if the account is still at that
+         *     version (`412` otherwise).
+         */
+        patch: operations["patchUser"];
         trace?: never;
     };
     "/auth": {
@@ -248,6 +265,83 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List accounts (administrators)
+         * @description Every account, ordered by username (case-insensitively), a page at a time. `prefix`
+         *     keeps the usernames that start with it (case-insensitive). Pages are cut by a cursor,
+         *     never an offset: follow `next` (or the `Link` header, `rel="next"`) until it is null, and
+         *     no account is skipped or repeated even while accounts are created and deleted between
+         *     pages. Every page costs the same, the first or the thousandth. Administrators only
+         *     (anyone else `403`).
+         */
+        get: operations["listUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/user/{username}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        /**
+         * An account's security activity
+         * @description What happened to this account, newest first: sign-up, logins (and failed ones), logouts,
+         *     sessions ended, password changes, updates, suspensions, admin rights. Your own account's,
+         *     or any account's if you are an administrator (anyone else `403`, whether or not the
+         *     account exists). Paged like `GET /users`. Events are kept `AUDIT_RETENTION_DAYS` (90 by
+         *     default).
+         */
+        get: operations["listUserEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every account's security activity (administrators)
+         * @description The whole audit trail, newest first, including failed logins for usernames that do not
+         *     exist and what operators did with `npm run admin`. Paged like `GET /users`.
+         *     Administrators only (anyone else `403`).
+         */
+        get: operations["listEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -341,6 +435,54 @@ export interface components {
             /** @description Required for your own account; an administrator changing another account's omits it. */
             currentPassword?: components["schemas"]["Password"];
             newPassword: components["schemas"]["Password"];
+        };
+        /** @description An RFC 7396 merge patch of a `User` in which only `data` may appear. */
+        UserPatch: {
+            /**
+             * @description Keys to set (objects merge key by key); a key set to `null` is removed.
+             * @example {
+             *       "phone": "+1 555 0101",
+             *       "address": null
+             *     }
+             */
+            data?: {
+                [key: string]: unknown;
+            };
+        };
+        /**
+         * @description An opaque position in a list; only ever use one this service gave you.
+         * @example YmVu
+         */
+        Cursor: string;
+        UserPage: {
+            users: components["schemas"]["User"][];
+            /** @description The cursor of the next page (`after`), or null on the last page. */
+            next: null | components["schemas"]["Cursor"];
+        };
+        /**
+         * @description What happened. `login-failed` is a wrong password (or, in `GET /events`, an unknown username) or a suspended account's login.
+         * @example login-succeeded
+         * @enum {string}
+         */
+        AuditAction: "signed-up" | "login-succeeded" | "login-failed" | "logged-out" | "session-ended" | "other-sessions-ended" | "password-changed" | "account-updated" | "account-deleted" | "account-suspended" | "account-unsuspended" | "admin-granted" | "admin-revoked";
+        AuditEvent: {
+            /** @description The event's id; ids grow with time. */
+            id: string;
+            at: components["schemas"]["Timestamp"];
+            action: components["schemas"]["AuditAction"];
+            /** @description Who did it (as their username was then); null for a request without a token, or an operator's `npm run admin`. */
+            actor: null | components["schemas"]["Username"];
+            /** @description The account it was done to (as its username was then); null when there was none. */
+            target: string | null;
+            /** @description The client address (after `TRUST_PROXY`); null for `npm run admin`. */
+            ip: string | null;
+            /** @description The request's `X-Request-Id`, to find it in the logs; null for `npm run admin`. */
+            requestId: string | null;
+        };
+        EventPage: {
+            events: components["schemas"]["AuditEvent"][];
+            /** @description The cursor of the next page (`after`), or null on the last page. */
+            next: null | components["schemas"]["Cursor"];
         };
         /**
          * Format: date-time
@@ -539,8 +681,26 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The username is taken. */
+        /** @description The username is taken, or a sign-up with this `Idempotency-Key` is still running. */
         Conflict: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The account is no longer at the version `If-Match` names; nothing was changed. */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description This `Idempotency-Key` was used within 24 hours for a different sign-up. */
+        IdempotencyKeyReused: {
             headers: {
                 [name: string]: unknown;
             };
@@ -644,6 +804,39 @@ export interface components {
     };
     parameters: {
         /**
+         * @description RFC 9110: an `ETag` from an earlier answer (or several, comma-separated), or `*` for any
+         *     version. The change is made only if the account is still at that version; otherwise `412`
+         *     and nothing changes.
+         * @example "3-Xq3T"
+         */
+        IfMatch: string;
+        /**
+         * @description RFC 9110 `If-None-Match`; an `ETag` from an earlier answer gets a `304` while the account is unchanged.
+         * @example "3-Xq3T"
+         */
+        IfNoneMatch: string;
+        /**
+         * @description A key of your choosing (a UUID, say), 1 to 255 visible ASCII characters: retrying with it
+         *     within 24 hours replays the first sign-up's answer instead of creating a second account.
+         * @example 8e2d6f6a-1c1e-4d3b-a3b0-5f4c2a9e7d10
+         */
+        IdempotencyKey: string;
+        /**
+         * @description How many items a page holds, 1 to 100.
+         * @example 50
+         */
+        Limit: number;
+        /**
+         * @description The `next` cursor of the page before; omit it for the first page.
+         * @example YmVu
+         */
+        After: components["schemas"]["Cursor"];
+        /**
+         * @description Only usernames that start with this (case-insensitive).
+         * @example be
+         */
+        Prefix: string;
+        /**
          * @description A session's public `id`, from the list of sessions.
          * @example 3tW9kQm1xVb2Lr7sNc0aZg
          */
@@ -655,7 +848,19 @@ export interface components {
         Username: components["schemas"]["Username"];
     };
     requestBodies: never;
-    headers: never;
+    headers: {
+        /**
+         * @description The account's version, a strong entity tag that changes with every change to the account
+         *     (data, admin flag, suspension, password). Send it in `If-Match` or `If-None-Match`.
+         * @example "3-Xq3T"
+         */
+        ETag: string;
+        /**
+         * @description RFC 8288 link to the next page (`rel="next"`), sent only when there is one.
+         * @example </users?limit=2&after=YmVu>; rel="next"
+         */
+        Link: string;
+    };
     pathItems: never;
 }
 export type $defs = Record<string, never>;
@@ -688,7 +893,14 @@ export interface operations {
     signUp: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description A key of your choosing (a UUID, say), 1 to 255 visible ASCII characters: retrying with it
+                 *     within 24 hours replays the first sign-up's answer instead of creating a second account.
+                 * @example 8e2d6f6a-1c1e-4d3b-a3b0-5f4c2a9e7d10
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -707,6 +919,7 @@ export interface operations {
                      * @example /user/ben
                      */
                     Location?: string;
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -718,6 +931,7 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["ContentTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["IdempotencyKeyReused"];
             429: components["responses"]["TooManyRequests"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             503: components["responses"]["HashingUnavailable"];
@@ -726,7 +940,13 @@ export interface operations {
     getUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description RFC 9110 `If-None-Match`; an `ETag` from an earlier answer gets a `304` while the account is unchanged.
+                 * @example "3-Xq3T"
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The account's username (case-insensitive).
@@ -741,11 +961,20 @@ export interface operations {
             /** @description The account. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["User"];
                 };
+            };
+            /** @description The account has not changed since the `ETag` sent in `If-None-Match`; no body. */
+            304: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
@@ -760,7 +989,15 @@ export interface operations {
     updateUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description RFC 9110: an `ETag` from an earlier answer (or several, comma-separated), or `*` for any
+                 *     version. The change is made only if the account is still at that version; otherwise `412`
+                 *     and nothing changes.
+                 * @example "3-Xq3T"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The account's username (case-insensitive).
@@ -779,6 +1016,7 @@ export interface operations {
             /** @description The updated account. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -790,6 +1028,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["ContentTooLarge"];
             414: components["responses"]["URITooLong"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -800,7 +1039,15 @@ export interface operations {
     deleteUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description RFC 9110: an `ETag` from an earlier answer (or several, comma-separated), or `*` for any
+                 *     version. The change is made only if the account is still at that version; otherwise `412`
+                 *     and nothing changes.
+                 * @example "3-Xq3T"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The account's username (case-insensitive).
@@ -824,6 +1071,57 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             408: components["responses"]["RequestTimeout"];
+            412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["ContentTooLarge"];
+            414: components["responses"]["URITooLong"];
+            415: components["responses"]["UnsupportedMediaType"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    patchUser: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description RFC 9110: an `ETag` from an earlier answer (or several, comma-separated), or `*` for any
+                 *     version. The change is made only if the account is still at that version; otherwise `412`
+                 *     and nothing changes.
+                 * @example "3-Xq3T"
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/merge-patch+json": components["schemas"]["UserPatch"];
+            };
+        };
+        responses: {
+            /** @description The patched account. */
+            200: {
+                headers: {
+                    ETag: components["headers"]["ETag"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["User"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["ContentTooLarge"];
             414: components["responses"]["URITooLong"];
             415: components["responses"]["UnsupportedMediaType"];
@@ -1058,6 +1356,7 @@ export interface operations {
             /** @description The suspended account. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1107,6 +1406,133 @@ export interface operations {
             413: components["responses"]["ContentTooLarge"];
             414: components["responses"]["URITooLong"];
             415: components["responses"]["UnsupportedMediaType"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listUsers: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many items a page holds, 1 to 100.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` cursor of the page before; omit it for the first page.
+                 * @example YmVu
+                 */
+                after?: components["parameters"]["After"];
+                /**
+                 * @description Only usernames that start with this (case-insensitive).
+                 * @example be
+                 */
+                prefix?: components["parameters"]["Prefix"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of accounts. */
+            200: {
+                headers: {
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminOnly"];
+            408: components["responses"]["RequestTimeout"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listUserEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many items a page holds, 1 to 100.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` cursor of the page before; omit it for the first page.
+                 * @example YmVu
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The account's username (case-insensitive).
+                 * @example ben
+                 */
+                username: components["parameters"]["Username"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of events, newest first. */
+            200: {
+                headers: {
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            408: components["responses"]["RequestTimeout"];
+            414: components["responses"]["URITooLong"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listEvents: {
+        parameters: {
+            query?: {
+                /**
+                 * @description How many items a page holds, 1 to 100.
+                 * @example 50
+                 */
+                limit?: components["parameters"]["Limit"];
+                /**
+                 * @description The `next` cursor of the page before; omit it for the first page.
+                 * @example YmVu
+                 */
+                after?: components["parameters"]["After"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of events, newest first. */
+            200: {
+                headers: {
+                    Link: components["headers"]["Link"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventPage"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["AdminOnly"];
+            408: components["responses"]["RequestTimeout"];
             431: components["responses"]["RequestHeaderFieldsTooLarge"];
             503: components["responses"]["ServiceUnavailable"];
         };

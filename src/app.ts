@@ -16,7 +16,9 @@ import { fastifyTimeoutOptions } from './http/server-timeouts.js'
 import { logDestination as createLogDestination } from './logging/destination.js'
 import { requestIdOf } from './logging/request-id.js'
 import accountsPlugin from './plugins/accounts.js'
+import auditPlugin from './plugins/audit.js'
 import docsPlugin from './plugins/docs.js'
+import idempotencyPlugin from './plugins/idempotency.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitsPlugin from './plugins/rate-limits.js'
 import securityHeadersPlugin from './plugins/security-headers.js'
@@ -121,6 +123,8 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
 
   await app.register(storesPlugin, { config })
   await app.register(accountsPlugin, { config })
+  await app.register(idempotencyPlugin, { config })
+  await app.register(auditPlugin, { config })
   await app.register(rateLimitsPlugin, { config })
   app.decorateRequest('account', null)
   app.decorateRequest('token', null)
@@ -128,6 +132,9 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
 
   const handlers = new ServiceHandlers({
     accounts: app.accounts,
+    directory: app.directory,
+    audit: app.audit,
+    signUps: app.signUps,
     loginThrottle: app.loginThrottle,
     readiness: new Readiness(app.db, app.sessionStore)
   })

@@ -128,7 +128,7 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
         const before = await users.findAccountById(id)
         if (!raced) {
           raced = true
-          await service.app.sessionStore.write(id, () => users.replaceData(id, { after: true }, new Date()))
+          await service.app.sessionStore.write(id, () => users.changeData(id, () => ({ after: true }), new Date()))
         }
         return before
       },
@@ -170,7 +170,7 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
     expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read caches the account')
     const data = { marker: randomBytes(4).toString('hex') }
     await writer.write(ben.id, async () => {
-      await users.replaceData(ben.id, data, new Date())
+      await users.changeData(ben.id, () => data, new Date())
       await writerRedis.close()
     })
     t.equal(cacheErrors.length, 1, 'the failed end of the write was reported')

@@ -60,6 +60,7 @@ export async function seedAccounts(
           id: randomUUID(),
           username: seedUsername(runId, i),
           passwordHash,
+          version: 1,
           suspended: null,
           admin: false,
           data: { email: `user${i}@example.com`, plan: 'free', tags: ['bench'], n: i },

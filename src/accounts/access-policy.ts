@@ -11,7 +11,9 @@
  *    admin acting on another account ends all its sessions and sets a password without it.
  * 7. Only an admin may suspend an account or lift a suspension, and never their own (409). A
  *    suspended account has no sessions and cannot log in: it is an actor no more.
- * 8. No request can make anyone an admin: requests carry no admin field (the contract refuses
+ * 8. Only an admin may list every account (GET /users) or read the whole audit trail (GET /events);
+ *    an account's own events follow rule 3 and 4 (GET /user/{username}/events).
+ * 9. No request can make anyone an admin: requests carry no admin field (the contract refuses
  *    unknown properties), and only `npm run admin` (an operator on the server) changes the flag.
  */
 import { problems } from '../errors/problem.js'
@@ -32,6 +34,11 @@ export function seesSuspensionReason(actor: Account): boolean {
 
 /** Lifting a suspension: any admin (on themselves it changes nothing); throws 403 for anyone else. */
 export function liftingSuspensionBy(actor: Account): void {
+  if (!actor.admin) throw problems.adminOnly()
+}
+
+/** Listing every account, or every account's events: admins only; throws 403 for anyone else. */
+export function everyAccountBy(actor: Account): void {
   if (!actor.admin) throw problems.adminOnly()
 }
 

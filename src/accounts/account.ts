@@ -14,6 +14,8 @@ export interface Account {
   updatedAt: Date
   /** Set while an administrator has the account suspended: it cannot log in, and has no sessions. */
   suspended: Suspension | null
+  /** Moves up by one with every change to the account: its ETag (entity-tags.ts). */
+  version: number
 }
 
 export interface Suspension {

@@ -14,6 +14,8 @@ import type { AccountCache } from '../sessions/session-store.js'
 import type { ListedSession, SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo, liftingSuspensionBy, suspensionBy } from './access-policy.js'
 import { accountDataProblem } from './account-data.js'
+import { allowedVersions, entityTag, type Precondition } from './entity-tags.js'
+import { mergePatch } from './merge-patch.js'
 
 export type AccountData = Record<string, unknown>
 
@@ -30,6 +32,12 @@ function dataProblem(message: string) {
 function checkData(data: AccountData): void {
   const message = accountDataProblem(data)
   if (message) throw dataProblem(message)
+}
+
+/** Throws the 412 when the precondition does not allow the account's current version. */
+function checkPrecondition(precondition: Precondition | undefined, current: Account): void {
+  const allowed = allowedVersions(precondition, current.id)
+  if (allowed !== 'any' && !allowed.includes(current.version)) throw problems.preconditionFailed(entityTag(current))
 }
 
 function refusePassword(message: string, field = 'password') {
@@ -118,13 +126,56 @@ export class Accounts {
     return this.target(actor, username)
   }
 
-  async replaceData(actor: Account, username: string, data: AccountData): Promise<Account> {
+  /** Replaces the account's data; with a precondition (If-Match), only at a version it allows. */
+  async replaceData(
+    actor: Account,
+    username: string,
+    data: AccountData,
+    precondition?: Precondition
+  ): Promise<Account> {
     checkData(data)
+    return this.changeData(actor, username, precondition, (current) => {
+      checkPrecondition(precondition, current)
+      return data
+    })
+  }
+
+  /**
+   * Applies an RFC 7396 merge patch to the account's data, on the row as it is when the change
+   * runs, so concurrent patches of different keys all survive. The result must pass the same
+   * limits as a sign-up's data. A patch that changes nothing writes nothing.
+   */
+  async patchData(
+    actor: Account,
+    username: string,
+    patch: { data?: AccountData },
+    precondition?: Precondition
+  ): Promise<Account> {
+    return this.changeData(actor, username, precondition, (current) => {
+      checkPrecondition(precondition, current)
+      if (patch.data === undefined) return undefined
+      const data = mergePatch(current.data, patch.data) as AccountData
+      checkData(data)
+      return JSON.stringify(data) === JSON.stringify(current.data) ? undefined : data
+    })
+  }
+
+  private async changeData(
+    actor: Account,
+    username: string,
+    precondition: Precondition | undefined,
+    change: (current: Account) => AccountData | undefined
+  ): Promise<Account> {
     const target = await this.target(actor, username)
-    const now = new Date()
-    const replaced = await this.cache.write(target.id, () => this.users.replaceData(target.id, data, now))
-    if (!replaced) throw problems.userNotFound(username)
-    return { ...target, data, updatedAt: now }
+    // A precondition no tag of this account can meet fails before anything is locked.
+    if (precondition && allowedVersions(precondition, target.id).length === 0) {
+      const current = await this.users.findAccountById(target.id)
+      if (!current) throw problems.userNotFound(username)
+      throw problems.preconditionFailed(entityTag(current))
+    }
+    const changed = await this.cache.write(target.id, () => this.users.changeData(target.id, change, new Date()))
+    if (!changed) throw problems.userNotFound(username)
+    return changed
   }
 
   /** The account's live sessions, newest first; `callerToken` marks the caller's own. */
@@ -212,11 +263,20 @@ export class Accounts {
       throw problems.userNotFound(username)
   }
 
-  /** Deletes the account, then every session it had. */
-  async remove(actor: Account, username: string): Promise<void> {
+  /**
+   * Deletes the account, then every session it had; with a precondition (If-Match), only at a
+   * version it allows (the check is part of the DELETE). Returns the account as it was.
+   */
+  async remove(actor: Account, username: string, precondition?: Precondition): Promise<Account> {
     const target = await this.target(actor, username)
-    if (!(await this.cache.write(target.id, () => this.users.delete(target.id)))) throw problems.userNotFound(username)
+    const versions = allowedVersions(precondition, target.id)
+    if (!(await this.cache.write(target.id, () => this.users.delete(target.id, versions)))) {
+      const current = versions === 'any' ? undefined : await this.users.findAccountById(target.id)
+      if (current) throw problems.preconditionFailed(entityTag(current))
+      throw problems.userNotFound(username)
+    }
     await this.sessions.endAllForUser(target.id)
+    return target
   }
 
   /** The account the actor may act on, after the access policy has had its say. */

@@ -118,7 +118,18 @@ function parseLine(text: string, lineNumber: number, options: ImportOptions): Us
   if (Number.isNaN(created.getTime()) || Number.isNaN(updated.getTime()))
     throw fail('createdAt and updatedAt must be ISO-8601 times')
   // Suspensions are not carried over: an export holds what an account is, not what was done to it.
-  return { id, username, passwordHash, admin, data, createdAt: created, updatedAt: updated, suspended: null }
+  // Versions start again at 1: an ETag names a version in the database it came from.
+  return {
+    id,
+    username,
+    passwordHash,
+    admin,
+    data,
+    createdAt: created,
+    updatedAt: updated,
+    suspended: null,
+    version: 1
+  }
 }
 
 /**

@@ -78,7 +78,8 @@ function openSqlite(path: string): Db {
     kysely: new Kysely<Database>({ dialect: new SqliteDialect({ database }) }),
     // ISO strings sort in time order, so comparisons in SQL stay correct.
     time: (date) => date.toISOString(),
-    bool: (value) => (value ? 1 : 0)
+    bool: (value) => (value ? 1 : 0),
+    engine: 'sqlite'
   }
 }
 
@@ -117,7 +118,8 @@ function openMysql(url: string, poolSize: number, queryTimeoutMs: number): Db {
   return {
     kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool: withDeadlines(pool, queryTimeoutMs) }) }),
     time: (date) => date,
-    bool: (value) => value
+    bool: (value) => value,
+    engine: 'mysql'
   }
 }
 
@@ -136,6 +138,7 @@ function openPostgres(url: string, poolSize: number, onIdleError: (error: Error)
   return {
     kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
     time: (date) => date,
-    bool: (value) => value
+    bool: (value) => value,
+    engine: 'postgres'
   }
 }

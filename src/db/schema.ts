@@ -19,6 +19,8 @@ export interface UsersTable {
   /** Set while an administrator has the account suspended; null otherwise. */
   suspended_at: ColumnType<Date | string | null, Date | string | null | undefined, Date | string | null>
   suspension_reason: ColumnType<string | null, string | null | undefined, string | null>
+  /** Moves up by one with every change to the account (its ETag); a conditional write names the one it expects. */
+  version: ColumnType<number, number | undefined, number>
 }
 
 /** Sessions of the embedded default; with Redis they live there instead. */
@@ -41,10 +43,42 @@ export interface RedisAccountCachesTable {
   recorded_at: Timestamp
 }
 
+/** The audit trail: one row per security event (src/audit). Never a password, token or hash. */
+export interface AuditEventsTable {
+  /** Grows with every event: newest first is `id` descending, and the cursor of a page. */
+  id: ColumnType<number | bigint | string, never, never>
+  occurred_at: Timestamp
+  /** An AuditAction of openapi.yaml. */
+  action: string
+  /** Null for a request without a token, or an operator's `npm run admin`. */
+  actor_id: string | null
+  actor_username: string | null
+  /** Null when the event has no account (a failed login for an unknown username has only its name). */
+  target_id: string | null
+  target_username: string | null
+  ip: string | null
+  request_id: string | null
+}
+
+/** Idempotency-Key records of the embedded default; with Redis they live there instead (src/idempotency). */
+export interface IdempotencyKeysTable {
+  /** SHA-256 of the key, hex. */
+  key_hash: string
+  /** 'running' while the first request runs, 'done' once its answer is kept. */
+  state: string
+  /** SHA-256 of what identifies the request (src/idempotency): a retry must send the same. */
+  fingerprint: string
+  /** The kept answer (status, headers, body) as JSON, once done. */
+  response: string | null
+  expires_at: Timestamp
+}
+
 export interface Database {
   users: UsersTable
   sessions: SessionsTable
   redis_account_caches: RedisAccountCachesTable
+  audit_events: AuditEventsTable
+  idempotency_keys: IdempotencyKeysTable
 }
 
 /** What every repository needs: the query builder and the engine's forms of a time and a boolean. */
@@ -54,4 +88,6 @@ export interface Db {
   time(date: Date): Date | string
   /** A boolean in the form this engine stores (SQLite has no boolean type). */
   bool(value: boolean): boolean | number
+  /** Which engine: SQLite has no `SELECT ... FOR UPDATE` (its transactions lock the whole file). */
+  engine: 'sqlite' | 'mysql' | 'postgres'
 }

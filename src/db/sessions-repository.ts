@@ -26,6 +26,7 @@ export class SessionsRepository {
           'users.updated_at',
           'users.suspended_at',
           'users.suspension_reason',
+          'users.version',
           'sessions.last_used_at'
         ])
         .where('sessions.token_hash', '=', tokenHash)

@@ -12,7 +12,8 @@ export const ACCOUNT_COLUMNS = [
   'created_at',
   'updated_at',
   'suspended_at',
-  'suspension_reason'
+  'suspension_reason',
+  'version'
 ] as const
 const COLUMNS = [...ACCOUNT_COLUMNS, 'password_hash'] as const
 
@@ -25,6 +26,7 @@ export type AccountRow = {
   updated_at: Date | string
   suspended_at: Date | string | null
   suspension_reason: string | null
+  version: number | string
 }
 
 type Row = AccountRow & { password_hash: string }
@@ -46,7 +48,8 @@ export function toAccount(row: AccountRow): Account {
     data: parseData(row.data),
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
-    suspended: row.suspended_at === null ? null : { since: new Date(row.suspended_at), reason: row.suspension_reason }
+    suspended: row.suspended_at === null ? null : { since: new Date(row.suspended_at), reason: row.suspension_reason },
+    version: Number(row.version)
   }
 }
 
@@ -90,7 +93,8 @@ export class UsersRepository {
       data: user.data,
       createdAt: user.now,
       updatedAt: user.now,
-      suspended: null
+      suspended: null,
+      version: 1
     }
   }
 
@@ -104,14 +108,39 @@ export class UsersRepository {
     return row && toAccount(row)
   }
 
-  /** Returns false when the user no longer exists. */
-  async replaceData(id: string, data: Record<string, unknown>, now: Date): Promise<boolean> {
-    const result = await this.db.kysely
-      .updateTable('users')
-      .set({ data: JSON.stringify(data), updated_at: this.db.time(now) })
-      .where('id', '=', id)
-      .executeTakeFirst()
-    return result.numUpdatedRows > 0n
+  /**
+   * Changes the account's data in one transaction that holds its row: `change` gets the row as it
+   * is (and may throw, e.g. a 412 for a stale If-Match, or a 400 for data out of bounds) and returns
+   * the new data, or undefined to change nothing. The UPDATE names the version it read, so even
+   * where SELECT ... FOR UPDATE does not exist (SQLite, whose write lock comes with the UPDATE) no
+   * change made in between is overwritten: the whole step is retried instead.
+   * Returns the account as changed, or undefined when the user no longer exists.
+   */
+  async changeData(
+    id: string,
+    change: (current: Account) => Record<string, unknown> | undefined,
+    now: Date
+  ): Promise<Account | undefined> {
+    for (;;) {
+      const outcome = await this.db.kysely.transaction().execute(async (trx) => {
+        let read = trx.selectFrom('users').select(ACCOUNT_COLUMNS).where('id', '=', id)
+        if (this.db.engine !== 'sqlite') read = read.forUpdate()
+        const row = await read.executeTakeFirst()
+        if (!row) return { account: undefined }
+        const current = toAccount(row)
+        const data = change(current)
+        if (data === undefined) return { account: current }
+        const result = await trx
+          .updateTable('users')
+          .set((eb) => ({ data: JSON.stringify(data), updated_at: this.db.time(now), version: eb('version', '+', 1) }))
+          .where('id', '=', id)
+          .where('version', '=', current.version)
+          .executeTakeFirst()
+        if (result.numUpdatedRows === 0n) return undefined
+        return { account: { ...current, data, updatedAt: now, version: current.version + 1 } }
+      })
+      if (outcome) return outcome.account
+    }
   }
 
   /**
@@ -132,7 +161,7 @@ export class UsersRepository {
   async changePassword(id: string, passwordHash: string, now: Date): Promise<boolean> {
     const result = await this.db.kysely
       .updateTable('users')
-      .set({ password_hash: passwordHash, updated_at: this.db.time(now) })
+      .set((eb) => ({ password_hash: passwordHash, updated_at: this.db.time(now), version: eb('version', '+', 1) }))
       .where('id', '=', id)
       .executeTakeFirst()
     return result.numUpdatedRows > 0n
@@ -145,7 +174,8 @@ export class UsersRepository {
       .set((eb) => ({
         suspended_at: eb.fn.coalesce('suspended_at', eb.val(this.db.time(now))),
         suspension_reason: reason,
-        updated_at: this.db.time(now)
+        updated_at: this.db.time(now),
+        version: eb('version', '+', 1)
       }))
       .where('id', '=', id)
       .executeTakeFirst()
@@ -156,15 +186,26 @@ export class UsersRepository {
   async unsuspend(id: string, now: Date): Promise<boolean> {
     const result = await this.db.kysely
       .updateTable('users')
-      .set({ suspended_at: null, suspension_reason: null, updated_at: this.db.time(now) })
+      .set((eb) => ({
+        suspended_at: null,
+        suspension_reason: null,
+        updated_at: this.db.time(now),
+        version: eb('version', '+', 1)
+      }))
       .where('id', '=', id)
       .executeTakeFirst()
     return result.numUpdatedRows > 0n
   }
 
-  /** Returns false when the user no longer exists. */
-  async delete(id: string): Promise<boolean> {
-    const result = await this.db.kysely.deleteFrom('users').where('id', '=', id).executeTakeFirst()
+  /**
+   * Deletes the account, only while it is at one of `versions` unless they are 'any': the check and
+   * the delete are one statement. False when no row was deleted (gone, or at another version).
+   */
+  async delete(id: string, versions: number[] | 'any' = 'any'): Promise<boolean> {
+    if (versions !== 'any' && versions.length === 0) return false
+    let query = this.db.kysely.deleteFrom('users').where('id', '=', id)
+    if (versions !== 'any') query = query.where('version', 'in', versions)
+    const result = await query.executeTakeFirst()
     return result.numDeletedRows > 0n
   }
 
@@ -217,7 +258,7 @@ export class UsersRepository {
   async setAdmin(id: string, admin: boolean, now: Date): Promise<boolean> {
     const result = await this.db.kysely
       .updateTable('users')
-      .set({ admin: this.db.bool(admin), updated_at: this.db.time(now) })
+      .set((eb) => ({ admin: this.db.bool(admin), updated_at: this.db.time(now), version: eb('version', '+', 1) }))
       .where('id', '=', id)
       .executeTakeFirst()
     return result.numUpdatedRows > 0n

@@ -155,6 +155,33 @@ export const problems = {
       detail: `The username "${username}" is taken (usernames are case-insensitive).`
     }),
 
+  /** RFC 9110 §13.1.1: If-Match named a version the account is no longer at; nothing changed. */
+  preconditionFailed: (currentTag: string) =>
+    new ProblemError({
+      status: 412,
+      slug: 'precondition-failed',
+      title: 'Precondition Failed',
+      detail: `The account has changed since the version in If-Match; it is now at ${currentTag}. Read it again, then retry.`
+    }),
+
+  /** A retry arrived while the first request with its Idempotency-Key still runs. */
+  idempotencyKeyInUse: () =>
+    new ProblemError({
+      status: 409,
+      slug: 'idempotency-key-in-use',
+      title: 'Conflict',
+      detail: 'A sign-up with this Idempotency-Key is still in progress; retry when it has answered.'
+    }),
+
+  /** The Idempotency-Key was used for a different request within its 24 hours. */
+  idempotencyKeyReused: () =>
+    new ProblemError({
+      status: 422,
+      slug: 'idempotency-key-reused',
+      title: 'Unprocessable Content',
+      detail: 'This Idempotency-Key was used for a different request; use a new key for a new sign-up.'
+    }),
+
   unsupportedMediaType: (mediaType: string, accepted: string[]) =>
     new ProblemError({
       status: 415,

@@ -1,11 +1,13 @@
 /** Turns domain records into the shapes the contract promises. Nothing secret gets through. */
 import type { components } from '../../generated/openapi.js'
 import type { Account } from '../accounts/account.js'
+import type { AuditEvent } from '../audit/audit-trail.js'
 import type { ListedSession, StartedSession } from '../sessions/sessions.js'
 
 export type User = components['schemas']['User']
 export type Session = components['schemas']['Session']
 export type ActiveSession = components['schemas']['ActiveSession']
+export type PresentedEvent = components['schemas']['AuditEvent']
 
 /** `showReason`: whether the viewer may see why the account is suspended (access-policy.ts). */
 export function presentUser(user: Account, showReason = false): User {
@@ -37,4 +39,16 @@ export function presentActiveSession(session: ListedSession): ActiveSession {
 
 export function presentSession(session: StartedSession): Session {
   return { token: session.token, tokenType: 'Bearer', expiresAt: session.expiresAt.toISOString() }
+}
+
+export function presentEvent(event: AuditEvent): PresentedEvent {
+  return {
+    id: event.id,
+    at: event.at.toISOString(),
+    action: event.action,
+    actor: event.actor,
+    target: event.target,
+    ip: event.ip,
+    requestId: event.requestId
+  }
 }

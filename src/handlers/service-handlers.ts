@@ -5,20 +5,28 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { components, operations } from '../../generated/openapi.js'
-import { seesSuspensionReason } from '../accounts/access-policy.js'
+import { everyAccountBy, seesSuspensionReason } from '../accounts/access-policy.js'
+import type { AccountDirectory } from '../accounts/account-directory.js'
 import type { Accounts } from '../accounts/accounts.js'
 import type { Account } from '../accounts/account.js'
+import { entityTag, ifNoneMatchHits, parseIfMatch } from '../accounts/entity-tags.js'
+import type { AuditTrail } from '../audit/audit-trail.js'
 import { problems } from '../errors/problem.js'
 import type { Readiness } from '../health/readiness.js'
 import { clientKeyOf } from '../passwords/client-key.js'
 import type { HashContext } from '../passwords/hash-scheduler.js'
+import type { IdempotentSignUps } from '../idempotency/idempotent-sign-ups.js'
+import { DEFAULT_PAGE_LIMIT, nextPageLink } from '../http/pagination.js'
 import type { LoginThrottle } from '../rate-limits/login-throttle.js'
-import { presentActiveSession, presentSession, presentUser } from './presenters.js'
+import { presentActiveSession, presentEvent, presentSession, presentUser } from './presenters.js'
 
 type Schemas = components['schemas']
 type UserParams = operations['getUser']['parameters']['path']
 type SessionParams = operations['endSession']['parameters']['path']
-type Request<Shape extends { Body?: unknown; Params?: unknown } = Record<never, never>> = FastifyRequest<Shape>
+type PageQuery = NonNullable<operations['listEvents']['parameters']['query']>
+type UserQuery = NonNullable<operations['listUsers']['parameters']['query']>
+type Request<Shape extends { Body?: unknown; Params?: unknown; Querystring?: unknown } = Record<never, never>> =
+  FastifyRequest<Shape>
 
 /** The glue's security handler guarantees an account on every route that requires a token. */
 function actorOf(request: FastifyRequest): Account {
@@ -42,19 +50,42 @@ function hashCaller(request: FastifyRequest, reply: FastifyReply): HashContext {
   return { client: clientKeyOf(request.ip), signal: controller.signal }
 }
 
+/** Sends the account with its ETag (every answer that returns a user carries one). */
+function sendUser(reply: FastifyReply, user: Account, actor: Account | null, status = 200) {
+  return reply
+    .code(status)
+    .header('etag', entityTag(user))
+    .send(presentUser(user, actor !== null && seesSuspensionReason(actor)))
+}
+
+/** Sets the `Link` to the next page, when there is one. */
+function linkNext(request: FastifyRequest, reply: FastifyReply, next: string | null): void {
+  const link = nextPageLink(request.url, next)
+  if (link) reply.header('link', link)
+}
+
 export interface HandlerDependencies {
   accounts: Accounts
+  directory: AccountDirectory
+  audit: AuditTrail
+  signUps: IdempotentSignUps
   loginThrottle: LoginThrottle
   readiness: Readiness
 }
 
 export class ServiceHandlers {
   private readonly accounts: Accounts
+  private readonly directory: AccountDirectory
+  private readonly audit: AuditTrail
+  private readonly signUps: IdempotentSignUps
   private readonly loginThrottle: LoginThrottle
   private readonly readiness: Readiness
 
   constructor(dependencies: HandlerDependencies) {
     this.accounts = dependencies.accounts
+    this.directory = dependencies.directory
+    this.audit = dependencies.audit
+    this.signUps = dependencies.signUps
     this.loginThrottle = dependencies.loginThrottle
     this.readiness = dependencies.readiness
   }
@@ -70,27 +101,79 @@ export class ServiceHandlers {
   }
 
   async signUp(request: Request<{ Body: Schemas['SignUpRequest'] }>, reply: FastifyReply) {
-    const user = await this.accounts.signUp(request.body, hashCaller(request, reply))
-    return reply
-      .code(201)
-      .header('location', `/user/${encodeURIComponent(user.username)}`)
-      .send(presentUser(user))
+    const caller = hashCaller(request, reply)
+    const key = request.headers['idempotency-key'] as string | undefined
+    const { response, replayed } = await this.signUps.run(key, request.body, caller, async () => {
+      const user = await this.accounts.signUp(request.body, caller)
+      request.auditTarget = { id: user.id, username: user.username }
+      return {
+        accountId: user.id,
+        response: {
+          status: 201,
+          headers: { location: `/user/${encodeURIComponent(user.username)}`, etag: entityTag(user) },
+          body: presentUser(user)
+        }
+      }
+    })
+    if (replayed) reply.header('idempotent-replayed', 'true')
+    return reply.code(response.status).headers(response.headers).send(response.body)
   }
 
-  async getUser(request: Request<{ Params: UserParams }>) {
+  async getUser(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
     const actor = actorOf(request)
-    return presentUser(await this.accounts.read(actor, request.params.username), seesSuspensionReason(actor))
+    const user = await this.accounts.read(actor, request.params.username)
+    const tag = entityTag(user)
+    if (ifNoneMatchHits(request.headers['if-none-match'], tag)) return reply.code(304).header('etag', tag).send()
+    return sendUser(reply, user, actor)
   }
 
-  async updateUser(request: Request<{ Params: UserParams; Body: Schemas['UpdateUserRequest'] }>) {
+  async updateUser(request: Request<{ Params: UserParams; Body: Schemas['UpdateUserRequest'] }>, reply: FastifyReply) {
     const actor = actorOf(request)
-    const user = await this.accounts.replaceData(actor, request.params.username, request.body.data)
-    return presentUser(user, seesSuspensionReason(actor))
+    const precondition = parseIfMatch(request.headers['if-match'])
+    const user = await this.accounts.replaceData(actor, request.params.username, request.body.data, precondition)
+    return sendUser(reply, user, actor)
+  }
+
+  async patchUser(request: Request<{ Params: UserParams; Body: Schemas['UserPatch'] }>, reply: FastifyReply) {
+    const actor = actorOf(request)
+    const precondition = parseIfMatch(request.headers['if-match'])
+    const user = await this.accounts.patchData(actor, request.params.username, request.body, precondition)
+    return sendUser(reply, user, actor)
   }
 
   async deleteUser(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
-    await this.accounts.remove(actorOf(request), request.params.username)
+    const precondition = parseIfMatch(request.headers['if-match'])
+    const removed = await this.accounts.remove(actorOf(request), request.params.username, precondition)
+    request.auditTarget = { id: removed.id, username: removed.username }
     return reply.code(204).send()
+  }
+
+  async listUsers(request: Request<{ Querystring: UserQuery }>, reply: FastifyReply): Promise<Schemas['UserPage']> {
+    const actor = actorOf(request)
+    everyAccountBy(actor)
+    const { limit = DEFAULT_PAGE_LIMIT, after, prefix } = request.query
+    const page = await this.directory.list({ limit, after, prefix })
+    linkNext(request, reply, page.next)
+    return { users: page.users.map((user) => presentUser(user, seesSuspensionReason(actor))), next: page.next }
+  }
+
+  async listUserEvents(
+    request: Request<{ Params: UserParams; Querystring: PageQuery }>,
+    reply: FastifyReply
+  ): Promise<Schemas['EventPage']> {
+    const target = await this.accounts.read(actorOf(request), request.params.username)
+    const { limit = DEFAULT_PAGE_LIMIT, after } = request.query
+    const page = await this.audit.forAccount(target.id, { limit, after })
+    linkNext(request, reply, page.next)
+    return { events: page.events.map(presentEvent), next: page.next }
+  }
+
+  async listEvents(request: Request<{ Querystring: PageQuery }>, reply: FastifyReply): Promise<Schemas['EventPage']> {
+    everyAccountBy(actorOf(request))
+    const { limit = DEFAULT_PAGE_LIMIT, after } = request.query
+    const page = await this.audit.all({ limit, after })
+    linkNext(request, reply, page.next)
+    return { events: page.events.map(presentEvent), next: page.next }
   }
 
   async logIn(request: Request<{ Body: Schemas['Credentials'] }>, reply: FastifyReply) {
@@ -140,10 +223,10 @@ export class ServiceHandlers {
     return reply.code(204).send()
   }
 
-  async suspend(request: Request<{ Params: UserParams; Body: Schemas['SuspendRequest'] }>) {
+  async suspend(request: Request<{ Params: UserParams; Body: Schemas['SuspendRequest'] }>, reply: FastifyReply) {
     const actor = actorOf(request)
     const user = await this.accounts.suspend(actor, request.params.username, request.body.reason ?? null)
-    return presentUser(user, seesSuspensionReason(actor))
+    return sendUser(reply, user, actor)
   }
 
   async unsuspend(request: Request<{ Params: UserParams }>, reply: FastifyReply) {

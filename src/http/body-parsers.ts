@@ -1,5 +1,6 @@
 /**
- * Request bodies: JSON and URL-encoded forms, and only where the contract declares a body.
+ * Request bodies: JSON (and JSON merge patches) and URL-encoded forms, and only where the contract
+ * declares a body.
  * - Anything else is a 415 on operations that take a body, not a string the schema then refuses.
  * - Operations without a body (GET, DELETE) ignore whatever body a client sends, as a browser-era
  *   service would, so a stray `Content-Type` or payload never turns a DELETE into a 400.
@@ -41,14 +42,19 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers()
 
   const parseJson = app.getDefaultJsonParser('error', 'error')
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
-    const text = body as string
-    if (!declaredMediaTypes(request) || text.trim() === '') return done(null, undefined)
-    parseJson(request, text, (error, value) => {
-      if (error && isPlainJson(text)) return done(problems.validation(PROTOTYPE_KEYS), undefined)
-      done(error, value)
-    })
-  })
+  // A merge patch (RFC 7396, PATCH) is JSON too, under its own media type.
+  app.addContentTypeParser(
+    ['application/json', 'application/merge-patch+json'],
+    { parseAs: 'string' },
+    (request, body, done) => {
+      const text = body as string
+      if (!declaredMediaTypes(request) || text.trim() === '') return done(null, undefined)
+      parseJson(request, text, (error, value) => {
+        if (error && isPlainJson(text)) return done(problems.validation(PROTOTYPE_KEYS), undefined)
+        done(error, value)
+      })
+    }
+  )
 
   await app.register(formbody)
 

@@ -5,6 +5,10 @@
  * never per request; a name they do not know fails the start, so a typo in the spec cannot pass.
  */
 import type { FastifyContextConfig } from 'fastify'
+import type { components } from '../../generated/openapi.js'
+
+/** What an audit event records as having happened (openapi.yaml's AuditAction). */
+export type AuditAction = components['schemas']['AuditAction']
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -15,6 +19,10 @@ declare module 'fastify' {
     perAddressLimit?: 'sign-up' | 'login'
     /** The account event the route's answers count as in the metrics. */
     accountEvent?: 'sign-up' | 'login'
+    /** The audit event a successful (2xx) answer of the route records (src/plugins/audit.ts). */
+    audit?: AuditAction
+    /** The audit event a refusal (401 or 403) of the route records, e.g. a failed login. */
+    auditRefusal?: AuditAction
   }
 }
 
@@ -22,7 +30,7 @@ export type RateLimitName = NonNullable<FastifyContextConfig['perAddressLimit']>
 export type AccountEvent = NonNullable<FastifyContextConfig['accountEvent']>
 
 /** The route's declared value of `key`, checked against the names the caller knows. */
-export function declared<K extends 'perAddressLimit' | 'accountEvent', V extends string>(
+export function declared<K extends 'perAddressLimit' | 'accountEvent' | 'audit' | 'auditRefusal', V extends string>(
   route: { url: string; method: string | string[]; config?: FastifyContextConfig },
   key: K,
   known: readonly V[]

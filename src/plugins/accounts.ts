@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { AccountDirectory } from '../accounts/account-directory.js'
 import { Accounts } from '../accounts/accounts.js'
 import type { Config } from '../config/config.js'
 import { UsersRepository } from '../db/users-repository.js'
@@ -15,6 +16,7 @@ import { Sessions } from '../sessions/sessions.js'
 declare module 'fastify' {
   interface FastifyInstance {
     accounts: Accounts
+    directory: AccountDirectory
     sessionStore: SessionStore
     passwordHasher: PasswordHasher
   }
@@ -37,14 +39,16 @@ export default fp(
     await passwordHasher.start()
 
     const sessions = new Sessions(store, config.sessionTtlSeconds)
+    const users = new UsersRepository(app.db)
     app.decorate('sessionStore', store)
     app.decorate('passwordHasher', passwordHasher)
     app.decorate(
       'accounts',
-      new Accounts(new UsersRepository(app.db), sessions, passwordHasher, store, {
+      new Accounts(users, sessions, passwordHasher, store, {
         showSuspensionReason: config.showSuspensionReason
       })
     )
+    app.decorate('directory', new AccountDirectory())
   },
   { name: 'accounts', dependencies: ['stores'] }
 )

@@ -192,7 +192,11 @@ export class RedisSessionStore implements SessionStore {
     )) as [string, string, string?] | null
     if (found === null) return undefined
     const [userId, cached, versionSeen] = found
-    if (cached) return parseAccount(cached)
+    if (cached) {
+      const account = parseAccount(cached)
+      // A copy cached by a release before account versions has none to tag: read the row instead.
+      if (Number.isSafeInteger(account.version)) return account
+    }
     // A session can briefly outlive its deleted user; it then leads nowhere. A token whose tag is
     // not its account's was never issued here: refuse it rather than cache under the wrong slot.
     if (routingTagOf(userId) !== token.route) return undefined
