@@ -1,6 +1,7 @@
 /**
  * Checks every response a test sees against openapi.yaml: the status must be one the operation
- * lists, the content type one it declares, and the body must match that schema.
+ * lists, the content type one it declares, the body must match that schema, and every header the
+ * response declares `required` must be there, matching its schema (when the headers are given).
  */
 import { readFileSync } from 'node:fs'
 import { Ajv2020 } from 'ajv/dist/2020.js'
@@ -52,6 +53,38 @@ export interface CheckedResponse {
   status: number
   contentType: string
   body: unknown
+  /** When given, the declared headers are checked too. */
+  headers?: Headers | Record<string, string | string[] | undefined>
+}
+
+function headerOf(headers: NonNullable<CheckedResponse['headers']>, name: string): string | null {
+  if (headers instanceof Headers) return headers.get(name)
+  const value = headers[name.toLowerCase()]
+  return value === undefined ? null : Array.isArray(value) ? value.join(', ') : value
+}
+
+/** Violations of the response's declared headers: a required one missing, or one off its schema. */
+function headerViolations(
+  declared: Json,
+  base: string[],
+  headers: NonNullable<CheckedResponse['headers']>,
+  where: string
+): string[] {
+  const violations: string[] = []
+  for (const [name, node] of Object.entries<Json>(declared.headers ?? {})) {
+    const header = resolve(node)
+    const value = headerOf(headers, name)
+    if (value === null) {
+      if (header.required) violations.push(`${where}: the required header ${name} is missing`)
+      continue
+    }
+    const schemaPath = node.$ref ? [...node.$ref.slice(2).split('/'), 'schema'] : [...base, 'headers', name, 'schema']
+    const typed = header.schema?.type === 'integer' ? Number(value) : value
+    const validate = validatorFor(pointer(...schemaPath))
+    if (!validate(typed))
+      violations.push(`${where}: header ${name} ${JSON.stringify(value)} ${validate.errors?.[0]?.message}`)
+  }
+  return violations
 }
 
 /** Returns a list of contract violations (empty when the response honours the contract). */
@@ -70,15 +103,22 @@ export function contractViolations(method: string, path: string, response: Check
     const declared = responses[String(response.status)]
     if (!declared) return [`${method} ${template} answered ${response.status}, which openapi.yaml does not list`]
     const resolved = resolve(declared)
-    if (!resolved.content) {
-      return response.body === undefined ? [] : [`${method} ${template} ${response.status} must have no body`]
-    }
-    if (!resolved.content[mediaType])
-      return [`${method} ${template} ${response.status} declares no ${mediaType} content`]
     const base = declared.$ref
       ? declared.$ref.slice(2).split('/')
       : ['paths', template, method.toLowerCase(), 'responses', String(response.status)]
+    const where = `${method} ${template} ${response.status}`
+    const headerProblems = response.headers ? headerViolations(resolved, base, response.headers, where) : []
+    if (!resolved.content) {
+      return response.body === undefined ? headerProblems : [...headerProblems, `${where} must have no body`]
+    }
+    if (!resolved.content[mediaType]) return [...headerProblems, `${where} declares no ${mediaType} content`]
     schemaRef = pointer(...base, 'content', mediaType, 'schema')
+    const validate = validatorFor(schemaRef)
+    if (validate(response.body)) return headerProblems
+    return [
+      ...headerProblems,
+      ...(validate.errors ?? []).map((e) => `${method} ${path} ${response.status}: body${e.instancePath} ${e.message}`)
+    ]
   }
   const validate = validatorFor(schemaRef)
   if (validate(response.body)) return []
@@ -144,7 +184,7 @@ async function checkedResponse(response: Response): Promise<CheckedResponse> {
   const text = await response.clone().text()
   const contentType = response.headers.get('content-type') ?? ''
   const body = text === '' ? undefined : contentType.includes('json') ? JSON.parse(text) : text
-  return { status: response.status, contentType, body }
+  return { status: response.status, contentType, body, headers: response.headers }
 }
 
 /**

@@ -10,12 +10,15 @@ import type {
   ActiveSession,
   ChangePasswordRequest,
   Credentials,
+  EventPage,
   Greeting,
   Profile,
   Session,
   SignUpRequest,
   UpdateUserRequest,
-  User
+  User,
+  UserPage,
+  UserPatch
 } from './types.js'
 
 export interface AccountsClientOptions {
@@ -29,12 +32,28 @@ export interface AccountsClientOptions {
   middleware?: Middleware[]
 }
 
+/** A write made only while the account is at the version of an ETag (`412` otherwise). */
+export interface Conditional {
+  /** An ETag from `etagOf(user)`, or `*` for any version. */
+  ifMatch?: string
+}
+
+export interface PageOptions {
+  /** 1 to 100; 50 by default. */
+  limit?: number
+  /** The `next` of the page before. */
+  after?: string
+}
+
 export interface AccountsClient {
   /** The bearer token this client sends, if it has one. */
   readonly token: string | undefined
   setToken(token: string | undefined): void
-  /** Creates an account (`POST /user`). */
-  signUp(account: SignUpRequest): Promise<User>
+  /**
+   * Creates an account (`POST /user`). With an `idempotencyKey` a retry (after a timeout, say) gets
+   * the first answer again instead of a `409`.
+   */
+  signUp(account: SignUpRequest, options?: { idempotencyKey?: string }): Promise<User>
   /** Opens a session (`POST /auth`); the client keeps its token and sends it from now on. */
   login(credentials: Credentials): Promise<Session>
   /** Ends this client's session (`DELETE /auth`) and forgets its token. */
@@ -42,10 +61,20 @@ export interface AccountsClient {
   /** `GET /`: the caller's profile with a token, the greeting without one. */
   me(): Promise<Profile | Greeting>
   getUser(username: string): Promise<User>
+  /** The ETag the service sent with this user (any User this client returned), for `ifMatch`. */
+  etagOf(user: User): string | undefined
   /** Replaces the account's `data` (`PUT /user/{username}`). */
-  updateUser(username: string, update: UpdateUserRequest): Promise<User>
+  updateUser(username: string, update: UpdateUserRequest, options?: Conditional): Promise<User>
+  /** Changes part of the account's `data` (`PATCH /user/{username}`, an RFC 7396 merge patch). */
+  patchUser(username: string, patch: UserPatch, options?: Conditional): Promise<User>
   /** Deletes the account and ends all its sessions (`DELETE /user/{username}`). */
-  deleteUser(username: string): Promise<void>
+  deleteUser(username: string, options?: Conditional): Promise<void>
+  /** One page of every account, by username (`GET /users`; administrators). */
+  listUsers(options?: PageOptions & { prefix?: string }): Promise<UserPage>
+  /** One page of the account's security events, newest first (`GET /user/{username}/events`). */
+  listUserEvents(username: string, options?: PageOptions): Promise<EventPage>
+  /** One page of every account's events, newest first (`GET /events`; administrators). */
+  listEvents(options?: PageOptions): Promise<EventPage>
   /** The account's live sessions, newest first (`GET /user/{username}/sessions`). */
   listSessions(username: string): Promise<ActiveSession[]>
   /** Ends one session by its id (`DELETE /user/{username}/sessions/{sessionId}`). */
@@ -77,6 +106,19 @@ export function createAccountsClient(options: AccountsClientOptions): AccountsCl
   const http = createClient<paths>({ baseUrl: options.baseUrl, ...(options.fetch && { fetch: options.fetch }) })
   if (options.middleware?.length) http.use(...options.middleware)
   let token = options.token
+  // Each User this client returned, with the ETag it came with.
+  const etags = new WeakMap<User, string>()
+
+  /** A user from a response, its ETag remembered for etagOf. */
+  async function tagged(pending: Promise<Outcome & { data?: User }>): Promise<User> {
+    const outcome = await pending
+    const found = await unwrap(Promise.resolve(outcome))
+    const etag = outcome.response.headers.get('etag')
+    if (etag) etags.set(found, etag)
+    return found
+  }
+  const ifMatch = (conditional: Conditional | undefined) =>
+    conditional?.ifMatch === undefined ? {} : { 'If-Match': conditional.ifMatch }
 
   // Sent on every request while there is a token: public operations ignore it.
   const auth = () => ({ headers: { Authorization: token === undefined ? undefined : `Bearer ${token}` } })
@@ -89,7 +131,17 @@ export function createAccountsClient(options: AccountsClientOptions): AccountsCl
     setToken(next) {
       token = next
     },
-    signUp: (account) => unwrap(http.POST('/user', { body: account, ...auth() })),
+    signUp: (account, signUpOptions) =>
+      tagged(
+        http.POST('/user', {
+          body: account,
+          params: {
+            header:
+              signUpOptions?.idempotencyKey === undefined ? {} : { 'Idempotency-Key': signUpOptions.idempotencyKey }
+          },
+          ...auth()
+        })
+      ),
     async login(credentials) {
       const session = await unwrap(http.POST('/auth', { body: credentials, ...auth() }))
       token = session.token
@@ -100,9 +152,33 @@ export function createAccountsClient(options: AccountsClientOptions): AccountsCl
       token = undefined
     },
     me: () => unwrap(http.GET('/', auth())),
-    getUser: (username) => unwrap(http.GET('/user/{username}', user(username))),
-    updateUser: (username, update) => unwrap(http.PUT('/user/{username}', { ...user(username), body: update })),
-    deleteUser: (username) => unwrap(http.DELETE('/user/{username}', user(username))),
+    getUser: (username) => tagged(http.GET('/user/{username}', user(username))),
+    etagOf: (found) => etags.get(found),
+    updateUser: (username, update, conditional) =>
+      tagged(
+        http.PUT('/user/{username}', {
+          params: { path: { username }, header: ifMatch(conditional) },
+          body: update,
+          ...auth()
+        })
+      ),
+    patchUser: (username, patch, conditional) =>
+      tagged(
+        http.PATCH('/user/{username}', {
+          params: { path: { username }, header: ifMatch(conditional) },
+          body: patch,
+          // openapi-fetch sends JSON as application/json: a merge patch has its own media type.
+          headers: { ...auth().headers, 'Content-Type': 'application/merge-patch+json' }
+        })
+      ),
+    deleteUser: (username, conditional) =>
+      unwrap(
+        http.DELETE('/user/{username}', { params: { path: { username }, header: ifMatch(conditional) }, ...auth() })
+      ),
+    listUsers: (page = {}) => unwrap(http.GET('/users', { params: { query: page }, ...auth() })),
+    listUserEvents: (username, page = {}) =>
+      unwrap(http.GET('/user/{username}/events', { params: { path: { username }, query: page }, ...auth() })),
+    listEvents: (page = {}) => unwrap(http.GET('/events', { params: { query: page }, ...auth() })),
     listSessions: async (username) => (await unwrap(http.GET('/user/{username}/sessions', user(username)))).sessions,
     endSession: (username, sessionId) =>
       unwrap(
@@ -115,7 +191,7 @@ export function createAccountsClient(options: AccountsClientOptions): AccountsCl
     changePassword: (username, change) =>
       unwrap(http.PUT('/user/{username}/password', { ...user(username), body: change })),
     suspend: (username, reason) =>
-      unwrap(
+      tagged(
         http.PUT('/user/{username}/suspension', { ...user(username), body: reason === undefined ? {} : { reason } })
       ),
     unsuspend: (username) => unwrap(http.DELETE('/user/{username}/suspension', user(username)))

@@ -178,7 +178,7 @@ export const problems = {
     new ProblemError({
       status: 422,
       slug: 'idempotency-key-reused',
-      title: 'Unprocessable Content',
+      title: 'Unprocessable Entity',
       detail: 'This Idempotency-Key was used for a different request; use a new key for a new sign-up.'
     }),
 
