@@ -920,6 +920,11 @@ export interface operations {
                      */
                     Location?: string;
                     ETag: components["headers"]["ETag"];
+                    /**
+                     * @description `true` when this is the kept answer to an earlier sign-up with the same `Idempotency-Key`: no account was created now.
+                     * @example true
+                     */
+                    "Idempotent-Replayed"?: "true";
                     [name: string]: unknown;
                 };
                 content: {

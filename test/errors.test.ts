@@ -99,7 +99,7 @@ forEachBackend(t, async (t, backend) => {
     ['username too long in the path', 'GET', `/user/${'a'.repeat(90)}`, { token }, 400, /params\/username/],
     ['path far too long', 'GET', `/user/${'a'.repeat(300)}`, { token }, 414, /long/i],
     ['bad percent-encoding', 'GET', '/user/%E0%A4%A', { token }, 400, /./],
-    ['unknown route', 'GET', '/users', {}, 404, /no route GET \/users/i],
+    ['unknown route', 'GET', '/accounts', {}, 404, /no route GET \/accounts/i],
     ['bearer token with garbage', 'GET', '/', { headers: { authorization: 'Bearer !!not-a-token!!' } }, 401, /invalid/]
   ]
   for (const [name, method, path, options, status, detail] of cases) {
