@@ -1,8 +1,14 @@
 /**
- * Administrators find accounts: every account ordered by username, a page at a time, optionally
- * those whose username starts with a prefix. SKELETON: issue 14's listing work fills this in.
+ * Administrators find accounts: every account ordered by username (case-insensitively: by its
+ * lower-cased key), a page at a time, optionally those whose username starts with a prefix.
+ *
+ * Keyset pagination: a page is the accounts whose key comes after the last key of the page before
+ * (the cursor), never an offset. So a page costs one index range scan wherever it starts, and
+ * accounts created or deleted between requests never shift a page: every account that exists for
+ * the whole walk is seen exactly once, in order, and none twice.
  */
-import type { Account } from './account.js'
+import type { UsersRepository } from '../db/users-repository.js'
+import { type Account, usernameKey } from './account.js'
 
 export interface UserQuery {
   limit: number
@@ -16,9 +22,41 @@ export interface UserPage {
   next: string | null
 }
 
+/**
+ * How a key becomes an opaque cursor and back (src/http/pagination.ts: the HTTP edge owns the
+ * cursor's form and the 400 for one it never made, so it is handed in rather than imported).
+ */
+export interface CursorCodec {
+  encode(key: string): string
+  /** The key inside the cursor; throws for a cursor that is not one of ours (or not `isKey`). */
+  decode(cursor: string | undefined, isKey: (key: string) => boolean): string | undefined
+}
+
+/** A username key: a username (3–32 of [A-Za-z0-9_.-]) lower-cased. */
+const USERNAME_KEY = /^[a-z0-9_.-]{3,32}$/
+
+export function isUsernameKey(key: string): boolean {
+  return USERNAME_KEY.test(key)
+}
+
 export class AccountDirectory {
+  constructor(
+    private readonly users: UsersRepository,
+    private readonly cursors: CursorCodec
+  ) {}
+
   /** One page of accounts (the caller has checked the actor may list them: access-policy.ts). */
-  async list(_query: UserQuery): Promise<UserPage> {
-    return { users: [], next: null }
+  async list(query: UserQuery): Promise<UserPage> {
+    const afterKey = this.cursors.decode(query.after, isUsernameKey)
+    // One more than the page holds tells whether another page follows, without a count.
+    const rows = await this.users.listPage({
+      afterKey,
+      prefix: query.prefix === undefined ? undefined : usernameKey(query.prefix),
+      limit: query.limit + 1
+    })
+    const users = rows.slice(0, query.limit)
+    const last = users.at(-1)
+    const next = rows.length > query.limit && last ? this.cursors.encode(usernameKey(last.username)) : null
+    return { users, next }
   }
 }

@@ -263,4 +263,29 @@ export class UsersRepository {
       .executeTakeFirst()
     return result.numUpdatedRows > 0n
   }
+
+  /**
+   * Up to `limit` accounts in `username_key` order, after the key `afterKey`, and only those whose
+   * key starts with `prefix` (itself a lower-cased key prefix, [a-z0-9_.-]) if given: for `GET /users`.
+   * username_key compares bytes on every engine (migration 0009), so each page is one range scan of
+   * its unique index, as cheap at the thousandth page as at the first. The prefix is the range
+   * [prefix, prefix + '~'): every key character sorts below '~' (0x7e; the highest, 'z', is 0x7a),
+   * so a key is in it exactly when it starts with the prefix.
+   */
+  async listPage({
+    afterKey,
+    prefix,
+    limit
+  }: {
+    afterKey?: string
+    prefix?: string
+    limit: number
+  }): Promise<Account[]> {
+    let query = this.db.kysely.selectFrom('users').select(ACCOUNT_COLUMNS).orderBy('username_key').limit(limit)
+    if (afterKey !== undefined) query = query.where('username_key', '>', afterKey)
+    if (prefix !== undefined) {
+      query = query.where('username_key', '>=', prefix).where('username_key', '<', `${prefix}~`)
+    }
+    return (await query.execute()).map(toAccount)
+  }
 }

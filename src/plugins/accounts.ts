@@ -8,6 +8,7 @@ import { AccountDirectory } from '../accounts/account-directory.js'
 import { Accounts } from '../accounts/accounts.js'
 import type { Config } from '../config/config.js'
 import { UsersRepository } from '../db/users-repository.js'
+import { decodeCursor, encodeCursor } from '../http/pagination.js'
 import { PasswordHasher } from '../passwords/password-hasher.js'
 import { openSessionStore } from '../sessions/open-session-store.js'
 import type { SessionStore } from '../sessions/session-store.js'
@@ -48,7 +49,7 @@ export default fp(
         showSuspensionReason: config.showSuspensionReason
       })
     )
-    app.decorate('directory', new AccountDirectory())
+    app.decorate('directory', new AccountDirectory(users, { encode: encodeCursor, decode: decodeCursor }))
   },
   { name: 'accounts', dependencies: ['stores'] }
 )
