@@ -126,7 +126,10 @@ export class Accounts {
     return this.target(actor, username)
   }
 
-  /** Replaces the account's data; with a precondition (If-Match), only at a version it allows. */
+  /**
+   * Replaces the account's data; with a precondition (If-Match), only at a version it allows. One
+   * conditional UPDATE in the common case (see UsersRepository.setData).
+   */
   async replaceData(
     actor: Account,
     username: string,
@@ -134,16 +137,19 @@ export class Accounts {
     precondition?: Precondition
   ): Promise<Account> {
     checkData(data)
-    return this.changeData(actor, username, precondition, (current) => {
-      checkPrecondition(precondition, current)
-      return data
-    })
+    const target = await this.target(actor, username)
+    const now = new Date()
+    const versions = allowedVersions(precondition, target.id)
+    const version = await this.cache.write(target.id, () => this.users.setData(target.id, data, now, versions))
+    return this.afterWrite(target, username, version, data, now)
   }
 
   /**
-   * Applies an RFC 7396 merge patch to the account's data, on the row as it is when the change
-   * runs, so concurrent patches of different keys all survive. The result must pass the same
-   * limits as a sign-up's data. A patch that changes nothing writes nothing.
+   * Applies an RFC 7396 merge patch to the account's data. The result must pass the same limits as
+   * a sign-up's data, and a patch that changes nothing writes nothing. Concurrent patches of
+   * different keys all survive: the patch is written only over the version it was merged onto
+   * (one UPDATE), and if the account moved meanwhile it is merged again onto the row as it is,
+   * held by a transaction.
    */
   async patchData(
     actor: Account,
@@ -151,31 +157,41 @@ export class Accounts {
     patch: { data?: AccountData },
     precondition?: Precondition
   ): Promise<Account> {
-    return this.changeData(actor, username, precondition, (current) => {
+    const merge = (current: Account): AccountData | undefined => {
       checkPrecondition(precondition, current)
       if (patch.data === undefined) return undefined
       const data = mergePatch(current.data, patch.data) as AccountData
       checkData(data)
       return JSON.stringify(data) === JSON.stringify(current.data) ? undefined : data
-    })
-  }
-
-  private async changeData(
-    actor: Account,
-    username: string,
-    precondition: Precondition | undefined,
-    change: (current: Account) => AccountData | undefined
-  ): Promise<Account> {
-    const target = await this.target(actor, username)
-    // A precondition no tag of this account can meet fails before anything is locked.
-    if (precondition && allowedVersions(precondition, target.id).length === 0) {
-      const current = await this.users.findAccountById(target.id)
-      if (!current) throw problems.userNotFound(username)
-      throw problems.preconditionFailed(entityTag(current))
     }
-    const changed = await this.cache.write(target.id, () => this.users.changeData(target.id, change, new Date()))
+    const target = await this.target(actor, username)
+    const data = merge(target)
+    if (data === undefined) return target
+    const now = new Date()
+    const version = await this.cache.write(target.id, () => this.users.setData(target.id, data, now, [target.version]))
+    if (version !== undefined) return this.afterWrite(target, username, version, data, now)
+    const changed = await this.cache.write(target.id, () => this.users.changeData(target.id, merge, now))
     if (!changed) throw problems.userNotFound(username)
     return changed
+  }
+
+  /**
+   * The account after a conditional write of `data` that left it at `version` (undefined: the
+   * write matched no row). Built from the snapshot the write started from when nothing else
+   * changed in between; otherwise read as it is now.
+   */
+  private async afterWrite(
+    target: Account,
+    username: string,
+    version: number | undefined,
+    data: AccountData,
+    now: Date
+  ): Promise<Account> {
+    if (version === target.version + 1) return { ...target, data, updatedAt: now, version }
+    const current = await this.users.findAccountById(target.id)
+    if (!current) throw problems.userNotFound(username)
+    if (version === undefined) throw problems.preconditionFailed(entityTag(current))
+    return current
   }
 
   /** The account's live sessions, newest first; `callerToken` marks the caller's own. */

@@ -1,5 +1,6 @@
 /** Every query on the `users` table. */
 import { type Account, type NewUser, type UserRecord, usernameKey } from '../accounts/account.js'
+import { sql } from 'kysely'
 import { type PreparedQuery, prepare } from './prepared.js'
 import type { Db } from './schema.js'
 
@@ -106,6 +107,37 @@ export class UsersRepository {
   async findAccountById(id: string): Promise<Account | undefined> {
     const [row] = await this.selectAccountById(id)
     return row && toAccount(row)
+  }
+
+  /**
+   * Sets the account's data in one statement, only while the row is at one of `versions` (any
+   * version with 'any'): the check and the write are one step. Returns the new version, or
+   * undefined when no row matched (gone, or at another version). PostgreSQL and SQLite return
+   * it with RETURNING; MySQL has no UPDATE ... RETURNING, but LAST_INSERT_ID(expr) hands the new
+   * version back in the statement's own reply, so it costs no second round trip either.
+   */
+  async setData(
+    id: string,
+    data: Record<string, unknown>,
+    now: Date,
+    versions: number[] | 'any'
+  ): Promise<number | undefined> {
+    if (versions !== 'any' && versions.length === 0) return undefined
+    let query = this.db.kysely
+      .updateTable('users')
+      .set((eb) => ({
+        data: JSON.stringify(data),
+        updated_at: this.db.time(now),
+        version: this.db.engine === 'mysql' ? sql<number>`last_insert_id(version + 1)` : eb('version', '+', 1)
+      }))
+      .where('id', '=', id)
+    if (versions !== 'any') query = query.where('version', 'in', versions)
+    if (this.db.engine === 'mysql') {
+      const result = await this.db.kysely.executeQuery(query.compile())
+      return result.numAffectedRows ? Number(result.insertId) : undefined
+    }
+    const row = await query.returning('version').executeTakeFirst()
+    return row && Number(row.version)
   }
 
   /**
