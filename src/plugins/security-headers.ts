@@ -91,9 +91,10 @@ export default fp(
     if (config.corsOrigins.length) {
       await app.register(cors, {
         origin: config.corsOrigins,
-        methods: ['GET', 'POST', 'PUT', 'DELETE'],
-        allowedHeaders: ['Authorization', 'Content-Type'],
-        exposedHeaders: ['Location', 'Retry-After', 'WWW-Authenticate'],
+        methods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'],
+        // Conditional requests and safe retries work from a browser too.
+        allowedHeaders: ['Authorization', 'Content-Type', 'If-Match', 'If-None-Match', 'Idempotency-Key'],
+        exposedHeaders: ['Location', 'Retry-After', 'WWW-Authenticate', 'ETag', 'Link', 'Idempotent-Replayed'],
         maxAge: 600
       })
     }

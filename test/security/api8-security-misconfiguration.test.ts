@@ -64,9 +64,9 @@ t.test('headers and errors', async (t) => {
   })
   t.equal(preflight.headers.get('access-control-allow-origin'), null, 'no preflight is granted')
 
-  const notAllowed = await service.request('PATCH', '/user/ben', { token, json: { data: {} } })
-  expectStatus(t, notAllowed, 405, 'PATCH, which /user/{username} does not take, is 405')
-  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, DELETE, HEAD', 'Allow lists the methods it takes')
+  const notAllowed = await service.request('POST', '/user/ben', { token, json: { data: {} } })
+  expectStatus(t, notAllowed, 405, 'POST, which /user/{username} does not take, is 405')
+  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, PATCH, DELETE, HEAD', 'Allow lists the methods it takes')
   expectStatus(t, await service.request('GET', '/nowhere'), 404, 'an unknown route is 404')
 
   // Error documents explain the request's fault, never the server's internals.
@@ -96,6 +96,18 @@ t.test('CORS answers only the configured origins', async (t) => {
   t.equal(allowed.status, 204, 'a preflight from a configured origin is granted (204)')
   t.equal(allowed.headers.get('access-control-allow-origin'), 'https://app.example.com', 'for that origin')
   t.match(allowed.headers.get('access-control-allow-headers'), /Authorization/i, 'and the Authorization header')
+  const patch = await fetch(`${service.url}/user/ben`, {
+    method: 'OPTIONS',
+    headers: {
+      origin: 'https://app.example.com',
+      'access-control-request-method': 'PATCH',
+      'access-control-request-headers': 'if-match, content-type'
+    }
+  })
+  t.match(patch.headers.get('access-control-allow-methods'), /PATCH/, 'a browser may PATCH')
+  t.match(patch.headers.get('access-control-allow-headers'), /If-Match/i, 'and send If-Match')
+  const read = await fetch(`${service.url}/`, { headers: { origin: 'https://app.example.com' } })
+  t.match(read.headers.get('access-control-expose-headers'), /ETag/i, 'and read the ETag of an answer')
   const other = await fetch(`${service.url}/`, { headers: { origin: 'https://evil.example' } })
   t.equal(other.headers.get('access-control-allow-origin'), null, 'another origin gets no CORS header')
 })
