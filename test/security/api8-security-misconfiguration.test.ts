@@ -66,7 +66,7 @@ t.test('headers and errors', async (t) => {
 
   const notAllowed = await service.request('POST', '/user/ben', { token, json: { data: {} } })
   expectStatus(t, notAllowed, 405, 'POST, which /user/{username} does not take, is 405')
-  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, PATCH, DELETE, HEAD', 'Allow lists the methods it takes')
+  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, DELETE, PATCH, HEAD', 'Allow lists the methods it takes')
   expectStatus(t, await service.request('GET', '/nowhere'), 404, 'an unknown route is 404')
 
   // Error documents explain the request's fault, never the server's internals.
