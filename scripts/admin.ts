@@ -12,15 +12,20 @@
  */
 import { setAdminFlag } from '../src/accounts/admin-flag.js'
 import { suspendAccount, unsuspendAccount } from '../src/accounts/operator-suspension.js'
+import { type AuditAction, AuditTrail, operatorEvent } from '../src/audit/audit-trail.js'
 import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
+import { AuditEventsRepository } from '../src/db/audit-events-repository.js'
 import { openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
+import { decodeCursor, encodeCursor } from '../src/http/pagination.js'
 import { RedisAccountCachesRepository } from '../src/db/redis-account-caches-repository.js'
 import { UsersRepository } from '../src/db/users-repository.js'
 import { callRedis, openRedis } from '../src/redis/connection.js'
 import { openSessionStore } from '../src/sessions/open-session-store.js'
 import { ACCOUNT_TTL_SECONDS } from '../src/sessions/redis-session-store.js'
 import type { AccountCache } from '../src/sessions/session-store.js'
+import type { Account } from '../src/accounts/account.js'
+import type { Db } from '../src/db/schema.js'
 
 const USAGE = 'usage: npm run admin -- grant|revoke|unsuspend <username>, or suspend <username> [reason]'
 
@@ -33,6 +38,33 @@ function throughEvery(caches: AccountCache[]): AccountCache {
       return caches.reduce((inner, cache) => () => cache.write(userId, inner), change)()
     }
   }
+}
+
+/** The audit event of what was done: a grant or revoke only if the flag moved, an unsuspend only if there was a suspension. */
+function auditActionOf(
+  action: 'grant' | 'revoke' | 'suspend' | 'unsuspend',
+  before: Account | undefined,
+  after: Account
+): AuditAction | undefined {
+  if (action === 'suspend') return 'account-suspended'
+  if (action === 'unsuspend') return before?.suspended ? 'account-unsuspended' : undefined
+  if (before?.admin === after.admin) return undefined
+  return after.admin ? 'admin-granted' : 'admin-revoked'
+}
+
+/** Writes the event before the process exits; a failure is a warning, never undoes the change. */
+async function recordAudit(db: Db, action: AuditAction | undefined, account: Account): Promise<void> {
+  if (action === undefined) return
+  const trail = new AuditTrail(
+    new AuditEventsRepository(db),
+    { encode: encodeCursor, decode: decodeCursor },
+    {
+      onWriteFailure: (error) =>
+        console.error(`warning: the change was made, but the audit trail could not record it (${error})`)
+    }
+  )
+  trail.record(operatorEvent(action, account))
+  await trail.settled()
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -66,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
       : [openSessionStore({ db, redisKeyPrefix: config.redisKeyPrefix, onCacheError })]
     const cache = throughEvery(stores)
     const users = new UsersRepository(db)
+    // What the account was before, so the audit trail records only a change that happened.
+    const before = await users.findByUsername(username)
     const endAllSessions = async (userId: string) => {
       for (const store of stores) await store.revokeAllForUser(userId)
     }
@@ -79,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
       console.error(`No user named "${username}".`)
       return 1
     }
+    await recordAudit(db, auditActionOf(action, before, user), user)
     const done = {
       grant: 'is now an admin',
       revoke: 'is no longer an admin',

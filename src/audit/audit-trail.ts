@@ -1,11 +1,35 @@
 /**
  * The audit trail: every security event of every account (who did what to which account, when,
- * from where, in which request), kept AUDIT_RETENTION_DAYS. Never a password, token or hash.
- * SKELETON: issue 14's audit work fills this in.
+ * from where, in which request), kept AUDIT_RETENTION_DAYS. Never a password, token or hash: an
+ * event has no field that could hold one.
+ *
+ * Recording is off the request's path: `record` queues the event and returns at once; a writer
+ * inserts the queue's events one at a time, in the order they were recorded (so ids follow the
+ * order of events within a process), on one pool connection at most, so the trail can never take
+ * the connections requests need. A write that fails is reported to `onWriteFailure` (logged and
+ * counted by the plugin) and never reaches the request it describes.
  */
 import type { components } from '../../generated/openapi.js'
+import type { AuditEventsRepository, EventRecord, PruneOptions } from '../db/audit-events-repository.js'
 
 export type AuditAction = components['schemas']['AuditAction']
+
+/** Every AuditAction of openapi.yaml (test/audit.test.ts holds this list to the contract's enum). */
+export const AUDIT_ACTIONS = [
+  'signed-up',
+  'login-succeeded',
+  'login-failed',
+  'logged-out',
+  'session-ended',
+  'other-sessions-ended',
+  'password-changed',
+  'account-updated',
+  'account-deleted',
+  'account-suspended',
+  'account-unsuspended',
+  'admin-granted',
+  'admin-revoked'
+] as const satisfies readonly AuditAction[]
 
 /** An account as an event names it: its id when known, and its username as it was then. */
 export interface AuditSubject {
@@ -43,17 +67,138 @@ export interface EventPage {
   next: string | null
 }
 
-export class AuditTrail {
-  /** Records the event off the request's path: a failure is logged and counted, never thrown. */
-  record(_event: NewAuditEvent): void {}
+/**
+ * How an event id becomes an opaque cursor and back (src/http/pagination.ts: the HTTP edge owns the
+ * cursor's form and the 400 for one it never made, so it is handed in rather than imported).
+ */
+export interface CursorCodec {
+  encode(key: string): string
+  /** The key inside the cursor; throws for a cursor that is not one of ours (or not `isKey`). */
+  decode(cursor: string | undefined, isKey: (key: string) => boolean): string | undefined
+}
 
-  /** The account's events, newest first. */
-  async forAccount(_accountId: string, _page: PageRequest): Promise<EventPage> {
-    return { events: [], next: null }
+export interface AuditTrailOptions {
+  /** A write that failed (the event is lost): log it, count it. Must not throw. */
+  onWriteFailure?: (error: unknown, event: NewAuditEvent) => void
+  /**
+   * Events waiting to be written, at most; past it (the database is down or far behind) new
+   * events are dropped and reported as failed writes, so memory stays bounded.
+   */
+  maxQueued?: number
+}
+
+/** The ids this service hands out: positive integers, within what a JavaScript number holds exactly. */
+export function isEventId(key: string): boolean {
+  return /^[1-9][0-9]{0,15}$/.test(key) && Number(key) <= Number.MAX_SAFE_INTEGER
+}
+
+export const DAY_MS = 86_400_000
+
+/** What an operator did with `npm run admin` to an account: no actor, no address, no request. */
+export function operatorEvent(action: AuditAction, account: { id: string; username: string }): NewAuditEvent {
+  return {
+    action,
+    actor: null,
+    target: { id: account.id, username: account.username },
+    ip: null,
+    requestId: null,
+    at: new Date()
+  }
+}
+
+export class AuditTrail {
+  private readonly queue: NewAuditEvent[] = []
+  private writing: Promise<void> | null = null
+  private failures = 0
+  private readonly onWriteFailure: (error: unknown, event: NewAuditEvent) => void
+  private readonly maxQueued: number
+
+  constructor(
+    private readonly events: AuditEventsRepository,
+    private readonly cursors: CursorCodec,
+    options: AuditTrailOptions = {}
+  ) {
+    this.onWriteFailure = options.onWriteFailure ?? (() => {})
+    this.maxQueued = options.maxQueued ?? 10_000
+  }
+
+  /** Failed writes since start: events lost. */
+  get writeFailures(): number {
+    return this.failures
+  }
+
+  /** Records the event off the request's path: a failure is logged and counted, never thrown. */
+  record(event: NewAuditEvent): void {
+    if (this.queue.length >= this.maxQueued) {
+      this.failed(new Error(`audit trail: ${this.maxQueued} events already wait to be written`), event)
+      return
+    }
+    this.queue.push(event)
+    this.writing ??= this.drain()
+  }
+
+  /** Resolves once every event recorded so far is written (or has failed). Never rejects. */
+  async settled(): Promise<void> {
+    while (this.writing) await this.writing
+  }
+
+  private async drain(): Promise<void> {
+    // Started from record(): the first write waits for the next tick, never runs in the caller's.
+    await Promise.resolve()
+    try {
+      for (let event = this.queue.shift(); event !== undefined; event = this.queue.shift()) {
+        try {
+          const { at, ...rest } = event
+          await this.events.insert({ ...rest, occurredAt: at })
+        } catch (error) {
+          this.failed(error, event)
+        }
+      }
+    } finally {
+      this.writing = null
+    }
+  }
+
+  private failed(error: unknown, event: NewAuditEvent): void {
+    this.failures++
+    try {
+      this.onWriteFailure(error, event)
+    } catch {
+      // A broken logger must not stop the writer.
+    }
+  }
+
+  /** The account's events (those done to it), newest first. */
+  async forAccount(accountId: string, page: PageRequest): Promise<EventPage> {
+    return this.page(accountId, page)
   }
 
   /** Every event, newest first. */
-  async all(_page: PageRequest): Promise<EventPage> {
-    return { events: [], next: null }
+  async all(page: PageRequest): Promise<EventPage> {
+    return this.page(undefined, page)
+  }
+
+  /** Deletes the events older than `retentionDays` before `now`; how many went. */
+  prune(now: Date, retentionDays: number, options: PruneOptions = {}): Promise<number> {
+    return this.events.pruneOlderThan(new Date(now.getTime() - retentionDays * DAY_MS), options)
+  }
+
+  private async page(targetId: string | undefined, { limit, after }: PageRequest): Promise<EventPage> {
+    const before = this.cursors.decode(after, isEventId)
+    const { rows, more } = await this.events.page(targetId, before === undefined ? undefined : Number(before), limit)
+    const last = rows.at(-1)
+    return { events: rows.map(toEvent), next: more && last ? this.cursors.encode(last.id) : null }
+  }
+}
+
+function toEvent(row: EventRecord): AuditEvent {
+  return {
+    id: row.id,
+    at: row.occurredAt,
+    action: row.action as AuditAction,
+    actor: row.actorUsername,
+    target: row.targetUsername,
+    ip: row.ip,
+    requestId: row.requestId
   }
 }

@@ -28,6 +28,7 @@ export const SETTINGS = [
   'HASH_PER_CLIENT',
   'HASH_QUEUE_TIMEOUT_MS',
   'SHOW_SUSPENSION_REASON',
+  'AUDIT_RETENTION_DAYS',
   'LOG_LEVEL',
   'LOG_PRETTY',
   'TRUST_PROXY',
@@ -66,6 +67,8 @@ export interface Config {
   logPretty: boolean
   /** Whether a suspended account's login (right password) is told the administrator's reason. */
   showSuspensionReason: boolean
+  /** Days an audit event is kept (src/audit); older ones are pruned at start-up and hourly. */
+  auditRetentionDays: number
   /** Whom to believe about the client's address (X-Forwarded-For): Fastify's `trustProxy`; never every hop. */
   trustProxy: false | number | string
   /** Browser origins allowed by CORS; empty means CORS is off. */
@@ -272,6 +275,7 @@ export function loadConfig(env: Env = process.env): Config {
     logLevel,
     logPretty: flag(env, 'LOG_PRETTY'),
     showSuspensionReason: flag(env, 'SHOW_SUSPENSION_REASON'),
+    auditRetentionDays: integer(env, 'AUDIT_RETENTION_DAYS', 90, 1, 36_500),
     trustProxy: trustProxy(env),
     corsOrigins: corsOrigins(env),
     rateLimits: {
