@@ -1,16 +1,34 @@
 /**
- * Safe retries of a sign-up (the IETF httpapi Idempotency-Key header).
- * SKELETON: issue 14's idempotency work fills this in.
+ * Safe retries of a sign-up (the IETF httpapi Idempotency-Key header). The first request with a
+ * key takes it (a 'running' record) and runs the sign-up; a 201 is kept for 24 hours and replayed
+ * to a retry with the same key and the same request, anything else frees the key so the retry runs
+ * again. The same key with another request is a 422; a retry while the first still runs, a 409.
+ *
+ * The fingerprint leaves the password out (fingerprint.ts): before replaying, the retry's password
+ * is checked with bcrypt against the account's hash, in its turn in the hash pool like a login's.
+ * If the account is gone since, the replay tells nothing the requester did not send.
+ * Without a key nothing here touches a store.
  */
+import { accountDataProblem } from '../accounts/account-data.js'
 import type { SignUp } from '../accounts/accounts.js'
+import type { UserRecord } from '../accounts/account.js'
+import { problems } from '../errors/problem.js'
 import type { HashContext } from '../passwords/hash-scheduler.js'
+import { fingerprintOf, keyHashOf } from './fingerprint.js'
+import type { IdempotencyStore, KeptResponse, KeptSignUp, Lease } from './idempotency-store.js'
 
-/** An answer exactly as it is sent, so that it can be kept and replayed. */
-export interface KeptResponse {
-  status: number
-  headers: Record<string, string>
-  body: unknown
-}
+export type { KeptResponse } from './idempotency-store.js'
+
+/**
+ * How long a running record holds its key when its process dies mid-request: longer than any
+ * sign-up can take (a database read and write of at most 1 s each, the hash's wait in its queue,
+ * HASH_QUEUE_TIMEOUT_MS, 5 s by default, and the hash itself). The plugin lengthens it when the
+ * queue's deadline is longer. Outliving it costs nothing worse than a 409 for the name: a second
+ * attempt cannot create a second account (usernames are unique).
+ */
+export const RUNNING_MS = 60_000
+/** How long an answer is kept for replay, from the sign-up's completion. */
+export const KEEP_MS = 24 * 60 * 60 * 1000
 
 export interface SignUpOutcome {
   response: KeptResponse
@@ -24,14 +42,85 @@ export interface IdempotentAnswer {
   replayed: boolean
 }
 
+/** Where the created account's password hash is read from (UsersRepository). */
+export interface AccountLookup {
+  findByUsername(username: string): Promise<UserRecord | undefined>
+}
+
+/** The hash pool (PasswordHasher). */
+export interface PasswordCheck {
+  verify(password: string, hash: string, context: HashContext): Promise<boolean>
+}
+
+export interface IdempotencyOptions {
+  /** The running record's lifetime (RUNNING_MS); tests shorten it. */
+  runningMs?: number
+  /** How long a 201 is kept (KEEP_MS). */
+  keepMs?: number
+  /**
+   * The store failed after the sign-up had run (keeping its answer, or freeing the key): the
+   * request keeps its own answer, the running record expires by itself.
+   */
+  onStoreError?(error: unknown, step: 'complete' | 'release'): void
+}
+
 export class IdempotentSignUps {
+  private readonly runningMs: number
+  private readonly keepMs: number
+
+  constructor(
+    private readonly store: IdempotencyStore,
+    private readonly passwords: PasswordCheck,
+    private readonly accounts: AccountLookup,
+    private readonly options: IdempotencyOptions = {}
+  ) {
+    this.runningMs = options.runningMs ?? RUNNING_MS
+    this.keepMs = options.keepMs ?? KEEP_MS
+  }
+
   /** Runs `create` once per key; without a key, every time. */
   async run(
-    _key: string | undefined,
-    _signUp: SignUp,
-    _caller: HashContext,
+    key: string | undefined,
+    signUp: SignUp,
+    caller: HashContext,
     create: () => Promise<SignUpOutcome>
   ): Promise<IdempotentAnswer> {
-    return { response: (await create()).response, replayed: false }
+    // Data the sign-up will refuse is not fingerprinted (it may be nested too deep to walk): its 400 takes no key.
+    if (key === undefined || accountDataProblem(signUp.data ?? {}))
+      return { response: (await create()).response, replayed: false }
+    const fingerprint = fingerprintOf(key, signUp)
+    const begun = await this.store.begin(keyHashOf(key), fingerprint, this.runningMs)
+    if (begun.state === 'started') return this.first(begun.lease, create)
+    if (begun.fingerprint !== fingerprint) throw problems.idempotencyKeyReused()
+    if (begun.state === 'running') throw problems.idempotencyKeyInUse()
+    return this.replay(begun.kept, signUp, caller)
+  }
+
+  private async first(lease: Lease, create: () => Promise<SignUpOutcome>): Promise<IdempotentAnswer> {
+    let outcome: SignUpOutcome
+    try {
+      outcome = await create()
+    } catch (error) {
+      // Only a 201 is kept: a refused sign-up frees the key, so a corrected retry runs again.
+      await this.store.release(lease).catch((storeError: unknown) => this.options.onStoreError?.(storeError, 'release'))
+      throw error
+    }
+    const kept: KeptSignUp = { accountId: outcome.accountId, response: outcome.response }
+    try {
+      await this.store.complete(lease, kept, this.keepMs)
+    } catch (error) {
+      // The account exists: answering 201 is right, and a retry after the lease gets a 409 at worst.
+      this.options.onStoreError?.(error, 'complete')
+    }
+    return { response: outcome.response, replayed: false }
+  }
+
+  /** The same key and the same request: replay, once the password is shown to be the same one. */
+  private async replay(kept: KeptSignUp, signUp: SignUp, caller: HashContext): Promise<IdempotentAnswer> {
+    const account = await this.accounts.findByUsername(signUp.username)
+    // Gone (or deleted and the name taken again by another account): there is no hash to hold it to.
+    if (account?.id === kept.accountId && !(await this.passwords.verify(signUp.password, account.passwordHash, caller)))
+      throw problems.idempotencyKeyReused()
+    return { response: kept.response, replayed: true }
   }
 }
