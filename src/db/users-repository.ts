@@ -302,7 +302,8 @@ export class UsersRepository {
    * username_key compares bytes on every engine (migration 0009), so each page is one range scan of
    * its unique index, as cheap at the thousandth page as at the first. The prefix is the range
    * [prefix, prefix + '~'): every key character sorts below '~' (0x7e; the highest, 'z', is 0x7a),
-   * so a key is in it exactly when it starts with the prefix.
+   * so a key is in it exactly when it starts with the prefix. One lower bound, the tighter of the
+   * two, so the planner estimates the range as it is.
    */
   async listPage({
     afterKey,
@@ -314,10 +315,10 @@ export class UsersRepository {
     limit: number
   }): Promise<Account[]> {
     let query = this.db.kysely.selectFrom('users').select(ACCOUNT_COLUMNS).orderBy('username_key').limit(limit)
-    if (afterKey !== undefined) query = query.where('username_key', '>', afterKey)
-    if (prefix !== undefined) {
-      query = query.where('username_key', '>=', prefix).where('username_key', '<', `${prefix}~`)
-    }
+    if (afterKey !== undefined && (prefix === undefined || afterKey >= prefix)) {
+      query = query.where('username_key', '>', afterKey)
+    } else if (prefix !== undefined) query = query.where('username_key', '>=', prefix)
+    if (prefix !== undefined) query = query.where('username_key', '<', `${prefix}~`)
     return (await query.execute()).map(toAccount)
   }
 }
