@@ -7,12 +7,14 @@
  * by the key's SHA-256, and a running record whose process died expires by itself.
  */
 import { setTimeout as sleep } from 'node:timers/promises'
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { UsersRepository } from '../src/db/users-repository.js'
 import { IdempotencyKeysRepository } from '../src/db/idempotency-keys-repository.js'
 import { fingerprintOf, keyHashOf } from '../src/idempotency/fingerprint.js'
 import { IdempotentSignUps } from '../src/idempotency/idempotent-sign-ups.js'
+import type { IdempotencyStore, KeptSignUp } from '../src/idempotency/idempotency-store.js'
 import { openIdempotencyStore } from '../src/idempotency/open-idempotency-store.js'
+import { RedisIdempotencyStore } from '../src/idempotency/redis-idempotency-store.js'
 import { SqlIdempotencyStore } from '../src/idempotency/sql-idempotency-store.js'
 import {
   PASSWORD,
@@ -81,6 +83,55 @@ async function storedRecords(service: Service): Promise<{ keyHash: string; text:
   } finally {
     await redis.close()
   }
+}
+
+/**
+ * What every store must do, held against one: take a key once, show the live record to others,
+ * let an expired one be taken over, keep the answer as it was given, and never let an attempt
+ * whose lease ran out complete or release its successor's record.
+ */
+async function storeContract(t: Test, store: IdempotencyStore): Promise<void> {
+  const kept: KeptSignUp = {
+    accountId: '0f9c3c8e-0000-4000-8000-000000000000',
+    response: {
+      status: 201,
+      headers: { location: '/user/zo%C3%AB', etag: '"1-abcd"' },
+      body: { username: 'zoë', data: { note: 'Zoë 🚀 "quoted"', big: 'x'.repeat(16_000) } }
+    }
+  }
+  const keyHash = keyHashOf(newKey())
+  const [mine, theirs] = ['a'.repeat(64), 'b'.repeat(64)]
+  const first = await store.begin(keyHash, mine, 300)
+  t.equal(first.state, 'started', 'a new key is taken')
+  t.same(
+    await store.begin(keyHash, theirs, 300),
+    { state: 'running', fingerprint: mine },
+    "a second request sees the running record, with the first one's fingerprint"
+  )
+  await sleep(450)
+  const second = await store.begin(keyHash, mine, 60_000)
+  t.equal(second.state, 'started', 'once the running record has expired, the key is taken over')
+  if (first.state !== 'started' || second.state !== 'started') return
+  t.equal(await store.complete(first.lease, kept, 60_000), false, 'the attempt whose lease ran out cannot complete')
+  await store.release(first.lease)
+  t.same(
+    await store.begin(keyHash, mine, 60_000),
+    { state: 'running', fingerprint: mine },
+    "nor release its successor's record"
+  )
+  t.equal(await store.complete(second.lease, kept, 60_000), true, 'the attempt holding the key completes it')
+  t.same(
+    await store.begin(keyHash, theirs, 60_000),
+    { state: 'done', fingerprint: mine, kept },
+    'the kept answer reads back exactly as it was given (16 KB of data, non-ASCII text)'
+  )
+  await store.release(second.lease)
+  t.equal((await store.begin(keyHash, mine, 60_000)).state, 'done', 'a release after completion keeps the answer')
+
+  const freed = keyHashOf(newKey())
+  const taken = await store.begin(freed, mine, 60_000)
+  if (taken.state === 'started') await store.release(taken.lease)
+  t.equal((await store.begin(freed, mine, 60_000)).state, 'started', 'a released key can be taken again at once')
 }
 
 function isReplayOf(response: Response, first: Response): boolean {
@@ -308,25 +359,38 @@ forEachBackend(t, async (t, backend) => {
     t.equal(await accountsNamed(slow, body.username), 1, 'and the database holds exactly one account')
   })
 
-  if (backend === 'sqlite' || backend === 'postgres') {
-    t.test('expired rows are swept from the table when a key is taken', async (t) => {
-      const keys = new IdempotencyKeysRepository(service.app.db)
-      const past = new Date(Date.now() - 1000)
-      const expired = Array.from({ length: 5 }, (_, i) => keyHashOf(`expired-${i}-${newKey()}`))
-      for (const keyHash of expired) await keys.insertRunning(keyHash, 'f'.repeat(64), past)
-      const live = keyHashOf(newKey())
-      await keys.insertRunning(live, 'f'.repeat(64), new Date(Date.now() + 60_000))
-      const store = new SqlIdempotencyStore(keys)
-      const begun = await store.begin(keyHashOf(newKey()), 'e'.repeat(64), 60_000)
-      t.equal(begun.state, 'started', 'a new key is taken')
-      const left = new Set((await storedRecords(service)).map((record) => record.keyHash))
-      t.notOk(
-        expired.some((keyHash) => left.has(keyHash)),
-        'the five expired rows are gone'
-      )
-      t.ok(left.has(live), 'a live row stays')
-    })
+  t.test("the SQL store keeps its promises on this backend's database engine", async (t) => {
+    await storeContract(t, new SqlIdempotencyStore(new IdempotencyKeysRepository(service.app.db)))
+  })
+
+  if (service.app.redis) {
+    const redis = service.app.redis
+    t.test(
+      `the Redis store keeps its promises on ${service.config.redis?.kind === 'cluster' ? 'the cluster' : 'one server'}`,
+      async (t) => {
+        await storeContract(t, new RedisIdempotencyStore(redis, service.redisPrefix))
+      }
+    )
   }
+
+  t.test("expired rows are swept from the table when a key is taken, on this backend's database engine", async (t) => {
+    const keys = new IdempotencyKeysRepository(service.app.db)
+    const past = new Date(Date.now() - 1000)
+    const expired = Array.from({ length: 5 }, (_, i) => keyHashOf(`expired-${i}-${newKey()}`))
+    for (const keyHash of expired) await keys.insertRunning(keyHash, 'f'.repeat(64), past)
+    const live = keyHashOf(newKey())
+    await keys.insertRunning(live, 'f'.repeat(64), new Date(Date.now() + 60_000))
+    const store = new SqlIdempotencyStore(keys)
+    const begun = await store.begin(keyHashOf(newKey()), 'e'.repeat(64), 60_000)
+    t.equal(begun.state, 'started', 'a new key is taken')
+    const rows = await service.app.db.kysely.selectFrom('idempotency_keys').select('key_hash').execute()
+    const left = new Set(rows.map((row) => row.key_hash))
+    t.notOk(
+      expired.some((keyHash) => left.has(keyHash)),
+      'the five expired rows are gone'
+    )
+    t.ok(left.has(live), 'a live row stays')
+  })
 
   if (backend === 'postgres-cluster') {
     t.test('on a Redis Cluster, keys spread over the masters and each works on its own', async (t) => {

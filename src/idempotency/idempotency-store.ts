@@ -48,16 +48,14 @@ export interface IdempotencyStore {
   release(lease: Lease): Promise<void>
 }
 
-/** Reads a kept record back; anything else is a fault, not a record to act on. */
+/** Reads a kept record back (and nothing of it but the record); anything else is a fault, not a record to act on. */
 export function parseRecord(text: string): KeyRecord {
-  const record = JSON.parse(text) as Partial<KeyRecord & { kept: KeptSignUp }>
-  if (record.state === 'running' && typeof record.fingerprint === 'string') return record as KeyRecord
-  if (
-    record.state === 'done' &&
-    typeof record.fingerprint === 'string' &&
-    typeof record.kept?.accountId === 'string' &&
-    typeof record.kept.response?.status === 'number'
-  )
-    return record as KeyRecord
+  const record = JSON.parse(text) as Partial<{ state: string; fingerprint: string; kept: KeptSignUp }>
+  const { state, fingerprint, kept } = record
+  if (typeof fingerprint === 'string') {
+    if (state === 'running') return { state, fingerprint }
+    if (state === 'done' && typeof kept?.accountId === 'string' && typeof kept.response?.status === 'number')
+      return { state, fingerprint, kept: { accountId: kept.accountId, response: kept.response } }
+  }
   throw new Error('idempotency store: a record of an unknown shape')
 }
