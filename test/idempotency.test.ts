@@ -182,6 +182,13 @@ forEachBackend(t, async (t, backend) => {
     const viaClient = await service.client().signUp(body, { idempotencyKey: key })
     t.same(viaClient, first.body, "the SDK's signUp with idempotencyKey gets the same account back")
     t.equal(await accountsNamed(service, username), 1, 'after four requests with the key, exactly one account exists')
+
+    const formKey = newKey()
+    const form = { username: uniqueName('form'), password: PASSWORD }
+    const sendForm = () => service.request('POST', '/user', { form, headers: { 'idempotency-key': formKey } })
+    const byForm = await sendForm()
+    expectStatus(t, byForm, 201, 'an HTML form sign-up with a key creates the account')
+    t.ok(isReplayOf(await sendForm(), byForm), 'and the same form again replays it')
   })
 
   t.test('the same key for another request is a 422 and changes nothing', async (t) => {
