@@ -15,7 +15,7 @@ import { IdempotentSignUps } from '../src/idempotency/idempotent-sign-ups.js'
 import type { IdempotencyStore, KeptSignUp } from '../src/idempotency/idempotency-store.js'
 import { openIdempotencyStore } from '../src/idempotency/open-idempotency-store.js'
 import { RedisIdempotencyStore } from '../src/idempotency/redis-idempotency-store.js'
-import { SqlIdempotencyStore } from '../src/idempotency/sql-idempotency-store.js'
+import { SWEEP_BATCH, SqlIdempotencyStore } from '../src/idempotency/sql-idempotency-store.js'
 import {
   PASSWORD,
   type Response,
@@ -380,23 +380,38 @@ forEachBackend(t, async (t, backend) => {
     )
   }
 
-  t.test("expired rows are swept from the table when a key is taken, on this backend's database engine", async (t) => {
-    const keys = new IdempotencyKeysRepository(service.app.db)
-    const past = new Date(Date.now() - 1000)
-    const expired = Array.from({ length: 5 }, (_, i) => keyHashOf(`expired-${i}-${newKey()}`))
-    for (const keyHash of expired) await keys.insertRunning(keyHash, 'f'.repeat(64), past)
+  t.test("expired rows are swept from the table when keys are taken, on this backend's database engine", async (t) => {
+    const { db } = service.app
+    const keys = new IdempotencyKeysRepository(db)
+    const expired = Array.from({ length: SWEEP_BATCH + 50 }, (_, i) => keyHashOf(`expired-${i}-${newKey()}`))
+    await db.kysely
+      .insertInto('idempotency_keys')
+      .values(
+        expired.map((keyHash) => ({
+          key_hash: keyHash,
+          state: 'done',
+          fingerprint: 'f'.repeat(64),
+          response: '{}',
+          expires_at: db.time(new Date(Date.now() - 1000))
+        }))
+      )
+      .execute()
     const live = keyHashOf(newKey())
     await keys.insertRunning(live, 'f'.repeat(64), new Date(Date.now() + 60_000))
+    const remaining = async () => {
+      const rows = await db.kysely.selectFrom('idempotency_keys').select('key_hash').execute()
+      const left = new Set(rows.map((row) => row.key_hash))
+      return { expired: expired.filter((keyHash) => left.has(keyHash)).length, live: left.has(live) }
+    }
     const store = new SqlIdempotencyStore(keys)
-    const begun = await store.begin(keyHashOf(newKey()), 'e'.repeat(64), 60_000)
-    t.equal(begun.state, 'started', 'a new key is taken')
-    const rows = await service.app.db.kysely.selectFrom('idempotency_keys').select('key_hash').execute()
-    const left = new Set(rows.map((row) => row.key_hash))
-    t.notOk(
-      expired.some((keyHash) => left.has(keyHash)),
-      'the five expired rows are gone'
+    t.equal((await store.begin(keyHashOf(newKey()), 'e'.repeat(64), 60_000)).state, 'started', 'a new key is taken')
+    t.same(await remaining(), { expired: 50, live: true }, `taking it swept one batch of ${SWEEP_BATCH} expired rows`)
+    await store.begin(keyHashOf(newKey()), 'e'.repeat(64), 60_000)
+    t.same(
+      await remaining(),
+      { expired: 0, live: true },
+      'the batch came back full, so the next key taken swept the rest at once; the live row stays'
     )
-    t.ok(left.has(live), 'a live row stays')
   })
 
   if (backend === 'postgres-cluster') {

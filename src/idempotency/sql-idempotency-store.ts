@@ -2,7 +2,7 @@
  * Idempotency-Key records in the database (the embedded default), one row per key hash. Taking a
  * key is an INSERT; when the key has a row, an expired one is taken over by one conditional UPDATE
  * (so two requests never both take it), a live one is returned. Expired rows are swept on the way:
- * at most once a minute per process, a bounded batch, after a key was taken.
+ * a bounded batch after a key was taken, once a minute per process (sooner while batches come back full).
  */
 import type { IdempotencyKeysRepository } from '../db/idempotency-keys-repository.js'
 import {
@@ -69,7 +69,9 @@ export class SqlIdempotencyStore implements IdempotencyStore {
     if (now.getTime() - this.lastSweep < this.sweepEveryMs) return
     this.lastSweep = now.getTime()
     try {
-      await this.keys.deleteExpired(now, SWEEP_BATCH)
+      // A full batch means more are waiting: the next key taken sweeps again, so the sweep keeps up
+      // with any rate of sign-ups (at most one batch per key taken).
+      if ((await this.keys.deleteExpired(now, SWEEP_BATCH)) >= SWEEP_BATCH) this.lastSweep = 0
     } catch (error) {
       this.options.onSweepError?.(error)
     }
