@@ -4,9 +4,10 @@
  * event has no field that could hold one.
  *
  * Recording is off the request's path: `record` queues the event and returns at once; a writer
- * inserts the queue's events one at a time, in the order they were recorded (so ids follow the
- * order of events within a process), on one pool connection at most, so the trail can never take
- * the connections requests need. A write that fails is reported to `onWriteFailure` (logged and
+ * inserts the queue's events in the order they were recorded (so ids follow the order of events
+ * within a process), one statement at a time on one pool connection at most, so the trail can
+ * never take the connections requests need. Whatever queued while a statement ran goes in the
+ * next one (up to the repository's batch limit), so a busy process writes many events per round trip. A write that fails is reported to `onWriteFailure` (logged and
  * counted by the plugin) and never reaches the request it describes.
  */
 import type { components } from '../../generated/openapi.js'
@@ -78,8 +79,8 @@ export interface CursorCodec {
 }
 
 export interface AuditTrailOptions {
-  /** A write that failed (the event is lost): log it, count it. Must not throw. */
-  onWriteFailure?: (error: unknown, event: NewAuditEvent) => void
+  /** A write that failed (its events are lost): log it, count it. Must not throw. */
+  onWriteFailure?: (error: unknown, events: NewAuditEvent[]) => void
   /**
    * Events waiting to be written, at most; past it (the database is down or far behind) new
    * events are dropped and reported as failed writes, so memory stays bounded.
@@ -109,8 +110,9 @@ export function operatorEvent(action: AuditAction, account: { id: string; userna
 export class AuditTrail {
   private readonly queue: NewAuditEvent[] = []
   private writing: Promise<void> | null = null
+  private pruning: Promise<void> | null = null
   private failures = 0
-  private readonly onWriteFailure: (error: unknown, event: NewAuditEvent) => void
+  private readonly onWriteFailure: (error: unknown, events: NewAuditEvent[]) => void
   private readonly maxQueued: number
 
   constructor(
@@ -130,28 +132,31 @@ export class AuditTrail {
   /** Records the event off the request's path: a failure is logged and counted, never thrown. */
   record(event: NewAuditEvent): void {
     if (this.queue.length >= this.maxQueued) {
-      this.failed(new Error(`audit trail: ${this.maxQueued} events already wait to be written`), event)
+      this.failed(new Error(`audit trail: ${this.maxQueued} events already wait to be written`), [event])
       return
     }
     this.queue.push(event)
     this.writing ??= this.drain()
   }
 
-  /** Resolves once every event recorded so far is written (or has failed). Never rejects. */
+  /** Resolves once every event recorded so far is written (or has failed) and no prune runs. Never rejects. */
   async settled(): Promise<void> {
-    while (this.writing) await this.writing
+    while (this.writing || this.pruning) {
+      await this.writing
+      await this.pruning
+    }
   }
 
   private async drain(): Promise<void> {
     // Started from record(): the first write waits for the next tick, never runs in the caller's.
     await Promise.resolve()
     try {
-      for (let event = this.queue.shift(); event !== undefined; event = this.queue.shift()) {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0, this.events.batchLimit)
         try {
-          const { at, ...rest } = event
-          await this.events.insert({ ...rest, occurredAt: at })
+          await this.events.insert(batch.map(({ at, ...event }) => ({ ...event, occurredAt: at })))
         } catch (error) {
-          this.failed(error, event)
+          this.failed(error, batch)
         }
       }
     } finally {
@@ -159,10 +164,10 @@ export class AuditTrail {
     }
   }
 
-  private failed(error: unknown, event: NewAuditEvent): void {
-    this.failures++
+  private failed(error: unknown, events: NewAuditEvent[]): void {
+    this.failures += events.length
     try {
-      this.onWriteFailure(error, event)
+      this.onWriteFailure(error, events)
     } catch {
       // A broken logger must not stop the writer.
     }
@@ -180,7 +185,16 @@ export class AuditTrail {
 
   /** Deletes the events older than `retentionDays` before `now`; how many went. */
   prune(now: Date, retentionDays: number, options: PruneOptions = {}): Promise<number> {
-    return this.events.pruneOlderThan(new Date(now.getTime() - retentionDays * DAY_MS), options)
+    const run = this.events.pruneOlderThan(new Date(now.getTime() - retentionDays * DAY_MS), options)
+    const tracked: Promise<void> = run.then(
+      () => {},
+      () => {}
+    )
+    this.pruning = tracked
+    tracked.finally(() => {
+      if (this.pruning === tracked) this.pruning = null
+    })
+    return run
   }
 
   private async page(targetId: string | undefined, { limit, after }: PageRequest): Promise<EventPage> {

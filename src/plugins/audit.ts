@@ -82,10 +82,17 @@ export default fp(
       new AuditEventsRepository(app.db),
       { encode: encodeCursor, decode: decodeCursor },
       {
-        onWriteFailure: (error, event) =>
+        onWriteFailure: (error, events) =>
           app.log.warn(
-            { err: error, audit: { action: event.action, requestId: event.requestId } },
-            'audit trail: an event could not be written (the request was answered regardless)'
+            {
+              err: error,
+              audit: {
+                lost: events.length,
+                actions: events.map((event) => event.action),
+                requestIds: events.map((event) => event.requestId)
+              }
+            },
+            'audit trail: events could not be written (their requests were answered regardless)'
           )
       }
     )
