@@ -147,6 +147,22 @@ export class AuditTrail {
     }
   }
 
+  /**
+   * For a service closing: waits until what was recorded is written, or `waitMs` has passed (a
+   * database that is down would take a second per statement); whatever still waits then is
+   * dropped and reported as lost.
+   */
+  async close(waitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, waitMs)
+    })
+    await Promise.race([this.settled(), deadline])
+    clearTimeout(timer)
+    const left = this.queue.splice(0)
+    if (left.length > 0) this.failed(new Error(`audit trail: closing with ${left.length} events not yet written`), left)
+  }
+
   private async drain(): Promise<void> {
     // Started from record(): the first write waits for the next tick, never runs in the caller's.
     await Promise.resolve()

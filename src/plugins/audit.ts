@@ -35,6 +35,9 @@ declare module 'fastify' {
 /** How often events past their retention are pruned. */
 export const PRUNE_INTERVAL_MS = 3_600_000
 
+/** How long a close waits for queued events to be written before it drops (and counts) them. */
+const CLOSE_WAIT_MS = 5000
+
 /** Set by the sign-up handler on an answer replayed for a retried Idempotency-Key. */
 const REPLAYED_HEADER = 'idempotent-replayed'
 
@@ -149,7 +152,7 @@ export default fp(
       clearInterval(timer)
       closing.abort()
       await pruning
-      await trail.settled()
+      await trail.close(CLOSE_WAIT_MS)
     })
   },
   { name: 'audit', dependencies: ['stores'] }
