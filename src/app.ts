@@ -12,6 +12,7 @@ import { Readiness } from './health/readiness.js'
 import { ignoreBodies, registerBodyParsers } from './http/body-parsers.js'
 import { RequestLog } from './http/request-log.js'
 import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } from './http/problem-handler.js'
+import { coerceQueryIntegers } from './http/query-integers.js'
 import { fastifyTimeoutOptions } from './http/server-timeouts.js'
 import { logDestination as createLogDestination } from './logging/destination.js'
 import { requestIdOf } from './logging/request-id.js'
@@ -140,6 +141,7 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
   })
   await app.register(async function api(routes) {
     await registerBodyParsers(routes)
+    coerceQueryIntegers(routes)
     authenticateFirst(routes)
     await routes.register(openapiGlue, {
       specification: specDocument,
