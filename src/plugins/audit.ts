@@ -62,7 +62,7 @@ function actionFor(
   return undefined
 }
 
-export function auditEventOf(request: FastifyRequest, action: AuditAction, succeeded: boolean): NewAuditEvent {
+function auditEventOf(request: FastifyRequest, action: AuditAction, succeeded: boolean): NewAuditEvent {
   const caller: AuditSubject | null = request.account
     ? { id: request.account.id, username: request.account.username }
     : null
@@ -142,10 +142,11 @@ export default fp(
           pruning = null
         })
     }
-    const timer = setInterval(prune, PRUNE_INTERVAL_MS)
-    timer.unref()
+    let timer: NodeJS.Timeout | undefined
     app.addHook('onReady', async () => {
       prune()
+      timer = setInterval(prune, PRUNE_INTERVAL_MS)
+      timer.unref()
     })
     // Before the stores close the database (their hook was added first, so it runs after this one).
     app.addHook('onClose', async () => {
