@@ -151,6 +151,66 @@ forEachBackend(t, async (t, backend) => {
     t.equal((await problemOf(service.client().logout())).status, 401, 'logout needs a token')
   })
 
+  await t.test('signUp with an idempotencyKey: a retry gets the same account, not a 409', async (t) => {
+    const client = service.client()
+    const name = uniqueName('idem')
+    const key = `sdk-${name}`
+    const first = await client.signUp({ username: name, password: PASSWORD }, { idempotencyKey: key })
+    const retry = await client.signUp({ username: name, password: PASSWORD }, { idempotencyKey: key })
+    t.strictSame(retry, first, 'the retry resolves to the same account')
+    t.equal(client.etagOf(retry), client.etagOf(first), 'with the same ETag')
+    const reused = await problemOf(
+      client.signUp({ username: name, password: 'another long password' }, { idempotencyKey: key })
+    )
+    t.equal(reused.status, 422, 'the key with another body is a 422 problem')
+  })
+
+  await t.test('admins page through accounts and events; users read their own events', async (t) => {
+    const admin = uniqueName('zadmin')
+    await service.client().signUp({ username: admin, password: PASSWORD })
+    await service.makeAdmin(admin)
+    const root = service.client()
+    await root.login({ username: admin, password: PASSWORD })
+    const prefix = uniqueName('page')
+    for (const n of [3, 1, 2]) await service.client().signUp({ username: `${prefix}-${n}`, password: PASSWORD })
+    const first = await root.listUsers({ prefix, limit: 2 })
+    t.strictSame(
+      first.users.map((user) => user.username),
+      [`${prefix}-1`, `${prefix}-2`],
+      'listUsers: the first page, by username'
+    )
+    t.type(first.next, 'string', 'with a cursor to the next')
+    const second = await root.listUsers({ prefix, limit: 2, after: first.next! })
+    t.strictSame(
+      second.users.map((user) => user.username),
+      [`${prefix}-3`],
+      'the next page holds the rest'
+    )
+    t.equal(second.next, null, 'and no cursor: it is the last')
+
+    const ben = service.client()
+    await ben.login({ username: `${prefix}-1`, password: PASSWORD })
+    // Events are written just after each answer: wait (briefly) for the login's.
+    let own = await ben.listUserEvents(`${prefix}-1`)
+    for (let tries = 0; own.events.length < 2 && tries < 40; tries++) {
+      await new Promise((resolve) => setTimeout(resolve, 50))
+      own = await ben.listUserEvents(`${prefix}-1`)
+    }
+    t.strictSame(
+      own.events.map((event) => event.action),
+      ['login-succeeded', 'signed-up'],
+      'listUserEvents: your own, newest first'
+    )
+    t.equal((await problemOf(ben.listUserEvents(admin))).status, 403, "another user's events are a 403")
+    t.equal((await problemOf(ben.listUsers())).status, 403, 'listUsers is for admins only (403)')
+    t.equal((await problemOf(ben.listEvents())).status, 403, 'listEvents is for admins only (403)')
+    const everyone = await root.listEvents({ limit: 100 })
+    t.ok(
+      everyone.events.some((event) => event.target === `${prefix}-1` && event.action === 'login-succeeded'),
+      "listEvents: an admin sees everyone's events"
+    )
+  })
+
   await t.test('fetch and middleware options are used', async (t) => {
     const seen: string[] = []
     const client = createAccountsClient({
