@@ -4,10 +4,14 @@
  * answer must be, sends it, checks the answer and updates the model.
  *
  * - one command per operation of openapi.yaml, with valid requests and near misses (other users'
- *   and admins' tokens, mangled bearer headers, names in other letter cases);
+ *   and admins' tokens, mangled bearer headers, names in other letter cases); reads with and
+ *   without If-None-Match, writes with and without If-Match (the target's current ETag, a stale
+ *   one, `*`, weak, another account's, lists, malformed); merge patches made from the target's
+ *   data as the model has it (removals, nested merges, arrays, near the size and depth limits)
+ *   and near misses of them;
  * - `bodyFuzz`: a body for any operation, valid or mutated (wrong types, missing and extra fields,
  *   huge strings, deep nesting, duplicate and prototype keys, truncation, random bytes), in any
- *   content type (JSON, form, text, multipart, none);
+ *   content type (JSON, merge patch, form, text, multipart, none);
  * - `pathFuzz`: hostile usernames in paths (percent-encoding, unicode, `..`, `%00`, very long);
  * - `routeFuzz`: methods and paths the contract does not have;
  * - `check`: the database and the session store against the model.
@@ -17,23 +21,45 @@ import fc from 'fast-check'
 import { parse } from 'yaml'
 import {
   ADMIN,
+  type AliasForm,
   bearerHeader,
+  type Condition,
   type Credential,
+  conditionArb,
   contentTypeArb,
   credentialArb,
   dataArb,
   type Mutation,
+  mergePatchTypeArb,
   mutationArb,
   NAMES,
+  nestedObject,
   PASSWORD,
+  type PatchEnvelope,
+  type PatchStep,
   passwordArb,
+  patchArb,
+  patchEnvelopeArb,
   type Recase,
   recase,
   renderBody,
   segmentArb,
+  usableCredentialArb,
   usernameArb
 } from './inputs.js'
-import { type Call, type Json, keyOf, type Model, type OperationId, predict, type Session } from './model.js'
+import {
+  type Account,
+  type Call,
+  entityTag,
+  type Json,
+  type JsonObject,
+  keyOf,
+  type Model,
+  mergePatch,
+  type OperationId,
+  predict,
+  type Session
+} from './model.js'
 import { describeRequest, invariantViolations, show, type Wire, type WireRequest, type WireResponse } from './wire.js'
 
 export interface Real {
@@ -64,6 +90,8 @@ export function firstProblem(message: string): string {
 export async function exchange(model: Model, real: Real, call: Call): Promise<WireResponse> {
   const outcome = predict(model, call)
   const res = await real.wire.send(call.request)
+  const etag = res.headers.get('etag')
+  if (etag && res.status < 400) model.sawTag(etag)
   const problems = invariantViolations(call.request, res)
   if (!outcome.statuses.includes(res.status)) {
     problems.push(`expected ${outcome.statuses.join(' or ')} (${outcome.because}), got ${res.status}`)
@@ -113,6 +141,146 @@ function nearMiss(password: string): string {
   const chars = [...password]
   chars[chars.length - 1] = chars[chars.length - 1] === 'x' ? 'y' : 'x'
   return chars.join('')
+}
+
+/** The If-Match or If-None-Match value a generated condition becomes, for the account named `name`. */
+function conditionHeader(model: Model, name: string, condition: Condition): string {
+  const account = model.accounts.get(keyOf(name))
+  const current = account ? entityTag(account) : '"1-AAAA"'
+  const at = (version: number) => (account ? `"${version}-${account.tag}"` : `"${version}-AAAA"`)
+  const version = account?.version ?? 1
+  const stale = (back: number) => at(version - back >= 1 ? version - back : version + Math.abs(back))
+  const others = [...model.accounts.values()].filter((other) => other !== account)
+  const other = (pick: number) => (others.length ? entityTag(others[pick % others.length]!) : stale(1))
+  switch (condition.kind) {
+    case 'current':
+      return current
+    case 'any':
+      return '*'
+    case 'stale':
+      return stale(condition.back)
+    case 'weak':
+      return `W/${current}`
+    case 'other':
+      return other(condition.pick)
+    case 'seen':
+      return model.seenTags.length ? model.seenTags[condition.pick % model.seenTags.length]! : current
+    case 'list': {
+      const tags = [stale(1), other(condition.pick)]
+      if (condition.current) tags.splice(condition.pick % 3, 0, condition.weakCurrent ? `W/${current}` : current)
+      return tags.join(condition.pick % 2 ? ',' : ' , ')
+    }
+    case 'alias': {
+      const spelling: Record<AliasForm, string> = {
+        'leading-zero': `0${version}`,
+        plus: `+${version}`,
+        decimal: `${version}.0`,
+        exponent: `${version}e0`
+      }
+      return account ? `"${spelling[condition.form]}-${account.tag}"` : current
+    }
+    case 'header':
+      return condition.value
+  }
+}
+
+const isObject = (value: Json | undefined): value is JsonObject =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * Sets a copy of `value` at `keys` in a patch under construction, making (or replacing) objects on
+ * the way. A copy: the value may be the model's own data (or fast-check's), which a later edit
+ * down the same path must not write into.
+ */
+function putAt(patch: JsonObject, keys: string[], key: string, value: Json): void {
+  let node = patch
+  for (const step of keys) {
+    const next = Object.hasOwn(node, step) ? node[step] : undefined
+    const child: JsonObject = isObject(next) ? next : {}
+    Object.defineProperty(node, step, { value: child, enumerable: true, writable: true, configurable: true })
+    node = child
+  }
+  Object.defineProperty(node, key, {
+    value: structuredClone(value),
+    enumerable: true,
+    writable: true,
+    configurable: true
+  })
+}
+
+const utf8Bytes = (value: Json) => Buffer.byteLength(JSON.stringify(value), 'utf8')
+
+/** The merge patch the steps make of the account's data (see PatchEdit); `{}` for no account. */
+function buildPatch(account: Account | undefined, steps: PatchStep[]): JsonObject {
+  const data: JsonObject = account?.data ?? {}
+  const patch: JsonObject = {}
+  for (const { path, edit } of steps) {
+    if (edit.kind === 'fill') {
+      const without = mergePatch(data, { ...patch, pad: '' })
+      const room = edit.bytes - utf8Bytes(without)
+      if (room >= 0) putAt(patch, [], 'pad', 'x'.repeat(room))
+      continue
+    }
+    if (edit.kind === 'deepen') {
+      putAt(patch, [], 'deep', nestedObject(edit.levels - 1))
+      continue
+    }
+    // Down the path, through keys that hold objects.
+    const keys: string[] = []
+    let node: JsonObject = data
+    for (const pick of path) {
+      const nested = Object.keys(node).filter((key) => isObject(node[key]))
+      if (!nested.length) break
+      const key = nested[pick % nested.length]!
+      keys.push(key)
+      node = node[key] as JsonObject
+    }
+    const existing = Object.keys(node)
+    const picked = (pick: number) => existing[pick % existing.length]
+    switch (edit.kind) {
+      case 'remove':
+      case 'keep': {
+        const key = picked(edit.pick)
+        if (key !== undefined) putAt(patch, keys, key, edit.kind === 'remove' ? null : node[key]!)
+        break
+      }
+      case 'replace':
+      case 'array':
+        putAt(patch, keys, picked(edit.pick) ?? `k${edit.pick % 4}`, edit.kind === 'array' ? edit.items : edit.value)
+        break
+      case 'remove-absent':
+        if (!Object.hasOwn(node, edit.key)) putAt(patch, keys, edit.key, null)
+        break
+      case 'set':
+        putAt(patch, keys, edit.key, edit.value)
+        break
+    }
+  }
+  return patch
+}
+
+/** The body a patch goes out in. */
+function patchEnvelope(envelope: PatchEnvelope, patch: JsonObject): Json {
+  switch (envelope) {
+    case 'data':
+      return { data: patch }
+    case 'empty':
+      return {}
+    case 'extra-admin':
+      return { data: patch, admin: true }
+    case 'extra-username':
+      return { username: 'ben', data: patch }
+    case 'data-null':
+      return { data: null }
+    case 'data-array':
+      return { data: [patch] }
+    case 'unwrapped':
+      return patch
+    case 'json-patch':
+      return [{ op: 'replace', path: '/data', value: patch }]
+    case 'null':
+      return null
+  }
 }
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value))
@@ -211,8 +379,21 @@ const getRoot = fc.record({ credential: credentialArb, head: fc.constantFrom(fal
   }))
 )
 
+/** A precondition header now and then: absent about half the time. */
+const optionalCondition = fc.option(conditionArb, { nil: undefined, freq: 2 })
+
+/** `{ [header]: value }` for a generated condition on the account named `name`, or nothing. */
+function conditionHeaders(model: Model, header: string, name: string, condition: Condition | undefined) {
+  return condition === undefined ? {} : { [header]: conditionHeader(model, name, condition) }
+}
+
 const getUser = fc
-  .record({ credential: credentialArb, target: targetArb, head: fc.constantFrom(false, false, false, true) })
+  .record({
+    credential: credentialArb,
+    target: targetArb,
+    head: fc.constantFrom(false, false, false, true),
+    ifNoneMatch: optionalCondition
+  })
   .map((p) =>
     requestCommand('getUser', p, (model) => {
       const { headers, owner } = authorize(model, p.credential)
@@ -220,36 +401,78 @@ const getUser = fc
       return {
         op: 'getUser',
         segment: encodeURIComponent(name),
-        request: { method: p.head ? 'HEAD' : 'GET', path: userPath(name), headers }
+        request: {
+          method: p.head ? 'HEAD' : 'GET',
+          path: userPath(name),
+          headers: { ...headers, ...conditionHeaders(model, 'if-none-match', name, p.ifNoneMatch) }
+        }
       }
     })
   )
 
-const updateUser = fc.record({ credential: credentialArb, target: targetArb, data: dataArb }).map((p) =>
-  requestCommand('updateUser', p, (model) => {
-    const { headers, owner } = authorize(model, p.credential)
-    const name = targetName(p.target, owner)
-    return {
-      op: 'updateUser',
-      segment: encodeURIComponent(name),
-      request: {
-        method: 'PUT',
-        path: userPath(name),
-        headers: { ...JSON_HEADERS, ...headers },
-        body: json({ data: p.data })
+const updateUser = fc
+  .record({ credential: credentialArb, target: targetArb, data: dataArb, ifMatch: optionalCondition })
+  .map((p) =>
+    requestCommand('updateUser', p, (model) => {
+      const { headers, owner } = authorize(model, p.credential)
+      const name = targetName(p.target, owner)
+      return {
+        op: 'updateUser',
+        segment: encodeURIComponent(name),
+        request: {
+          method: 'PUT',
+          path: userPath(name),
+          headers: { ...JSON_HEADERS, ...headers, ...conditionHeaders(model, 'if-match', name, p.ifMatch) },
+          body: json({ data: p.data })
+        }
       }
-    }
-  })
-)
+    })
+  )
 
-const deleteUser = fc.record({ credential: credentialArb, target: targetArb }).map((p) =>
+/** A merge patch made from the target's data as the model has it, in an envelope, under a media type. */
+const patchUser = fc
+  .record({
+    credential: usableCredentialArb,
+    target: targetArb,
+    patch: patchArb,
+    envelope: patchEnvelopeArb,
+    contentType: mergePatchTypeArb,
+    ifMatch: optionalCondition
+  })
+  .map((p) =>
+    requestCommand('patchUser', p, (model) => {
+      const { headers, owner } = authorize(model, p.credential)
+      const name = targetName(p.target, owner)
+      const patch = buildPatch(model.accounts.get(keyOf(name)), p.patch)
+      return {
+        op: 'patchUser',
+        segment: encodeURIComponent(name),
+        request: {
+          method: 'PATCH',
+          path: userPath(name),
+          headers: {
+            'content-type': p.contentType,
+            ...headers,
+            ...conditionHeaders(model, 'if-match', name, p.ifMatch)
+          },
+          body: json(patchEnvelope(p.envelope, patch))
+        }
+      }
+    })
+  )
+
+const deleteUser = fc.record({ credential: credentialArb, target: targetArb, ifMatch: optionalCondition }).map((p) =>
   requestCommand('deleteUser', p, (model) => {
     const { headers, owner } = authorize(model, p.credential)
     const name = targetName(p.target, owner)
     return {
       op: 'deleteUser',
       segment: encodeURIComponent(name),
-      request: { method: 'DELETE', path: userPath(name), headers }
+      request: {
+        method: 'DELETE',
+        path: userPath(name),
+        headers: { ...headers, ...conditionHeaders(model, 'if-match', name, p.ifMatch) }
+      }
     }
   })
 )
@@ -265,7 +488,7 @@ const logOut = fc.record({ credential: credentialArb }).map((p) =>
 const bodyFuzz = fc
   .record({
     op: fc.oneof(
-      { weight: 4, arbitrary: fc.constantFrom<OperationId>('signUp', 'logIn', 'updateUser') },
+      { weight: 5, arbitrary: fc.constantFrom<OperationId>('signUp', 'logIn', 'updateUser', 'patchUser') },
       { weight: 1, arbitrary: fc.constantFrom<OperationId>('deleteUser', 'logOut', 'getRoot', 'getUser') }
     ),
     credential: credentialArb,
@@ -274,7 +497,9 @@ const bodyFuzz = fc
     password: passwordArb,
     data: fc.option(dataArb, { nil: undefined }),
     mutation: mutationArb,
-    contentType: contentTypeArb
+    contentType: contentTypeArb,
+    /** Sent instead of contentType to PATCH, whose own type is a merge patch. */
+    patchType: fc.oneof(mergePatchTypeArb, contentTypeArb)
   })
   .map((p) =>
     requestCommand('bodyFuzz', p, (model) => {
@@ -290,30 +515,35 @@ const bodyFuzz = fc
         signUp: ['POST', '/user'],
         logIn: ['POST', '/auth'],
         updateUser: ['PUT', userPath(name)],
+        patchUser: ['PATCH', userPath(name)],
         deleteUser: ['DELETE', userPath(name)],
         logOut: ['DELETE', '/auth'],
         getRoot: ['GET', '/'],
         getUser: ['GET', userPath(name)]
       }
       const [method, path] = route[p.op]
-      const withSegment = p.op === 'updateUser' || p.op === 'deleteUser' || p.op === 'getUser'
+      const withSegment = ['updateUser', 'patchUser', 'deleteUser', 'getUser'].includes(p.op)
+      const contentType = p.op === 'patchUser' ? p.patchType : p.contentType
       return {
         op: p.op,
         ...(withSegment && { segment: encodeURIComponent(name) }),
         request: {
           method,
           path,
-          headers: { ...(p.contentType !== undefined && { 'content-type': p.contentType }), ...headers },
-          body: renderBody(base, p.mutation as Mutation, p.contentType)
+          headers: { ...(contentType !== undefined && { 'content-type': contentType }), ...headers },
+          body: renderBody(base, p.mutation as Mutation, contentType)
         }
       }
     })
   )
 
+const PATH_OPS: Record<string, OperationId> = { PUT: 'updateUser', PATCH: 'patchUser', DELETE: 'deleteUser' }
+const BODY_TYPE_OF: Record<string, string> = { PUT: 'application/json', PATCH: 'application/merge-patch+json' }
+
 /** Hostile usernames in paths, mostly with an admin's token so a wrong lookup would show. */
 const pathFuzz = fc
   .record({
-    method: fc.constantFrom('GET', 'GET', 'HEAD', 'PUT', 'DELETE'),
+    method: fc.constantFrom('GET', 'GET', 'HEAD', 'PUT', 'PATCH', 'DELETE'),
     segment: segmentArb,
     query: fc.constantFrom('', '', '', '?x=1', '?username=admin', '?%zz', '?__proto__[admin]=true'),
     asAdmin: fc.constantFrom(true, true, false),
@@ -328,16 +558,16 @@ const pathFuzz = fc
         p.asAdmin && adminSession
           ? { authorization: `Bearer ${adminSession.token}` }
           : authorize(model, p.credential).headers
-      const op: OperationId = p.method === 'PUT' ? 'updateUser' : p.method === 'DELETE' ? 'deleteUser' : 'getUser'
-      const request: WireRequest =
-        p.method === 'PUT'
-          ? {
-              method: 'PUT',
-              path: `/user/${p.segment}${p.query}`,
-              headers: { ...JSON_HEADERS, ...headers },
-              body: json({ data: { via: p.segment } })
-            }
-          : { method: p.method, path: `/user/${p.segment}${p.query}`, headers }
+      const op = PATH_OPS[p.method] ?? 'getUser'
+      const contentType = BODY_TYPE_OF[p.method]
+      const request: WireRequest = contentType
+        ? {
+            method: p.method,
+            path: `/user/${p.segment}${p.query}`,
+            headers: { 'content-type': contentType, ...headers },
+            body: json({ data: { via: p.segment } })
+          }
+        : { method: p.method, path: `/user/${p.segment}${p.query}`, headers }
       return { op, segment: p.segment, request }
     })
   )
@@ -450,6 +680,7 @@ export const commandArbs: Array<fc.Arbitrary<fc.AsyncCommand<Model, Real>>> = [
   getRoot,
   ...weight(2, getUser),
   ...weight(2, updateUser),
+  ...weight(3, patchUser),
   deleteUser,
   logOut,
   ...weight(8, bodyFuzz),

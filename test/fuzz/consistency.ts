@@ -2,7 +2,8 @@
  * Does the service hold exactly what the accepted requests should have written?
  *
  * - the `users` table: the same accounts (by case-insensitive username), as typed, with the same
- *   admin flag and `data`;
+ *   admin flag, `data` and version, and ids whose routing tag (the first 4 base64url characters of
+ *   their SHA-256) is the one the model learnt from the accounts' ETags;
  * - the session store (the `sessions` table, or Redis and its per-user index): one session per live
  *   token in the model, belonging to the right user, and nothing else;
  * - over HTTP: every live token still answers GET / as its user, every revoked one gets a 401.
@@ -15,6 +16,8 @@ import { exchange, firstProblem, type Real } from './commands.js'
 import { keyOf, type Model, normalise } from './model.js'
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
+/** What every ETag of the account ends in (src/sessions/tokens.ts, routingTagOf). */
+const routingTag = (id: string) => createHash('sha256').update(id).digest('base64url').slice(0, 4)
 
 export async function storeProblems(
   service: Service,
@@ -27,7 +30,7 @@ export async function storeProblems(
   const db = service.app.db.kysely
 
   // Accounts
-  const rows = await db.selectFrom('users').select(['id', 'username', 'admin', 'data']).execute()
+  const rows = await db.selectFrom('users').select(['id', 'username', 'admin', 'data', 'version']).execute()
   const idOf = new Map<string, string>()
   for (const row of rows) {
     const key = keyOf(row.username)
@@ -38,8 +41,20 @@ export async function storeProblems(
       continue
     }
     const data = typeof row.data === 'string' ? JSON.parse(row.data) : row.data
-    const got = { username: row.username, admin: Boolean(row.admin), data: normalise(data) }
-    const want = { username: account.username, admin: account.admin, data: normalise(account.data) }
+    const got = {
+      username: row.username,
+      admin: Boolean(row.admin),
+      version: Number(row.version),
+      tag: routingTag(row.id),
+      data: normalise(data)
+    }
+    const want = {
+      username: account.username,
+      admin: account.admin,
+      version: account.version,
+      tag: account.tag,
+      data: normalise(account.data)
+    }
     if (!isDeepStrictEqual(got, want))
       problems.push(`users row ${JSON.stringify(got).slice(0, 300)} should be ${JSON.stringify(want).slice(0, 300)}`)
   }

@@ -1,8 +1,9 @@
 /**
- * Generators for the fuzzer's inputs: usernames, passwords, `data`, bearer headers, hostile path
- * segments, body mutations and content types. Everything big (64 KiB strings, 5000-deep nesting)
- * is described by a small value and built when the request is rendered, so counterexamples stay
- * readable and shrink fast.
+ * Generators for the fuzzer's inputs: usernames, passwords, `data`, bearer headers, If-Match and
+ * If-None-Match headers, merge patches, hostile path segments, body mutations and content types.
+ * Everything big (64 KiB strings, 5000-deep nesting) or made from the model (ETags, patches of an
+ * account's data) is described by a small value and built when the request is rendered, so
+ * counterexamples stay readable and shrink fast.
  */
 import fc from 'fast-check'
 import type { Json, JsonObject } from './model.js'
@@ -75,7 +76,7 @@ export const passwordArb: fc.Arbitrary<string> = fc.oneof(
 // ---------------------------------------------------------------------------------------------
 // JSON for `data`
 
-const keyArb = fc.oneof(
+export const keyArb = fc.oneof(
   { weight: 4, arbitrary: fc.string({ maxLength: 8 }) },
   { weight: 1, arbitrary: fc.string({ unit: 'grapheme', maxLength: 6 }) },
   {
@@ -141,7 +142,7 @@ const leafArb: fc.Arbitrary<Json> = fc.oneof(
   textArb
 )
 
-const { value: jsonArb } = fc.letrec<{ value: Json; array: Json[]; object: JsonObject }>((tie) => ({
+export const { value: jsonArb } = fc.letrec<{ value: Json; array: Json[]; object: JsonObject }>((tie) => ({
   value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leafArb, tie('array'), tie('object')),
   array: fc.array(tie('value'), { maxLength: 4 }),
   object: fc.dictionary(keyArb, tie('value'), { maxKeys: 4, noNullPrototype: true })
@@ -254,6 +255,20 @@ export const credentialArb: fc.Arbitrary<Credential> = fc.oneof(
   { weight: 2, arbitrary: garbageHeaderArb.map((value): Credential => ({ kind: 'header', value })) }
 )
 
+/** Mostly a live session's token as is, else any credential: for commands about something other than tokens. */
+export const usableCredentialArb: fc.Arbitrary<Credential> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('session' as const),
+      live: fc.constant(true),
+      pick: fc.nat(),
+      shape: fc.constant<TokenShape>('exact')
+    })
+  },
+  { weight: 1, arbitrary: credentialArb }
+)
+
 /** The header a session token becomes. */
 export function bearerHeader(token: string, shape: TokenShape): string {
   const other = token.endsWith('A') ? 'B' : 'A'
@@ -290,6 +305,194 @@ export function bearerHeader(token: string, shape: TokenShape): string {
       return `Bearer ${token.toUpperCase()}`
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Preconditions: If-Match and If-None-Match
+
+/** Spellings of a version that are not its ETag's (RFC 9110 strong comparison: no match). */
+export type AliasForm = 'leading-zero' | 'plus' | 'decimal' | 'exponent'
+
+/**
+ * What an If-Match or If-None-Match header holds, resolved against the model when the request is
+ * built (commands.ts): the target's ETag as it is now, an older (or a future) version of it, `*`,
+ * the weak form, another account's, any ETag seen in the run, a list, the version spelt otherwise,
+ * or a literal header (malformed, or well-formed oddities such as `""` and `"*"`).
+ */
+export type Condition =
+  | { kind: 'current' }
+  | { kind: 'any' }
+  | { kind: 'stale'; back: number }
+  | { kind: 'weak' }
+  | { kind: 'other'; pick: number }
+  | { kind: 'seen'; pick: number }
+  | { kind: 'list'; current: boolean; weakCurrent: boolean; pick: number }
+  | { kind: 'alias'; form: AliasForm }
+  | { kind: 'header'; value: string }
+
+export const conditionArb: fc.Arbitrary<Condition> = fc.oneof(
+  { weight: 8, arbitrary: fc.constant<Condition>({ kind: 'current' }) },
+  { weight: 2, arbitrary: fc.constant<Condition>({ kind: 'any' }) },
+  {
+    weight: 4,
+    arbitrary: fc.record({ kind: fc.constant('stale' as const), back: fc.constantFrom(1, 1, 2, -1) })
+  },
+  { weight: 2, arbitrary: fc.constant<Condition>({ kind: 'weak' }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('other' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('seen' as const), pick: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('list' as const),
+      current: fc.boolean(),
+      weakCurrent: fc.boolean(),
+      pick: fc.nat()
+    })
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('alias' as const),
+      form: fc.constantFrom<AliasForm>('leading-zero', 'plus', 'decimal', 'exponent')
+    })
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .constantFrom(
+        '',
+        ' ',
+        ',',
+        ' , ,',
+        '**',
+        ' * ',
+        'W/*',
+        '"*"',
+        '""',
+        '1-AAAA',
+        '"1-AAAA',
+        '1-AAAA"',
+        'w/"1-AAAA"',
+        'W/ "1-AAAA"',
+        '"1-AAAA" "2-AAAA"',
+        '"1-AAAA";"2-AAAA"',
+        '*, "1-AAAA"',
+        '"1-AAAA", *',
+        '"a b"',
+        '"a"b"',
+        "'1-AAAA'",
+        '"1-AAAA",,',
+        `"1-AAAA", ${'"2-AAAA", '.repeat(110)}"3-AAAA"`,
+        'x'.repeat(1025)
+      )
+      .map((value): Condition => ({ kind: 'header', value }))
+  }
+)
+
+// ---------------------------------------------------------------------------------------------
+// Merge patches (RFC 7396), built from the target's data when the request is sent
+
+/**
+ * One edit of a merge patch, at the object reached by following `path` down the target's data
+ * (each number picks one of the keys holding an object, as deep as there are such keys). An edit of
+ * an existing key (`pick`) in an empty object sets a fresh one instead, except `remove` and `keep`.
+ */
+export type PatchEdit =
+  | { kind: 'remove'; pick: number }
+  | { kind: 'remove-absent'; key: string }
+  | { kind: 'set'; key: string; value: Json }
+  | { kind: 'replace'; pick: number; value: Json }
+  /** An existing key with the value it has: a patch of only these changes nothing. */
+  | { kind: 'keep'; pick: number }
+  | { kind: 'array'; pick: number; items: Json[] }
+  /** Top level: a `pad` string sized so the merged data is `bytes` long as JSON. */
+  | { kind: 'fill'; bytes: number }
+  /** Top level: objects nested under `deep` so the merged data is `levels` deep. */
+  | { kind: 'deepen'; levels: number }
+
+export interface PatchStep {
+  path: number[]
+  edit: PatchEdit
+}
+
+const patchEditArb: fc.Arbitrary<PatchEdit> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('remove' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('remove-absent' as const), key: keyArb }) },
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('set' as const), key: keyArb, value: jsonArb }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('replace' as const), pick: fc.nat(), value: jsonArb }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('keep' as const), pick: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      kind: fc.constant('array' as const),
+      pick: fc.nat(),
+      items: fc.array(jsonArb, { maxLength: 3 })
+    })
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('fill' as const),
+      bytes: fc.constantFrom(8_000, 16_383, 16_384, 16_384, 16_385)
+    })
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('deepen' as const), levels: fc.constantFrom(31, 32, 33) }) }
+)
+
+export const patchArb: fc.Arbitrary<PatchStep[]> = fc.array(
+  fc.record({ path: fc.array(fc.nat(), { maxLength: 3 }), edit: patchEditArb }),
+  { minLength: 1, maxLength: 4 }
+)
+
+/** The body around the patch: as the contract has it, or a near miss (400, or `{}` which changes nothing). */
+export type PatchEnvelope =
+  | 'data'
+  | 'empty'
+  | 'extra-admin'
+  | 'extra-username'
+  | 'data-null'
+  | 'data-array'
+  | 'unwrapped'
+  | 'json-patch'
+  | 'null'
+
+export const patchEnvelopeArb: fc.Arbitrary<PatchEnvelope> = fc.oneof(
+  { weight: 16, arbitrary: fc.constant<PatchEnvelope>('data') },
+  {
+    weight: 4,
+    arbitrary: fc.constantFrom<PatchEnvelope>(
+      'empty',
+      'extra-admin',
+      'extra-username',
+      'data-null',
+      'data-array',
+      'unwrapped',
+      'json-patch',
+      'null'
+    )
+  }
+)
+
+/** PATCH's own media type in its spellings, now and then a JSON or form one (415). */
+export const mergePatchTypeArb: fc.Arbitrary<string> = fc.oneof(
+  { weight: 12, arbitrary: fc.constant('application/merge-patch+json') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      'application/merge-patch+json; charset=utf-8',
+      'Application/Merge-Patch+JSON',
+      ' application/merge-patch+json '
+    )
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      'application/json',
+      'application/x-www-form-urlencoded',
+      'application/merge-patch',
+      'application/json-patch+json'
+    )
+  }
+)
 
 // ---------------------------------------------------------------------------------------------
 // Path segments naming a user

@@ -9,7 +9,7 @@
  * target that fetch would normalise (`/user/..`, `%2e%2e`, latin-1 bytes), a body without a Content-Type,
  * bytes that are not UTF-8, a GET with a body, header values with surrounding whitespace; and HEAD
  * answers have no body to check against the contract. Those, and every method other than GET,
- * POST, PUT and DELETE, go out through node:http exactly as written.
+ * POST, PUT, PATCH and DELETE, go out through node:http exactly as written.
  */
 import http from 'node:http'
 import { ContractViolation, contractViolations } from '../contract.js'
@@ -33,7 +33,7 @@ export interface WireResponse {
   via: 'helper' | 'raw'
 }
 
-const HELPER_METHODS = new Set(['GET', 'POST', 'PUT', 'DELETE'])
+const HELPER_METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE'])
 const PLAIN_HEADER_VALUE = /^(?:[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?)?$/
 
 /** True when fetch would put exactly these bytes on the wire. */
