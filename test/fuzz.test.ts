@@ -19,8 +19,7 @@
  *
  * Reproduce a run with the seed it prints: FUZZ_SEED=<seed> npx tap test/fuzz.test.ts. After a
  * failure, the `replay` line it prints (FUZZ_SEED, FUZZ_PATH, FUZZ_REPLAY_PATH) replays just the
- * shrunk counterexample. FUZZ_RUNS, FUZZ_COMMANDS and FUZZ_TIME_LIMIT_MS change the budget;
- * FUZZ_STRICT=1 makes the oracle refuse two known bugs it otherwise follows (see STRICT in model.ts).
+ * shrunk counterexample. FUZZ_RUNS, FUZZ_COMMANDS and FUZZ_TIME_LIMIT_MS change the budget.
  */
 import fc from 'fast-check'
 import t from 'tap'

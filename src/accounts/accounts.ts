@@ -15,7 +15,7 @@ import type { ListedSession, SessionClient, Sessions, StartedSession } from '../
 import { accessTo, liftingSuspensionBy, suspensionBy } from './access-policy.js'
 import { accountDataProblem } from './account-data.js'
 import { allowedVersions, entityTag, type Precondition } from './entity-tags.js'
-import { mergePatch } from './merge-patch.js'
+import { mergePatch, sameJson } from './merge-patch.js'
 
 export type AccountData = Record<string, unknown>
 
@@ -162,7 +162,7 @@ export class Accounts {
       if (patch.data === undefined) return undefined
       const data = mergePatch(current.data, patch.data) as AccountData
       checkData(data)
-      return JSON.stringify(data) === JSON.stringify(current.data) ? undefined : data
+      return sameJson(data, current.data) ? undefined : data
     }
     const target = await this.target(actor, username)
     const data = merge(target)

@@ -51,10 +51,12 @@ export function parseIfMatch(header: string | undefined): Precondition | undefin
 export function allowedVersions(precondition: Precondition | undefined, id: string): number[] | 'any' {
   if (precondition === undefined || 'any' in precondition) return 'any'
   const suffix = `-${routingTagOf(id)}"`
+  // Strong comparison is character for character: "01-…" or "1e0-…" is not version 1's tag.
   return precondition.tags
     .filter((tag) => tag.endsWith(suffix))
-    .map((tag) => Number(tag.slice(1, -suffix.length)))
-    .filter((version) => Number.isSafeInteger(version) && version > 0)
+    .map((tag) => tag.slice(1, -suffix.length))
+    .filter((version) => /^[1-9][0-9]{0,14}$/.test(version))
+    .map(Number)
 }
 
 /** `If-None-Match` (weak comparison, RFC 9110 §13.1.2): true when the client's copy is current. */

@@ -21,3 +21,20 @@ export function mergePatch(target: Json, patch: Json): Json {
   }
   return result
 }
+
+/**
+ * Whether two JSON values are equal, object keys in any order (PostgreSQL's jsonb hands keys back
+ * in an order of its own, so comparing texts would see a change where there is none).
+ */
+export function sameJson(a: Json, b: Json): boolean {
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((item, i) => sameJson(item, b[i]))
+  }
+  if (isObject(a) && isObject(b)) {
+    const keys = Object.keys(a)
+    return (
+      keys.length === Object.keys(b).length && keys.every((key) => Object.hasOwn(b, key) && sameJson(a[key], b[key]))
+    )
+  }
+  return a === b
+}
