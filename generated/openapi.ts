@@ -474,9 +474,12 @@ export interface components {
             actor: null | components["schemas"]["Username"];
             /** @description The account it was done to (as its username was then); null when there was none. */
             target: string | null;
-            /** @description The client address (after `TRUST_PROXY`); null for `npm run admin`. */
+            /**
+             * @description The client address (after `TRUST_PROXY`); null for `npm run admin`, and, in your own
+             *     account's events, for what an administrator did to it.
+             */
             ip: string | null;
-            /** @description The request's `X-Request-Id`, to find it in the logs; null for `npm run admin`. */
+            /** @description The request's `X-Request-Id`, to find it in the logs; null where `ip` is. */
             requestId: string | null;
         };
         EventPage: {

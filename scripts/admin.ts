@@ -17,7 +17,6 @@ import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
 import { AuditEventsRepository } from '../src/db/audit-events-repository.js'
 import { openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
-import { decodeCursor, encodeCursor } from '../src/http/pagination.js'
 import { RedisAccountCachesRepository } from '../src/db/redis-account-caches-repository.js'
 import { UsersRepository } from '../src/db/users-repository.js'
 import { callRedis, openRedis } from '../src/redis/connection.js'
@@ -55,14 +54,10 @@ function auditActionOf(
 /** Writes the event before the process exits; a failure is a warning, never undoes the change. */
 async function recordAudit(db: Db, action: AuditAction | undefined, account: Account): Promise<void> {
   if (action === undefined) return
-  const trail = new AuditTrail(
-    new AuditEventsRepository(db),
-    { encode: encodeCursor, decode: decodeCursor },
-    {
-      onWriteFailure: (error) =>
-        console.error(`warning: the change was made, but the audit trail could not record it (${error})`)
-    }
-  )
+  const trail = new AuditTrail(new AuditEventsRepository(db), {
+    onWriteFailure: (error) =>
+      console.error(`warning: the change was made, but the audit trail could not record it (${error})`)
+  })
   trail.record(operatorEvent(action, account))
   await trail.settled()
 }

@@ -23,12 +23,12 @@ import { CompiledQuery, type KyselyPlugin, type QueryId, type RootOperationNode 
 import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import { AccountDirectory, type UserQuery } from '../src/accounts/account-directory.js'
+import { encodeCursor } from '../src/accounts/cursors.js'
 import type { UserRecord } from '../src/accounts/account.js'
 import { MIGRATION_QUERY_TIMEOUT_MS, openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
 import type { Db } from '../src/db/schema.js'
 import { ACCOUNT_COLUMNS, UsersRepository } from '../src/db/users-repository.js'
-import { decodeCursor, encodeCursor } from '../src/http/pagination.js'
 
 const MARIADB_URL = process.env.TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:3306'
 const POSTGRES_URL = process.env.TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432'
@@ -295,10 +295,7 @@ async function measure(engine: Engine, names: string[], sortedKeys: string[]): P
 
     const last = new LastQuery()
     const recorded: Db = { ...db, kysely: db.kysely.withPlugin(last) }
-    const directory = new AccountDirectory(new UsersRepository(recorded), {
-      encode: encodeCursor,
-      decode: decodeCursor
-    })
+    const directory = new AccountDirectory(new UsersRepository(recorded))
     for (const test of cases(sortedKeys)) {
       const page = await directory.list(test.query)
       const keys = page.users.map((user) => user.username.toLowerCase())

@@ -191,6 +191,22 @@ forEachBackend(t, async (t, backend) => {
     t.ok(isReplayOf(await sendForm(), byForm), 'and the same form again replays it')
   })
 
+  t.test('a replay with a wrong password counts as a failed login', async (t) => {
+    // A replay checks the password, so it is held to the same limit as POST /auth.
+    const limited = await startService(t, backend, { RATE_LIMIT_LOGIN_FAILURES: '3' })
+    const key = newKey()
+    const body = { username: uniqueName('guess'), password: PASSWORD }
+    expectStatus(t, await signUp(limited, body, key), 201, 'the first request creates the account')
+    for (let guess = 1; guess <= 3; guess++) {
+      const wrong = await signUp(limited, { ...body, password: `wrong guess number ${guess}` }, key)
+      expectStatus(t, wrong, 422, `guess ${guess}: a wrong password with the key is a 422`)
+    }
+    const fourth = await signUp(limited, { ...body, password: 'wrong guess number 4' }, key)
+    expectStatus(t, fourth, 429, 'the fourth wrong guess is refused by the failed-login limit (429)')
+    const login = await limited.request('POST', '/auth', { json: { username: body.username, password: PASSWORD } })
+    expectStatus(t, login, 429, 'and so is a login for that username from that address: one allowance')
+  })
+
   t.test('the same key for another request is a 422 and changes nothing', async (t) => {
     const key = newKey()
     const username = uniqueName('ann')
@@ -321,10 +337,16 @@ forEachBackend(t, async (t, backend) => {
       began = resolve
     })
     // A sign-up that never finishes: its process died holding the key.
-    void dying.run(key, body, { client: 'test' }, () => {
-      began()
-      return new Promise(() => {})
-    })
+    void dying.run(
+      key,
+      body,
+      { client: 'test' },
+      (check) => check(),
+      () => {
+        began()
+        return new Promise(() => {})
+      }
+    )
     await running
     const meanwhile = await signUp(service, body, key)
     expectStatus(t, meanwhile, 409, 'while the record runs, a retry is a 409')

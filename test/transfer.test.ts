@@ -40,9 +40,12 @@ onBackend(t, 'sqlite', 'export from SQLite, import into MariaDB and PostgreSQL',
     expectStatus(t, await source.request('POST', '/user', { json: person }), 201, `${person.username} signs up`)
   await source.makeAdmin('Ben')
   const originals = new Map<string, unknown>()
+  const sourceTags = new Map<string, string>()
   for (const person of people) {
     const token = await source.logIn(person.username, person.password)
-    originals.set(person.username, (await source.request('GET', `/user/${person.username}`, { token })).body)
+    const read = await source.request('GET', `/user/${person.username}`, { token })
+    originals.set(person.username, read.body)
+    sourceTags.set(person.username, read.headers.get('etag')!)
   }
 
   const exported = script(source.config.databaseUrl, 'export')
@@ -98,6 +101,13 @@ onBackend(t, 'sqlite', 'export from SQLite, import into MariaDB and PostgreSQL',
         const token = await target.logIn(person.username, person.password)
         const account = await target.request('GET', `/user/${person.username}`, { token })
         t.strictSame(account.body, originals.get(person.username), `${person.username} is the same account on ${kind}`)
+        const before = sourceTags.get(person.username)!
+        const after = account.headers.get('etag')!
+        t.equal(
+          after,
+          before.replace(/^"(\d+)-/, (_, version) => `"${Number(version) + 1}-`),
+          `${person.username}'s version moved on by one, so no ETag from the source matches on ${kind}`
+        )
       }
       const missing = await target.request('GET', '/user/nobody-here', { token: await target.logIn('ben') })
       expectStatus(t, missing, 404, 'Ben is still an admin there (404, not 403, for a missing user)')

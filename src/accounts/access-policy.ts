@@ -12,7 +12,9 @@
  * 7. Only an admin may suspend an account or lift a suspension, and never their own (409). A
  *    suspended account has no sessions and cannot log in: it is an actor no more.
  * 8. Only an admin may list every account (GET /users) or read the whole audit trail (GET /events);
- *    an account's own events follow rule 3 and 4 (GET /user/{username}/events).
+ *    an account's own events follow rule 3 and 4 (GET /user/{username}/events). A user sees where
+ *    each event came from (address, request id) except when another account did it: an admin's
+ *    address is not the user's business.
  * 9. No request can make anyone an admin: requests carry no admin field (the contract refuses
  *    unknown properties), and only `npm run admin` (an operator on the server) changes the flag.
  */
@@ -40,6 +42,11 @@ export function liftingSuspensionBy(actor: Account): void {
 /** Listing every account, or every account's events: admins only; throws 403 for anyone else. */
 export function everyAccountBy(actor: Account): void {
   if (!actor.admin) throw problems.adminOnly()
+}
+
+/** Whether the viewer of an account's events sees the address and request id of one done by `actor`. */
+export function seesEventOrigin(viewer: Account, actor: string | null): boolean {
+  return viewer.admin || actor === null || usernameKey(actor) === usernameKey(viewer.username)
 }
 
 /** How the actor may act on the account named `targetUsername`; throws 403 when they may not. */

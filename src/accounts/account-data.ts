@@ -14,6 +14,22 @@ function stringProblem(text: string): string | undefined {
   return undefined
 }
 
+/**
+ * True when the value nests objects or arrays deeper than `MAX_DATA_DEPTH` levels (counting as
+ * accountDataProblem does). Iterative, so that a merge patch can be checked before it is walked
+ * recursively.
+ */
+export function nestedTooDeep(value: unknown): boolean {
+  const pending: Array<[unknown, number]> = [[value, 1]]
+  while (pending.length) {
+    const [item, depth] = pending.pop()!
+    if (typeof item !== 'object' || item === null) continue
+    if (depth >= MAX_DATA_DEPTH) return true
+    for (const child of Object.values(item)) pending.push([child, depth + 1])
+  }
+  return false
+}
+
 /** Why `data` cannot be stored, or undefined when it can. Walks iteratively: no input can overflow the stack. */
 export function accountDataProblem(data: unknown): string | undefined {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return 'must be a JSON object'

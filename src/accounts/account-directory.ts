@@ -7,6 +7,7 @@
  * accounts created or deleted between requests never shift a page: every account that exists for
  * the whole walk is seen exactly once, in order, and none twice.
  */
+import { decodeCursor, encodeCursor } from './cursors.js'
 import type { UsersRepository } from '../db/users-repository.js'
 import { type Account, usernameKey } from './account.js'
 
@@ -22,16 +23,6 @@ export interface UserPage {
   next: string | null
 }
 
-/**
- * How a key becomes an opaque cursor and back (src/http/pagination.ts: the HTTP edge owns the
- * cursor's form and the 400 for one it never made, so it is handed in rather than imported).
- */
-export interface CursorCodec {
-  encode(key: string): string
-  /** The key inside the cursor; throws for a cursor that is not one of ours (or not `isKey`). */
-  decode(cursor: string | undefined, isKey: (key: string) => boolean): string | undefined
-}
-
 /** A username key: a username (3–32 of [A-Za-z0-9_.-]) lower-cased. */
 const USERNAME_KEY = /^[a-z0-9_.-]{3,32}$/
 
@@ -40,14 +31,11 @@ export function isUsernameKey(key: string): boolean {
 }
 
 export class AccountDirectory {
-  constructor(
-    private readonly users: UsersRepository,
-    private readonly cursors: CursorCodec
-  ) {}
+  constructor(private readonly users: UsersRepository) {}
 
   /** One page of accounts (the caller has checked the actor may list them: access-policy.ts). */
   async list(query: UserQuery): Promise<UserPage> {
-    const afterKey = this.cursors.decode(query.after, isUsernameKey)
+    const afterKey = decodeCursor(query.after, isUsernameKey)
     // One more than the page holds tells whether another page follows, without a count.
     const rows = await this.users.listPage({
       afterKey,
@@ -56,7 +44,7 @@ export class AccountDirectory {
     })
     const users = rows.slice(0, query.limit)
     const last = users.at(-1)
-    const next = rows.length > query.limit && last ? this.cursors.encode(usernameKey(last.username)) : null
+    const next = rows.length > query.limit && last ? encodeCursor(usernameKey(last.username)) : null
     return { users, next }
   }
 }

@@ -13,7 +13,7 @@ import { loginPasswordProblem, passwordProblem } from '../passwords/password-pol
 import type { AccountCache } from '../sessions/session-store.js'
 import type { ListedSession, SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo, liftingSuspensionBy, suspensionBy } from './access-policy.js'
-import { accountDataProblem } from './account-data.js'
+import { accountDataProblem, MAX_DATA_DEPTH, nestedTooDeep } from './account-data.js'
 import { allowedVersions, entityTag, type Precondition } from './entity-tags.js'
 import { mergePatch, sameJson } from './merge-patch.js'
 
@@ -140,8 +140,8 @@ export class Accounts {
     const target = await this.target(actor, username)
     const now = new Date()
     const versions = allowedVersions(precondition, target.id)
-    const version = await this.cache.write(target.id, () => this.users.setData(target.id, data, now, versions))
-    return this.afterWrite(target, username, version, data, now)
+    const written = await this.cache.write(target.id, () => this.users.setData(target.id, data, now, versions))
+    return this.afterWrite(target, username, written, data, now)
   }
 
   /**
@@ -156,7 +156,9 @@ export class Accounts {
     username: string,
     patch: { data?: AccountData },
     precondition?: Precondition
-  ): Promise<Account> {
+  ): Promise<{ account: Account; changed: boolean }> {
+    // The merge walks the patch recursively: one nested past the limit is refused before it is walked.
+    if (nestedTooDeep(patch.data)) throw dataProblem(`must be at most ${MAX_DATA_DEPTH} levels deep`)
     const merge = (current: Account): AccountData | undefined => {
       checkPrecondition(precondition, current)
       if (patch.data === undefined) return undefined
@@ -166,32 +168,48 @@ export class Accounts {
     }
     const target = await this.target(actor, username)
     const data = merge(target)
-    if (data === undefined) return target
+    if (data === undefined) return { account: target, changed: false }
     const now = new Date()
-    const version = await this.cache.write(target.id, () => this.users.setData(target.id, data, now, [target.version]))
-    if (version !== undefined) return this.afterWrite(target, username, version, data, now)
-    const changed = await this.cache.write(target.id, () => this.users.changeData(target.id, merge, now))
-    if (!changed) throw problems.userNotFound(username)
-    return changed
+    const written = await this.cache.write(target.id, () => this.users.setData(target.id, data, now, [target.version]))
+    if (written !== undefined)
+      return { account: await this.afterWrite(target, username, written, data, now), changed: true }
+    // The account moved since the snapshot: merge again onto the row as it is, holding it.
+    let changed = false
+    const account = await this.cache.write(target.id, () =>
+      this.users.changeData(
+        target.id,
+        (current) => {
+          const merged = merge(current)
+          changed = merged !== undefined
+          return merged
+        },
+        now
+      )
+    )
+    if (!account) throw problems.userNotFound(username)
+    return { account, changed }
   }
 
   /**
-   * The account after a conditional write of `data` that left it at `version` (undefined: the
-   * write matched no row). Built from the snapshot the write started from when nothing else
-   * changed in between; otherwise read as it is now.
+   * The account after a conditional write of `data` (`written` undefined: it matched no row, a 412
+   * or a 404): as the database returned it, else built from the snapshot the write started from
+   * when nothing else changed in between, else with the rest of the row read as it is now.
    */
   private async afterWrite(
     target: Account,
     username: string,
-    version: number | undefined,
+    written: { version: number; account?: Account } | undefined,
     data: AccountData,
     now: Date
   ): Promise<Account> {
-    if (version === target.version + 1) return { ...target, data, updatedAt: now, version }
+    if (written?.account) return written.account
+    if (written?.version === target.version + 1) return { ...target, data, updatedAt: now, version: written.version }
     const current = await this.users.findAccountById(target.id)
     if (!current) throw problems.userNotFound(username)
-    if (version === undefined) throw problems.preconditionFailed(entityTag(current))
-    return current
+    if (written === undefined) throw problems.preconditionFailed(entityTag(current))
+    // Other changes came between the snapshot and this write (MySQL cannot return the row it
+    // wrote): the answer is what this request wrote, at its version, with the rest as it is now.
+    return { ...current, data, updatedAt: now, version: written.version }
   }
 
   /** The account's live sessions, newest first; `callerToken` marks the caller's own. */
@@ -269,14 +287,15 @@ export class Accounts {
     return suspended
   }
 
-  /** Lifts a suspension (admins only); lifting none is no error. */
-  async unsuspend(actor: Account, username: string): Promise<void> {
+  /** Lifts a suspension (admins only); lifting none is no error. False when there was none. */
+  async unsuspend(actor: Account, username: string): Promise<boolean> {
     liftingSuspensionBy(actor)
     const user = await this.users.findByUsername(username)
     if (!user) throw problems.userNotFound(username)
-    if (!user.suspended) return
+    if (!user.suspended) return false
     if (!(await this.cache.write(user.id, () => this.users.unsuspend(user.id, new Date()))))
       throw problems.userNotFound(username)
+    return true
   }
 
   /**

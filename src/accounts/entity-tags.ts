@@ -1,11 +1,15 @@
 /**
  * Accounts' entity tags (RFC 9110 §8.8.3) and the preconditions that name them. A tag is the
- * account's version and its routing tag (sessions/tokens.ts), so a tag of one account never
- * matches another, nor the account a deleted one's username was signed up for again.
+ * account's version and its routing tag (sessions/tokens.ts, 24 bits of the account's id), so a tag
+ * of one account practically never matches another (two accounts share a routing tag once in about
+ * 16.7 million pairs), nor the account a deleted one's username was signed up for again.
  */
 import { problems } from '../errors/problem.js'
 import { routingTagOf } from '../sessions/tokens.js'
 import type { Account } from './account.js'
+
+/** The largest version the `users.version` column (a 32-bit integer) holds. */
+const MAX_VERSION = 2_147_483_647
 
 /** The strong ETag of the account as it is now. */
 export function entityTag(account: Pick<Account, 'id' | 'version'>): string {
@@ -15,17 +19,18 @@ export function entityTag(account: Pick<Account, 'id' | 'version'>): string {
 /** What `If-Match` asks for: any current version (`*`), or one of these tags. */
 export type Precondition = { any: true } | { tags: string[] }
 
-const ENTITY_TAG = /^(W\/)?"([\x21\x23-\x7e]*)"$/
+/** One list element (RFC 9110 §5.6.1): an entity tag, possibly weak, then a comma or the end. */
+const LIST_ITEM = /[ \t]*(?:(W\/)?"([\x21\x23-\x7e]*)")?[ \t]*(,|$)/y
 
 /** The entity tags of a list header, weak ones marked; undefined when the header is malformed. */
 function entityTags(header: string): { weak: boolean; opaque: string }[] | undefined {
   const tags: { weak: boolean; opaque: string }[] = []
-  for (const item of header.split(',')) {
-    const text = item.trim()
-    if (text === '') continue
-    const match = ENTITY_TAG.exec(text)
+  LIST_ITEM.lastIndex = 0
+  while (LIST_ITEM.lastIndex < header.length) {
+    const match = LIST_ITEM.exec(header)
     if (!match) return undefined
-    tags.push({ weak: match[1] !== undefined, opaque: match[2]! })
+    if (match[2] !== undefined) tags.push({ weak: match[1] !== undefined, opaque: match[2] })
+    if (match[3] === '') break
   }
   return tags
 }
@@ -51,11 +56,12 @@ export function parseIfMatch(header: string | undefined): Precondition | undefin
 export function allowedVersions(precondition: Precondition | undefined, id: string): number[] | 'any' {
   if (precondition === undefined || 'any' in precondition) return 'any'
   const suffix = `-${routingTagOf(id)}"`
-  // Strong comparison is character for character: "01-…" or "1e0-…" is not version 1's tag.
+  // Strong comparison is character for character: "01-…" or "1e0-…" is not version 1's tag. A
+  // version past the column's range cannot exist (and PostgreSQL would refuse it as a parameter).
   return precondition.tags
     .filter((tag) => tag.endsWith(suffix))
     .map((tag) => tag.slice(1, -suffix.length))
-    .filter((version) => /^[1-9][0-9]{0,14}$/.test(version))
+    .filter((version) => /^[1-9][0-9]{0,9}$/.test(version) && Number(version) <= MAX_VERSION)
     .map(Number)
 }
 

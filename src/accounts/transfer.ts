@@ -19,6 +19,8 @@ export interface ExportedAccount {
   data: Record<string, unknown>
   createdAt: string
   updatedAt: string
+  /** Its version (ETag) in the database it came from; absent in exports before account versions. */
+  version?: number
 }
 
 export class ImportError extends Error {
@@ -50,7 +52,8 @@ export async function* exportAccounts(db: Db): AsyncGenerator<string> {
         admin: user.admin,
         data: user.data,
         createdAt: user.createdAt.toISOString(),
-        updatedAt: user.updatedAt.toISOString()
+        updatedAt: user.updatedAt.toISOString(),
+        version: user.version
       }
       yield `${JSON.stringify(line)}\n`
     }
@@ -98,7 +101,7 @@ function parseLine(text: string, lineNumber: number, options: ImportOptions): Us
     throw fail('not valid JSON')
   }
   if (typeof value !== 'object' || value === null) throw fail('not a JSON object')
-  const { id, username, passwordHash, admin, data, createdAt, updatedAt } = value
+  const { id, username, passwordHash, admin, data, createdAt, updatedAt, version } = value
   if (typeof id !== 'string' || !UUID.test(id)) throw fail('id must be a UUID')
   if (typeof username !== 'string' || !USERNAME.test(username))
     throw fail('username must be 3-32 of letters, digits, _ . -')
@@ -117,8 +120,10 @@ function parseLine(text: string, lineNumber: number, options: ImportOptions): Us
   const updated = new Date(updatedAt ?? '')
   if (Number.isNaN(created.getTime()) || Number.isNaN(updated.getTime()))
     throw fail('createdAt and updatedAt must be ISO-8601 times')
+  if (version !== undefined && !(Number.isSafeInteger(version) && version >= 1 && version < 2_147_483_647))
+    throw fail('version must be a positive integer')
   // Suspensions are not carried over: an export holds what an account is, not what was done to it.
-  // Versions start again at 1: an ETag names a version in the database it came from.
+  // The version moves on by one, so no ETag from the database it came from matches the imported row.
   return {
     id,
     username,
@@ -128,7 +133,7 @@ function parseLine(text: string, lineNumber: number, options: ImportOptions): Us
     createdAt: created,
     updatedAt: updated,
     suspended: null,
-    version: 1
+    version: (version ?? 0) + 1
   }
 }
 

@@ -11,6 +11,7 @@
  * counted by the plugin) and never reaches the request it describes.
  */
 import type { components } from '../../generated/openapi.js'
+import { decodeCursor, encodeCursor } from '../accounts/cursors.js'
 import type { AuditEventsRepository, EventRecord, PruneOptions } from '../db/audit-events-repository.js'
 
 export type AuditAction = components['schemas']['AuditAction']
@@ -68,16 +69,6 @@ export interface EventPage {
   next: string | null
 }
 
-/**
- * How an event id becomes an opaque cursor and back (src/http/pagination.ts: the HTTP edge owns the
- * cursor's form and the 400 for one it never made, so it is handed in rather than imported).
- */
-export interface CursorCodec {
-  encode(key: string): string
-  /** The key inside the cursor; throws for a cursor that is not one of ours (or not `isKey`). */
-  decode(cursor: string | undefined, isKey: (key: string) => boolean): string | undefined
-}
-
 export interface AuditTrailOptions {
   /** A write that failed (its events are lost): log it, count it. Must not throw. */
   onWriteFailure?: (error: unknown, events: NewAuditEvent[]) => void
@@ -117,7 +108,6 @@ export class AuditTrail {
 
   constructor(
     private readonly events: AuditEventsRepository,
-    private readonly cursors: CursorCodec,
     options: AuditTrailOptions = {}
   ) {
     this.onWriteFailure = options.onWriteFailure ?? (() => {})
@@ -214,10 +204,10 @@ export class AuditTrail {
   }
 
   private async page(targetId: string | undefined, { limit, after }: PageRequest): Promise<EventPage> {
-    const before = this.cursors.decode(after, isEventId)
+    const before = decodeCursor(after, isEventId)
     const { rows, more } = await this.events.page(targetId, before === undefined ? undefined : Number(before), limit)
     const last = rows.at(-1)
-    return { events: rows.map(toEvent), next: more && last ? this.cursors.encode(last.id) : null }
+    return { events: rows.map(toEvent), next: more && last ? encodeCursor(last.id) : null }
   }
 }
 

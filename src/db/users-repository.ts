@@ -58,6 +58,9 @@ function toRecord(row: Row): UserRecord {
   return { ...toAccount(row), passwordHash: row.password_hash }
 }
 
+/** How many times changeData reads and writes again when the row moved in between. */
+const CHANGE_ROUNDS = 5
+
 export class UsersRepository {
   // The reads every request may make, compiled once (see prepared.ts).
   private readonly selectByKey: PreparedQuery<[string], Row>
@@ -111,17 +114,18 @@ export class UsersRepository {
 
   /**
    * Sets the account's data in one statement, only while the row is at one of `versions` (any
-   * version with 'any'): the check and the write are one step. Returns the new version, or
-   * undefined when no row matched (gone, or at another version). PostgreSQL and SQLite return
-   * it with RETURNING; MySQL has no UPDATE ... RETURNING, but LAST_INSERT_ID(expr) hands the new
-   * version back in the statement's own reply, so it costs no second round trip either.
+   * version with 'any'): the check and the write are one step. Returns the new version, with the
+   * whole account as written where the engine can say (PostgreSQL and SQLite: RETURNING), or
+   * undefined when no row matched (gone, or at another version). MySQL has no UPDATE ... RETURNING,
+   * but LAST_INSERT_ID(expr) hands the new version back in the statement's own reply, so it costs
+   * no second round trip either.
    */
   async setData(
     id: string,
     data: Record<string, unknown>,
     now: Date,
     versions: number[] | 'any'
-  ): Promise<number | undefined> {
+  ): Promise<{ version: number; account?: Account } | undefined> {
     if (versions !== 'any' && versions.length === 0) return undefined
     let query = this.db.kysely
       .updateTable('users')
@@ -134,10 +138,12 @@ export class UsersRepository {
     if (versions !== 'any') query = query.where('version', 'in', versions)
     if (this.db.engine === 'mysql') {
       const result = await this.db.kysely.executeQuery(query.compile())
-      return result.numAffectedRows ? Number(result.insertId) : undefined
+      return result.numAffectedRows ? { version: Number(result.insertId) } : undefined
     }
-    const row = await query.returning('version').executeTakeFirst()
-    return row && Number(row.version)
+    const row = await query.returning(ACCOUNT_COLUMNS).executeTakeFirst()
+    if (!row) return undefined
+    const account = toAccount(row)
+    return { version: account.version, account }
   }
 
   /**
@@ -153,7 +159,9 @@ export class UsersRepository {
     change: (current: Account) => Record<string, unknown> | undefined,
     now: Date
   ): Promise<Account | undefined> {
-    for (;;) {
+    // Only a write that slipped in between the read and the UPDATE (SQLite, several processes)
+    // makes a round miss; a few rounds always suffice, and the bound keeps a bug from spinning.
+    for (let round = 1; ; round++) {
       const outcome = await this.db.kysely.transaction().execute(async (trx) => {
         let read = trx.selectFrom('users').select(ACCOUNT_COLUMNS).where('id', '=', id)
         if (this.db.engine !== 'sqlite') read = read.forUpdate()
@@ -172,6 +180,7 @@ export class UsersRepository {
         return { account: { ...current, data, updatedAt: now, version: current.version + 1 } }
       })
       if (outcome) return outcome.account
+      if (round === CHANGE_ROUNDS) throw new Error(`users: ${id} changed under ${CHANGE_ROUNDS} rounds of changeData`)
     }
   }
 
@@ -280,7 +289,8 @@ export class UsersRepository {
           admin: this.db.bool(user.admin),
           data: JSON.stringify(user.data),
           created_at: this.db.time(user.createdAt),
-          updated_at: this.db.time(user.updatedAt)
+          updated_at: this.db.time(user.updatedAt),
+          version: user.version
         }))
       )
       .execute()

@@ -41,14 +41,15 @@ export function presentSession(session: StartedSession): Session {
   return { token: session.token, tokenType: 'Bearer', expiresAt: session.expiresAt.toISOString() }
 }
 
-export function presentEvent(event: AuditEvent): PresentedEvent {
+/** `showOrigin`: whether the viewer may see where it came from (access-policy.ts seesEventOrigin). */
+export function presentEvent(event: AuditEvent, showOrigin: boolean): PresentedEvent {
   return {
     id: event.id,
     at: event.at.toISOString(),
     action: event.action,
     actor: event.actor,
     target: event.target,
-    ip: event.ip,
-    requestId: event.requestId
+    ip: showOrigin ? event.ip : null,
+    requestId: showOrigin ? event.requestId : null
   }
 }

@@ -5,9 +5,9 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { components, operations } from '../../generated/openapi.js'
-import { everyAccountBy, seesSuspensionReason } from '../accounts/access-policy.js'
+import { everyAccountBy, seesEventOrigin, seesSuspensionReason } from '../accounts/access-policy.js'
 import type { AccountDirectory } from '../accounts/account-directory.js'
-import type { Accounts } from '../accounts/accounts.js'
+import type { Accounts, Throttled } from '../accounts/accounts.js'
 import type { Account } from '../accounts/account.js'
 import { entityTag, ifNoneMatchHits, parseIfMatch } from '../accounts/entity-tags.js'
 import type { AuditTrail } from '../audit/audit-trail.js'
@@ -103,7 +103,9 @@ export class ServiceHandlers {
   async signUp(request: Request<{ Body: Schemas['SignUpRequest'] }>, reply: FastifyReply) {
     const caller = hashCaller(request, reply)
     const key = request.headers['idempotency-key'] as string | undefined
-    const { response, replayed } = await this.signUps.run(key, request.body, caller, async () => {
+    // A replay checks the password: under the failed-login limit, like a login.
+    const throttled: Throttled = (check) => this.loginThrottle.attempt(caller.client, request.body.username, check)
+    const { response, replayed } = await this.signUps.run(key, request.body, caller, throttled, async () => {
       const user = await this.accounts.signUp(request.body, caller)
       request.auditTarget = { id: user.id, username: user.username }
       return {
@@ -137,8 +139,14 @@ export class ServiceHandlers {
   async patchUser(request: Request<{ Params: UserParams; Body: Schemas['UserPatch'] }>, reply: FastifyReply) {
     const actor = actorOf(request)
     const precondition = parseIfMatch(request.headers['if-match'])
-    const user = await this.accounts.patchData(actor, request.params.username, request.body, precondition)
-    return sendUser(reply, user, actor)
+    const { account, changed } = await this.accounts.patchData(
+      actor,
+      request.params.username,
+      request.body,
+      precondition
+    )
+    request.changedNothing = !changed
+    return sendUser(reply, account, actor)
   }
 
   async deleteUser(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
@@ -161,11 +169,15 @@ export class ServiceHandlers {
     request: Request<{ Params: UserParams; Querystring: PageQuery }>,
     reply: FastifyReply
   ): Promise<Schemas['EventPage']> {
-    const target = await this.accounts.read(actorOf(request), request.params.username)
+    const viewer = actorOf(request)
+    const target = await this.accounts.read(viewer, request.params.username)
     const { limit = DEFAULT_PAGE_LIMIT, after } = request.query
     const page = await this.audit.forAccount(target.id, { limit, after })
     linkNext(request, reply, page.next)
-    return { events: page.events.map(presentEvent), next: page.next }
+    return {
+      events: page.events.map((event) => presentEvent(event, seesEventOrigin(viewer, event.actor))),
+      next: page.next
+    }
   }
 
   async listEvents(request: Request<{ Querystring: PageQuery }>, reply: FastifyReply): Promise<Schemas['EventPage']> {
@@ -173,7 +185,7 @@ export class ServiceHandlers {
     const { limit = DEFAULT_PAGE_LIMIT, after } = request.query
     const page = await this.audit.all({ limit, after })
     linkNext(request, reply, page.next)
-    return { events: page.events.map(presentEvent), next: page.next }
+    return { events: page.events.map((event) => presentEvent(event, true)), next: page.next }
   }
 
   async logIn(request: Request<{ Body: Schemas['Credentials'] }>, reply: FastifyReply) {
@@ -230,7 +242,7 @@ export class ServiceHandlers {
   }
 
   async unsuspend(request: Request<{ Params: UserParams }>, reply: FastifyReply) {
-    await this.accounts.unsuspend(actorOf(request), request.params.username)
+    request.changedNothing = !(await this.accounts.unsuspend(actorOf(request), request.params.username))
     return reply.code(204).send()
   }
 

@@ -5,10 +5,9 @@
  * never per request; a name they do not know fails the start, so a typo in the spec cannot pass.
  */
 import type { FastifyContextConfig } from 'fastify'
-import type { components } from '../../generated/openapi.js'
+import type { AuditAction } from '../audit/audit-trail.js'
 
-/** What an audit event records as having happened (openapi.yaml's AuditAction). */
-export type AuditAction = components['schemas']['AuditAction']
+export type { AuditAction }
 
 declare module 'fastify' {
   interface FastifyContextConfig {

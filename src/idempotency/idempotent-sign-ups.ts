@@ -10,12 +10,15 @@
  * Without a key nothing here touches a store.
  */
 import { accountDataProblem } from '../accounts/account-data.js'
-import type { SignUp } from '../accounts/accounts.js'
+import type { SignUp, Throttled } from '../accounts/accounts.js'
 import type { UserRecord } from '../accounts/account.js'
-import { problems } from '../errors/problem.js'
+import { ProblemError, problems } from '../errors/problem.js'
 import type { HashContext } from '../passwords/hash-scheduler.js'
 import { fingerprintOf, keyHashOf } from './fingerprint.js'
 import type { IdempotencyStore, KeptResponse, KeptSignUp, Lease } from './idempotency-store.js'
+
+/** What a replay's wrong password throws inside the throttle, so that it counts as a failed login. */
+const WRONG_PASSWORD = problems.wrongPassword().type
 
 export type { KeptResponse } from './idempotency-store.js'
 
@@ -78,11 +81,15 @@ export class IdempotentSignUps {
     this.keepMs = options.keepMs ?? KEEP_MS
   }
 
-  /** Runs `create` once per key; without a key, every time. */
+  /**
+   * Runs `create` once per key; without a key, every time. A replay checks the password under
+   * `throttled` (the failed-login limit): a retry is a way to test a password too.
+   */
   async run(
     key: string | undefined,
     signUp: SignUp,
     caller: HashContext,
+    throttled: Throttled,
     create: () => Promise<SignUpOutcome>
   ): Promise<IdempotentAnswer> {
     // Data the sign-up will refuse is not fingerprinted (it may be nested too deep to walk): its 400 takes no key.
@@ -93,7 +100,7 @@ export class IdempotentSignUps {
     if (begun.state === 'started') return this.first(begun.lease, create)
     if (begun.fingerprint !== fingerprint) throw problems.idempotencyKeyReused()
     if (begun.state === 'running') throw problems.idempotencyKeyInUse()
-    return this.replay(begun.kept, signUp, caller)
+    return this.replay(begun.kept, signUp, caller, throttled)
   }
 
   private async first(lease: Lease, create: () => Promise<SignUpOutcome>): Promise<IdempotentAnswer> {
@@ -107,7 +114,9 @@ export class IdempotentSignUps {
     }
     const kept: KeptSignUp = { accountId: outcome.accountId, response: outcome.response }
     try {
-      await this.store.complete(lease, kept, this.keepMs)
+      // False: the running record expired and another request took the key meanwhile.
+      if (!(await this.store.complete(lease, kept, this.keepMs)))
+        this.options.onStoreError?.(new Error('the running record had expired: the answer was not kept'), 'complete')
     } catch (error) {
       // The account exists: answering 201 is right, and a retry after the lease gets a 409 at worst.
       this.options.onStoreError?.(error, 'complete')
@@ -116,11 +125,26 @@ export class IdempotentSignUps {
   }
 
   /** The same key and the same request: replay, once the password is shown to be the same one. */
-  private async replay(kept: KeptSignUp, signUp: SignUp, caller: HashContext): Promise<IdempotentAnswer> {
+  private async replay(
+    kept: KeptSignUp,
+    signUp: SignUp,
+    caller: HashContext,
+    throttled: Throttled
+  ): Promise<IdempotentAnswer> {
     const account = await this.accounts.findByUsername(signUp.username)
     // Gone (or deleted and the name taken again by another account): there is no hash to hold it to.
-    if (account?.id === kept.accountId && !(await this.passwords.verify(signUp.password, account.passwordHash, caller)))
-      throw problems.idempotencyKeyReused()
+    if (account?.id === kept.accountId) {
+      try {
+        // A wrong password counts as a failed login for this username and address.
+        await throttled(async () => {
+          if (!(await this.passwords.verify(signUp.password, account.passwordHash, caller)))
+            throw problems.wrongPassword()
+        })
+      } catch (error) {
+        if (error instanceof ProblemError && error.type === WRONG_PASSWORD) throw problems.idempotencyKeyReused()
+        throw error
+      }
+    }
     return { response: kept.response, replayed: true }
   }
 }

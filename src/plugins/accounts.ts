@@ -8,7 +8,6 @@ import { AccountDirectory } from '../accounts/account-directory.js'
 import { Accounts } from '../accounts/accounts.js'
 import type { Config } from '../config/config.js'
 import { UsersRepository } from '../db/users-repository.js'
-import { decodeCursor, encodeCursor } from '../http/pagination.js'
 import { PasswordHasher } from '../passwords/password-hasher.js'
 import { openSessionStore } from '../sessions/open-session-store.js'
 import type { SessionStore } from '../sessions/session-store.js'
@@ -49,7 +48,7 @@ export default fp(
         showSuspensionReason: config.showSuspensionReason
       })
     )
-    app.decorate('directory', new AccountDirectory(users, { encode: encodeCursor, decode: decodeCursor }))
+    app.decorate('directory', new AccountDirectory(users))
   },
   { name: 'accounts', dependencies: ['stores'] }
 )

@@ -23,7 +23,6 @@ import {
 import type { Config } from '../config/config.js'
 import { AuditEventsRepository } from '../db/audit-events-repository.js'
 import '../http/audit-target.js'
-import { decodeCursor, encodeCursor } from '../http/pagination.js'
 import { declared } from '../http/route-config.js'
 
 declare module 'fastify' {
@@ -57,7 +56,8 @@ function actionFor(
   refusal: AuditAction | undefined
 ): AuditAction | undefined {
   const status = reply.statusCode
-  if (status >= 200 && status < 300) return reply.hasHeader(REPLAYED_HEADER) ? undefined : success
+  if (status >= 200 && status < 300)
+    return reply.hasHeader(REPLAYED_HEADER) || reply.request.changedNothing ? undefined : success
   if (status === 401 || status === 403) return refusal
   return undefined
 }
@@ -81,24 +81,21 @@ function auditEventOf(request: FastifyRequest, action: AuditAction, succeeded: b
 export default fp(
   async function auditPlugin(app: FastifyInstance, { config }: { config: Config }) {
     app.decorateRequest('auditTarget', null)
-    const trail = new AuditTrail(
-      new AuditEventsRepository(app.db),
-      { encode: encodeCursor, decode: decodeCursor },
-      {
-        onWriteFailure: (error, events) =>
-          app.log.warn(
-            {
-              err: error,
-              audit: {
-                lost: events.length,
-                actions: events.map((event) => event.action),
-                requestIds: events.map((event) => event.requestId)
-              }
-            },
-            'audit trail: events could not be written (their requests were answered regardless)'
-          )
-      }
-    )
+    app.decorateRequest('changedNothing', false)
+    const trail = new AuditTrail(new AuditEventsRepository(app.db), {
+      onWriteFailure: (error, events) =>
+        app.log.warn(
+          {
+            err: error,
+            audit: {
+              lost: events.length,
+              actions: events.map((event) => event.action),
+              requestIds: events.map((event) => event.requestId)
+            }
+          },
+          'audit trail: events could not be written (their requests were answered regardless)'
+        )
+    })
     app.decorate('audit', trail)
     if (app.hasDecorator('metrics') && app.metrics) {
       // Loaded only with metrics on, like the metrics plugin's own modules (prom-client's cost).

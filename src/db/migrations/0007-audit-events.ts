@@ -4,16 +4,16 @@
  * No foreign keys: an event outlives the accounts it names (a deleted account's events stay until
  * they age out, and the ids are random UUIDs, never reused, so a re-created username cannot see them).
  */
-import { type Kysely, MysqlAdapter, PostgresAdapter } from 'kysely'
-import { columnTypes } from './column-types.js'
+import type { Kysely } from 'kysely'
+import { columnTypes, engineOf } from './column-types.js'
 
 export async function up(db: Kysely<any>): Promise<void> {
   const types = columnTypes(db)
-  const adapter = db.getExecutor().adapter
+  const engine = engineOf(db)
   let table = db.schema.createTable('audit_events')
-  if (adapter instanceof PostgresAdapter) {
+  if (engine === 'postgres') {
     table = table.addColumn('id', 'bigint', (col) => col.generatedAlwaysAsIdentity().primaryKey())
-  } else if (adapter instanceof MysqlAdapter) {
+  } else if (engine === 'mysql') {
     table = table.addColumn('id', 'bigint', (col) => col.autoIncrement().primaryKey())
   } else {
     // SQLite: an INTEGER PRIMARY KEY is the 64-bit rowid; AUTOINCREMENT never hands out an id again.
@@ -32,7 +32,7 @@ export async function up(db: Kysely<any>): Promise<void> {
     .execute()
   // One account's page: an index range scan on (target_id, id < cursor), newest first.
   await db.schema.createIndex('audit_events_target_id_id').on('audit_events').columns(['target_id', 'id']).execute()
-  // Pruning finds the newest event older than the cutoff with one index seek.
+  // Pruning reads the oldest events, up to a batch at a time, in this index's order.
   await db.schema.createIndex('audit_events_occurred_at').on('audit_events').column('occurred_at').execute()
 }
 

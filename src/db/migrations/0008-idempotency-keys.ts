@@ -2,13 +2,13 @@
  * Idempotency-Key records of the embedded default (src/idempotency/sql-idempotency-store.ts): one
  * row per key, by the key's SHA-256; the expiry index lets expired rows be found and swept cheaply.
  */
-import { type Kysely, MysqlAdapter, sql } from 'kysely'
-import { columnTypes } from './column-types.js'
+import { type Kysely, sql } from 'kysely'
+import { columnTypes, engineOf } from './column-types.js'
 
 export async function up(db: Kysely<any>): Promise<void> {
   const types = columnTypes(db)
   // The kept answer holds the account's data (up to a request body's size): beyond MySQL's TEXT.
-  const text = db.getExecutor().adapter instanceof MysqlAdapter ? sql`mediumtext` : sql`text`
+  const text = engineOf(db) === 'mysql' ? sql`mediumtext` : sql`text`
   await db.schema
     .createTable('idempotency_keys')
     .addColumn('key_hash', 'char(64)', (col) => col.primaryKey())

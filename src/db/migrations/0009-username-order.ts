@@ -12,14 +12,8 @@
  * The keys are lower-cased by the service (account.ts usernameKey), so the unique index still makes
  * usernames unique regardless of case; MODIFY and ALTER TYPE rebuild that index, they keep it.
  */
-import { type Kysely, MysqlAdapter, PostgresAdapter, sql } from 'kysely'
-
-function engineOf(db: Kysely<any>): 'mysql' | 'postgres' | 'sqlite' {
-  const adapter = db.getExecutor().adapter
-  if (adapter instanceof PostgresAdapter) return 'postgres'
-  if (adapter instanceof MysqlAdapter) return 'mysql'
-  return 'sqlite'
-}
+import { type Kysely, sql } from 'kysely'
+import { engineOf } from './column-types.js'
 
 export async function up(db: Kysely<any>): Promise<void> {
   const engine = engineOf(db)
