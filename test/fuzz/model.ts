@@ -291,6 +291,18 @@ export function mergePatch(target: Json | undefined, patch: Json): Json {
  * stored exactly; never a 5xx): a lone surrogate (valid JSON, not valid Unicode), and exactly 32
  * nested objects or arrays, where "32 levels" depends on whether the innermost value counts.
  */
+/** An object or array at depth MAX_DATA_DEPTH or more (the data itself at 1), wherever it is. */
+function nestsPastLimit(data: JsonObject): boolean {
+  const pending: Array<[unknown, number]> = [[data, 1]]
+  while (pending.length) {
+    const [value, depth] = pending.pop()!
+    if (typeof value !== 'object' || value === null) continue
+    if (depth >= MAX_DATA_DEPTH) return true
+    for (const child of Object.values(value)) pending.push([child, depth + 1])
+  }
+  return false
+}
+
 export function dataVerdict(data: JsonObject): 'ok' | 'invalid' | 'either' {
   let either = false
   const pending: Array<[unknown, number]> = [[data, 1]]
@@ -594,6 +606,8 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
         return refuse(400, `If-Match ${JSON.stringify(ifMatch!.slice(0, 80))} is malformed`)
       const verdict = update ? dataVerdict(update.data) : 'ok'
       if (verdict === 'invalid') return refuse(400, 'data breaks the limits')
+      // A patch nested past the limit is refused before the account is looked at, as PUT's data is.
+      if (patch?.data !== undefined && nestsPastLimit(patch.data)) return refuse(400, 'the patch nests too deep')
       const maybe400 = verdict === 'either' ? [400] : []
       const key = keyOf(target!)
       const self = key === keyOf(auth.account.username)
