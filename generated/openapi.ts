@@ -605,7 +605,7 @@ export interface components {
                  * @description RFC 6750 challenge; `error="invalid_token"` when a token was sent but refused.
                  * @example Bearer realm="accounts", error="invalid_token", error_description="The token is invalid, expired or revoked"
                  */
-                "WWW-Authenticate"?: string;
+                "WWW-Authenticate": string;
                 [name: string]: unknown;
             };
             content: {
@@ -747,7 +747,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The body is of a media type the operation does not take (or has an empty Content-Type). */
+        /**
+         * @description The body is of a media type the operation does not take (or has an empty Content-Type). An
+         *     operation without a request body (a `DELETE`) ignores any body sent, whatever its media type:
+         *     it answers `415` only when `Content-Type` is not a media type at all (`json`, say).
+         */
         UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -766,7 +770,7 @@ export interface components {
                  * @description Seconds until the limit resets, or (hashes in progress) `1`.
                  * @example 40
                  */
-                "Retry-After"?: number;
+                "Retry-After": number;
                 [name: string]: unknown;
             };
             content: {
@@ -780,7 +784,7 @@ export interface components {
                  * @description Seconds to wait before retrying.
                  * @example 1
                  */
-                "Retry-After"?: number;
+                "Retry-After": number;
                 [name: string]: unknown;
             };
             content: {
@@ -797,7 +801,7 @@ export interface components {
                  * @description Seconds to wait before retrying (the queue's deadline, when that passed).
                  * @example 5
                  */
-                "Retry-After"?: number;
+                "Retry-After": number;
                 [name: string]: unknown;
             };
             content: {
@@ -921,7 +925,7 @@ export interface operations {
                      * @description The account's URL.
                      * @example /user/ben
                      */
-                    Location?: string;
+                    Location: string;
                     ETag: components["headers"]["ETag"];
                     /**
                      * @description `true` when this is the kept answer to an earlier sign-up with the same `Idempotency-Key`: no account was created now.
