@@ -108,6 +108,33 @@ function signalAll(pids: number[], signal: NodeJS.Signals): void {
   }
 }
 
+/** Whether every thread of the process is stopped (state `T` in /proc), or it is gone. */
+async function stopped(pid: number): Promise<boolean> {
+  const threads = await readdir(`/proc/${pid}/task`).catch(() => [])
+  const states = await Promise.all(
+    threads.map(async (thread) => {
+      const stat = await readFile(`/proc/${pid}/task/${thread}/stat`, 'utf8').catch(() => undefined)
+      // The state follows the command name in parentheses, which may itself hold spaces.
+      return stat?.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    })
+  )
+  return states.every((state) => state === undefined || state === 'T')
+}
+
+/**
+ * SIGSTOP, then wait until every thread of every process has really stopped: the signal is delivered
+ * asynchronously, and a query arriving in between would still be answered (a 200 where the frozen
+ * database must give a 503).
+ */
+async function stopAll(pids: number[]): Promise<void> {
+  signalAll(pids, 'SIGSTOP')
+  for (let tries = 0; tries < 200; tries++) {
+    if ((await Promise.all(pids.map(stopped))).every(Boolean)) return
+    await sleep(5)
+  }
+  throw new Error(`database processes ${pids.join(', ')} did not stop after SIGSTOP`)
+}
+
 /** A database server of the test's own, which the test may kill and start again on the same port and data. */
 export interface DatabaseServer {
   engine: 'mariadb' | 'postgres'
@@ -195,7 +222,7 @@ export async function startMariaDbServer(t: Test): Promise<DatabaseServer> {
       server.running = false
     },
     async freeze() {
-      if (child?.pid) signalAll([child.pid], 'SIGSTOP')
+      if (child?.pid) await stopAll([child.pid])
     },
     async thaw() {
       if (child?.pid) signalAll([child.pid], 'SIGCONT')
@@ -305,7 +332,7 @@ export async function startPostgresServer(t: Test): Promise<DatabaseServer> {
       server.running = false
     },
     async freeze() {
-      if (child?.pid) signalAll([child.pid, ...(await childrenOf(child.pid))], 'SIGSTOP')
+      if (child?.pid) await stopAll([child.pid, ...(await childrenOf(child.pid))])
     },
     async thaw() {
       if (child?.pid) signalAll([child.pid, ...(await childrenOf(child.pid))], 'SIGCONT')
