@@ -9,7 +9,7 @@
  */
 import { decodeCursor, encodeCursor } from './cursors.js'
 import type { UsersRepository } from '../db/users-repository.js'
-import { type Account, usernameKey } from './account.js'
+import { type Account, isUsername, usernameKey } from './account.js'
 
 export interface UserQuery {
   limit: number
@@ -23,11 +23,9 @@ export interface UserPage {
   next: string | null
 }
 
-/** A username key: a username (3–32 of [A-Za-z0-9_.-]) lower-cased. */
-const USERNAME_KEY = /^[a-z0-9_.-]{3,32}$/
-
+/** A username key: a username, lower-cased (account.ts). */
 export function isUsernameKey(key: string): boolean {
-  return USERNAME_KEY.test(key)
+  return isUsername(key) && key === usernameKey(key)
 }
 
 export class AccountDirectory {

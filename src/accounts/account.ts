@@ -36,6 +36,13 @@ export interface NewUser {
   now: Date
 }
 
+/** openapi.yaml's Username: 3 to 32 letters, digits, `_`, `.` or `-`. */
+const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
+
+export function isUsername(value: string): boolean {
+  return USERNAME.test(value)
+}
+
 /** Usernames are unique regardless of case: this is the form they are compared and stored in. */
 export function usernameKey(username: string): string {
   return username.toLowerCase()

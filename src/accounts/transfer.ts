@@ -7,7 +7,7 @@
  * cost the service can afford on every login, and an admin comes in only when the operator says so.
  */
 import type { Db } from '../db/schema.js'
-import { type UserRecord, usernameKey } from './account.js'
+import { isUsername, type UserRecord, usernameKey } from './account.js'
 import { UsersRepository } from '../db/users-repository.js'
 import { accountDataProblem } from './account-data.js'
 
@@ -30,7 +30,6 @@ export class ImportError extends Error {
 const PAGE_SIZE = 1000
 /** Rows per INSERT: 100 x 16 KiB of data stays far below MariaDB's default max_allowed_packet. */
 const INSERT_BATCH = 100
-const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
 /** `$2a$`, `$2b$` or `$2y$`, a two-digit cost, then 22 characters of salt and 31 of hash in bcrypt's base64. */
 const BCRYPT_HASH = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/
 /** bcrypt's own bounds: bcryptjs throws on any other cost, which would fail every login of the account. */
@@ -103,7 +102,7 @@ function parseLine(text: string, lineNumber: number, options: ImportOptions): Us
   if (typeof value !== 'object' || value === null) throw fail('not a JSON object')
   const { id, username, passwordHash, admin, data, createdAt, updatedAt, version } = value
   if (typeof id !== 'string' || !UUID.test(id)) throw fail('id must be a UUID')
-  if (typeof username !== 'string' || !USERNAME.test(username))
+  if (typeof username !== 'string' || !isUsername(username))
     throw fail('username must be 3-32 of letters, digits, _ . -')
   if (typeof passwordHash !== 'string') throw fail(NOT_BCRYPT)
   const problem = hashProblem(passwordHash, options.maxBcryptCost)

@@ -51,11 +51,8 @@ function hashCaller(request: FastifyRequest, reply: FastifyReply): HashContext {
 }
 
 /** Sends the account with its ETag (every answer that returns a user carries one). */
-function sendUser(reply: FastifyReply, user: Account, actor: Account | null, status = 200) {
-  return reply
-    .code(status)
-    .header('etag', entityTag(user))
-    .send(presentUser(user, actor !== null && seesSuspensionReason(actor)))
+function sendUser(reply: FastifyReply, user: Account, actor: Account, tag = entityTag(user)) {
+  return reply.header('etag', tag).send(presentUser(user, seesSuspensionReason(actor)))
 }
 
 /** Sets the `Link` to the next page, when there is one. */
@@ -126,7 +123,7 @@ export class ServiceHandlers {
     const user = await this.accounts.read(actor, request.params.username)
     const tag = entityTag(user)
     if (ifNoneMatchHits(request.headers['if-none-match'], tag)) return reply.code(304).header('etag', tag).send()
-    return sendUser(reply, user, actor)
+    return sendUser(reply, user, actor, tag)
   }
 
   async updateUser(request: Request<{ Params: UserParams; Body: Schemas['UpdateUserRequest'] }>, reply: FastifyReply) {

@@ -20,6 +20,7 @@ import {
   AuditTrail,
   type NewAuditEvent
 } from '../audit/audit-trail.js'
+import { isUsername } from '../accounts/account.js'
 import type { Config } from '../config/config.js'
 import { AuditEventsRepository } from '../db/audit-events-repository.js'
 import '../http/audit-target.js'
@@ -40,13 +41,11 @@ const CLOSE_WAIT_MS = 5000
 /** Set by the sign-up handler on an answer replayed for a retried Idempotency-Key. */
 const REPLAYED_HEADER = 'idempotent-replayed'
 
-/** What openapi.yaml's Username allows; anything else in a path or body is not an account's name. */
-const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/
-
 function usernameIn(source: unknown): string | undefined {
   if (typeof source !== 'object' || source === null) return undefined
   const value = (source as { username?: unknown }).username
-  return typeof value === 'string' && USERNAME.test(value) ? value : undefined
+  // Anything but a username in a path or body is not an account's name.
+  return typeof value === 'string' && isUsername(value) ? value : undefined
 }
 
 /** The event a finished request records, or undefined when its route records none for this status. */
