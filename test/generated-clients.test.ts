@@ -72,13 +72,17 @@ function expectDataAsJsonText(t: Test, outcome: Outcome, data: unknown): void {
   })
 }
 
+/** Characters beyond ASCII, some of four bytes in UTF-8: each media type must carry them intact. */
+const UNICODE_PASSWORD = 'pässwörd ñ 🔑 日本'
+
 async function logInBothWays(t: Test, client: GeneratedClient): Promise<void> {
   const username = uniqueName('login')
-  expectStatus(t, await client.signUp({ username, password: PASSWORD }, 'json'), 201, 'the account to log in to exists')
+  const account = { username, password: UNICODE_PASSWORD }
+  expectStatus(t, await client.signUp(account, 'form'), 201, 'a form signs up an account with a non-ASCII password')
   for (const as of MEDIA) {
-    const session = await client.logIn({ username, password: PASSWORD }, as)
+    const session = await client.logIn(account, as)
     expectSentAs(t, session, as, `logIn as ${as} sends ${as}`)
-    expectStatus(t, session, 201, `logIn as ${as} opens a session`)
+    expectStatus(t, session, 201, `logIn as ${as} with the password the form set opens a session`)
     t.equal(session.body?.tokenType, 'Bearer', `logIn as ${as}: the token is a bearer token`)
     const profile = await client.getRoot(session.body?.token)
     expectStatus(t, profile, 200, `the token from logIn as ${as} is accepted`)
