@@ -34,7 +34,7 @@ export interface paths {
         /**
          * Sign up
          * @description Creates an account. Send JSON (`username`, `password`, optional `data`) or an
-         *     HTML form (`username`, `password`). Usernames compare case-insensitively.
+         *     HTML form with the same fields, `data` as JSON text. Usernames compare case-insensitively.
          *     No request can create an administrator. Limited per client address (`429`). The
          *     password's hash waits its turn in a queue shared fairly between client addresses: a
          *     `429` when this address already has its share queued or running, a `503` when no thread
@@ -215,7 +215,7 @@ export interface paths {
         get?: never;
         /**
          * Change the password
-         * @description Sets a new password (the sign-up policy: 8 to 72 bytes of UTF-8, not the username, and not
+         * @description Sets a new password (the sign-up policy: 8 to 72 characters, not the username, and not
          *     the current password). For your own account send `currentPassword` too: a wrong one is a
          *     `403` (`wrong-password`) and counts as a failed login for this username and address, so
          *     the same limit applies (`429`). An administrator changing another account's password
@@ -393,10 +393,17 @@ export interface components {
          */
         Username: string;
         /**
-         * @description 8 to 72 bytes once UTF-8 encoded (72 bytes is bcrypt's limit).
+         * @description A password being set (sign-up, password change): 8 to 72 characters, any characters of
+         *     well-formed Unicode. Every character counts, however many bytes it takes.
          * @example correct horse battery
          */
-        Password: string;
+        NewPassword: string;
+        /**
+         * @description The password of an existing account: 1 to 72 characters (accounts imported from older
+         *     systems may have passwords shorter than a sign-up now allows).
+         * @example correct horse battery
+         */
+        LoginPassword: string;
         /**
          * @description Any JSON object you like (email, address, phone, nested objects, arrays): at most
          *     16 KiB as JSON, 32 levels deep (31 nested objects or arrays) and well-formed Unicode
@@ -433,8 +440,8 @@ export interface components {
         };
         ChangePasswordRequest: {
             /** @description Required for your own account; an administrator changing another account's omits it. */
-            currentPassword?: components["schemas"]["Password"];
-            newPassword: components["schemas"]["Password"];
+            currentPassword?: components["schemas"]["LoginPassword"];
+            newPassword: components["schemas"]["NewPassword"];
         };
         /** @description An RFC 7396 merge patch of a `User` in which only `data` may appear. */
         UserPatch: {
@@ -495,16 +502,12 @@ export interface components {
         Timestamp: string;
         SignUpRequest: {
             username: components["schemas"]["Username"];
-            password: components["schemas"]["Password"];
+            password: components["schemas"]["NewPassword"];
             data?: components["schemas"]["AccountData"];
-        };
-        SignUpForm: {
-            username: components["schemas"]["Username"];
-            password: components["schemas"]["Password"];
         };
         Credentials: {
             username: components["schemas"]["Username"];
-            password: components["schemas"]["Password"];
+            password: components["schemas"]["LoginPassword"];
         };
         UpdateUserRequest: {
             data: components["schemas"]["AccountData"];
@@ -592,6 +595,7 @@ export interface components {
                  * @example Bearer realm="accounts", error="invalid_request", error_description="Send exactly one Authorization header"
                  */
                 "WWW-Authenticate"?: string;
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -606,6 +610,7 @@ export interface components {
                  * @example Bearer realm="accounts", error="invalid_token", error_description="The token is invalid, expired or revoked"
                  */
                 "WWW-Authenticate": string;
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -615,6 +620,7 @@ export interface components {
         /** @description The caller may not act on this account (whether or not it exists). */
         Forbidden: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -624,6 +630,7 @@ export interface components {
         /** @description No such account (only administrators can learn this). */
         NotFound: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -633,6 +640,7 @@ export interface components {
         /** @description The password is right, but an administrator has suspended the account. */
         AccountSuspended: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -642,6 +650,7 @@ export interface components {
         /** @description Only administrators may do this. */
         AdminOnly: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -651,6 +660,7 @@ export interface components {
         /** @description An administrator cannot suspend their own account. */
         SelfSuspension: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -660,6 +670,7 @@ export interface components {
         /** @description No such live session of this account (or, for an administrator, no such account). */
         SessionNotFound: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -669,6 +680,7 @@ export interface components {
         /** @description The caller may not act on this account, or the current password sent is wrong. */
         PasswordForbidden: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -678,6 +690,7 @@ export interface components {
         /** @description The path is far longer than any username can be (a segment over 100 characters). */
         URITooLong: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -687,6 +700,7 @@ export interface components {
         /** @description The username is taken, or a sign-up with this `Idempotency-Key` is still running. */
         Conflict: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -696,6 +710,7 @@ export interface components {
         /** @description The account is no longer at the version `If-Match` names; nothing was changed. */
         PreconditionFailed: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -705,6 +720,7 @@ export interface components {
         /** @description This `Idempotency-Key` was used within 24 hours for a different sign-up. */
         IdempotencyKeyReused: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -720,6 +736,7 @@ export interface components {
          */
         RequestTimeout: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -732,6 +749,7 @@ export interface components {
          */
         RequestHeaderFieldsTooLarge: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -741,6 +759,7 @@ export interface components {
         /** @description The request body is too large (over 64 KiB), even where the operation ignores bodies. */
         ContentTooLarge: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -754,6 +773,7 @@ export interface components {
          */
         UnsupportedMediaType: {
             headers: {
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -771,6 +791,7 @@ export interface components {
                  * @example 40
                  */
                 "Retry-After": number;
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -785,6 +806,7 @@ export interface components {
                  * @example 1
                  */
                 "Retry-After": number;
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -802,6 +824,7 @@ export interface components {
                  * @example 5
                  */
                 "Retry-After": number;
+                "X-Request-Id": components["headers"]["RequestId"];
                 [name: string]: unknown;
             };
             content: {
@@ -857,6 +880,12 @@ export interface components {
     requestBodies: never;
     headers: {
         /**
+         * @description The request's id, also in every log line about it: the caller's own `X-Request-Id` when it
+         *     is 1 to 128 letters, digits or `._:=+/-`, otherwise a new UUID. Quote it when reporting a problem.
+         * @example 0b5d3c1e-7f2a-4c8e-9a41-2f6d8e1b7c90
+         */
+        RequestId: string;
+        /**
          * @description The account's version, a strong entity tag that changes with every change to the account
          *     (data, admin flag, suspension, password). Send it in `If-Match` or `If-None-Match`.
          * @example "3-Xq3T"
@@ -884,6 +913,7 @@ export interface operations {
             /** @description The greeting (anonymous) or the caller's profile (authenticated). */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -914,7 +944,7 @@ export interface operations {
         requestBody: {
             content: {
                 "application/json": components["schemas"]["SignUpRequest"];
-                "application/x-www-form-urlencoded": components["schemas"]["SignUpForm"];
+                "application/x-www-form-urlencoded": components["schemas"]["SignUpRequest"];
             };
         };
         responses: {
@@ -932,6 +962,7 @@ export interface operations {
                      * @example true
                      */
                     "Idempotent-Replayed"?: "true";
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -974,6 +1005,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -984,6 +1016,7 @@ export interface operations {
             304: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1029,6 +1062,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1074,6 +1108,7 @@ export interface operations {
             /** @description The account is gone. */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1122,6 +1157,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1158,6 +1194,7 @@ export interface operations {
             /** @description A new session. */
             201: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1187,6 +1224,7 @@ export interface operations {
             /** @description The session is over; the token is refused from now on. */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1218,6 +1256,7 @@ export interface operations {
             /** @description The live sessions, newest first. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1252,6 +1291,7 @@ export interface operations {
             /** @description Every other session is over; their tokens are refused from now on. */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1291,6 +1331,7 @@ export interface operations {
             /** @description The session is over. */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1329,6 +1370,7 @@ export interface operations {
             /** @description The password is changed; every other session of the account is over. */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1369,6 +1411,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1406,6 +1449,7 @@ export interface operations {
             /** @description The account is not suspended. */
             204: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content?: never;
@@ -1451,6 +1495,7 @@ export interface operations {
             200: {
                 headers: {
                     Link: components["headers"]["Link"];
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1495,6 +1540,7 @@ export interface operations {
             200: {
                 headers: {
                     Link: components["headers"]["Link"];
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1535,6 +1581,7 @@ export interface operations {
             200: {
                 headers: {
                     Link: components["headers"]["Link"];
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1561,6 +1608,7 @@ export interface operations {
             /** @description Alive. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1583,6 +1631,7 @@ export interface operations {
             /** @description Ready to serve. */
             200: {
                 headers: {
+                    "X-Request-Id": components["headers"]["RequestId"];
                     [name: string]: unknown;
                 };
                 content: {

@@ -15,7 +15,7 @@ import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } f
 import { coerceQueryIntegers } from './http/query-integers.js'
 import { fastifyTimeoutOptions } from './http/server-timeouts.js'
 import { logDestination as createLogDestination } from './logging/destination.js'
-import { requestIdOf } from './logging/request-id.js'
+import { REQUEST_ID_HEADER, requestIdOf } from './logging/request-id.js'
 import accountsPlugin from './plugins/accounts.js'
 import auditPlugin from './plugins/audit.js'
 import docsPlugin from './plugins/docs.js'
@@ -64,10 +64,15 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     ...fastifyTimeoutOptions(config.httpTimeouts),
     // Usernames are at most 32 characters; a far longer path segment is a 414, not a lookup.
     routerOptions: { maxParamLength: 100 },
+    // HEAD is not in the contract, so it is refused (405, `Allow: GET`) rather than answered
+    // outside it: contract tools (Prism) and generated clients then agree with the service.
+    exposeHeadRoutes: false,
     // While closing, finish what is in flight and keep answering properly (never a bare 503 body).
     return503OnClosing: false,
     // Errors the router raises before any route runs (e.g. a malformed percent-encoding).
-    frameworkErrors: (error, _request, reply) => sendProblem(reply, toProblem(error)),
+    // No hook runs for these, so the request id is set here.
+    frameworkErrors: (error, request, reply) =>
+      sendProblem(reply.header(REQUEST_ID_HEADER, request.id), toProblem(error)),
     clientErrorHandler,
     ajv: {
       customOptions: {

@@ -359,10 +359,14 @@ t.test('the contract check of test clients catches a response that breaks openap
   await drifted.getUser('ben')
   await drifted.signUp({ username: 'ben', password: PASSWORD })
   t.equal(verdicts.length, 2, 'every response is checked')
-  t.match(
-    verdicts[0],
-    [/the required header ETag is missing/, /must have required property 'admin'/],
-    'a missing required header and a missing property are violations'
-  )
+  for (const [violation, proves] of [
+    [/the required header ETag is missing/, 'a missing required header is a violation'],
+    [/must have required property 'admin'/, 'a missing property is a violation']
+  ] as const) {
+    t.ok(
+      verdicts[0]!.some((verdict) => violation.test(verdict)),
+      proves
+    )
+  }
   t.match(verdicts[1], [/answered 200, which openapi.yaml does not list/], 'an undeclared status is a violation')
 })

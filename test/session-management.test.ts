@@ -688,19 +688,16 @@ forEachBackend(t, async (t, backend) => {
       ['no newPassword', { currentPassword: PASSWORD }],
       ['an empty body object', {}],
       ['an unknown property', { currentPassword: PASSWORD, newPassword: NEW_PASSWORD, admin: true }],
-      ['a new password of 7 bytes', { currentPassword: PASSWORD, newPassword: 'seven77' }],
-      ['a new password of 73 bytes', { currentPassword: PASSWORD, newPassword: 'x'.repeat(73) }],
-      [
-        'a new password of 37 characters but 74 UTF-8 bytes',
-        { currentPassword: PASSWORD, newPassword: 'é'.repeat(37) }
-      ],
+      ['a new password of 7 characters', { currentPassword: PASSWORD, newPassword: 'seven77' }],
+      ['a new password of 73 characters', { currentPassword: PASSWORD, newPassword: 'x'.repeat(73) }],
+      ["a new password of 73 'é' (146 UTF-8 bytes)", { currentPassword: PASSWORD, newPassword: 'é'.repeat(73) }],
       ['a new password that is the username', { currentPassword: PASSWORD, newPassword: name }],
       [
         'a new password that is the username in capitals',
         { currentPassword: PASSWORD, newPassword: name.toUpperCase() }
       ],
       ['a new password that is the current one', { currentPassword: PASSWORD, newPassword: PASSWORD }],
-      ['a currentPassword of one character', { currentPassword: 'x', newPassword: NEW_PASSWORD }]
+      ['an empty currentPassword', { currentPassword: '', newPassword: NEW_PASSWORD }]
     ]
     for (const [what, json] of refusals)
       expectProblem(t, await service.request('PUT', path, { token: caller, json }), 400, 'validation', what)
@@ -773,8 +770,8 @@ forEachBackend(t, async (t, backend) => {
     const caller = await logIn(service, name)
     const newer = await logIn(service, name)
     const callerId = await idOf(service, caller, name)
-    // 8 UTF-8 bytes in 4 characters: the limit is in bytes.
-    const newPassword = 'éééé'
+    // 30 characters, 90 UTF-8 bytes: the limit counts characters, past bcrypt's 72 bytes too.
+    const newPassword = '€'.repeat(30)
     expectStatus(
       t,
       await service.request('PUT', `/user/${name}/password`, {
@@ -782,7 +779,7 @@ forEachBackend(t, async (t, backend) => {
         json: { currentPassword: PASSWORD, newPassword }
       }),
       204,
-      'the owner changes the password (to 4 characters, 8 bytes): 204'
+      'the owner changes the password (to 30 characters, 90 bytes): 204'
     )
     t.equal(await loginStatus(service, name, PASSWORD), 401, 'the old password no longer logs in')
     t.equal(await loginStatus(service, name, newPassword), 201, 'the new one does')

@@ -110,11 +110,34 @@ forEachBackend(t, async (t, backend) => {
     t.strictSame(res.body.data, {}, 'data defaults to an empty object')
     const login = await service.request('POST', '/auth', { form: { username: name, password: PASSWORD } })
     expectStatus(t, login, 201, 'and the form-made account can log in by form')
-    // A form has no `data` field: it is an unknown property there.
-    const withData = await service.request('POST', '/user', {
-      form: { username: uniqueName('form'), password: PASSWORD, data: '{}' }
+  })
+
+  await t.test("sign up by form with data: the contract encodes the form's data field as JSON", async (t) => {
+    const name = uniqueName('formdata')
+    const data = { email: 'dana@example.com', tags: ['a', 'b'], nested: { n: 1 } }
+    const res = await service.request('POST', '/user', {
+      form: { username: name, password: PASSWORD, data: JSON.stringify(data) }
     })
-    expectStatus(t, withData, 400, 'a form sign-up with a data field is 400')
+    expectStatus(t, res, 201, 'a form sign-up whose data field is JSON text is 201')
+    t.strictSame(res.body.data, data, 'and the account holds that JSON as its data')
+    const blank = await service.request('POST', '/user', {
+      form: { username: uniqueName('formblank'), password: PASSWORD, data: '' }
+    })
+    expectStatus(t, blank, 201, "a blank data field (an HTML form's empty textarea) counts as not sent")
+    t.strictSame(blank.body.data, {}, 'so data is the empty object')
+    const refusals: [string, string, string][] = [
+      ['not JSON', 'foo', 'must be JSON text'],
+      ['JSON that is no object', '[1,2]', 'must be object'],
+      ['JSON with a prototype key', '{"__proto__":{"admin":true}}', 'must be JSON text'],
+      ['an object nested past the limit', `${'{"a":'.repeat(40)}1${'}'.repeat(40)}`, 'deep']
+    ]
+    for (const [why, text, says] of refusals) {
+      const refused = await service.request('POST', '/user', {
+        form: { username: uniqueName('formbad'), password: PASSWORD, data: text }
+      })
+      expectStatus(t, refused, 400, `a form data field holding ${why} is 400`)
+      t.match(String(refused.body.detail), says, `and its detail says why (${says})`)
+    }
   })
 
   await t.test('data round-trips exactly through POST, GET /user, GET / and PUT', async (t) => {
@@ -186,19 +209,19 @@ forEachBackend(t, async (t, backend) => {
     }
   })
 
-  await t.test('passwords: 8 to 72 bytes of UTF-8', async (t) => {
+  await t.test('passwords: 8 to 72 characters, counted as JSON Schema counts them', async (t) => {
     const cases: { why: string; password: string; ok: boolean }[] = [
-      { why: '72 ASCII bytes', password: `${'p'.repeat(71)}!`, ok: true },
-      { why: '73 ASCII bytes', password: 'p'.repeat(73), ok: false },
-      { why: '8 ASCII bytes', password: '12345678', ok: true },
-      { why: '7 ASCII bytes', password: '1234567', ok: false },
-      { why: "18 'é' (36 bytes)", password: 'é'.repeat(18), ok: true },
-      { why: "4 'é' (8 bytes, 4 characters)", password: 'é'.repeat(4), ok: true },
-      { why: "3 'é' (6 bytes)", password: 'é'.repeat(3), ok: false },
-      { why: "24 '€' (72 bytes)", password: '€'.repeat(24), ok: true },
-      { why: "25 '€' (75 bytes, only 25 characters)", password: '€'.repeat(25), ok: false },
-      { why: "18 '😀' (72 bytes)", password: '😀'.repeat(18), ok: true },
-      { why: "19 '😀' (76 bytes)", password: '😀'.repeat(19), ok: false }
+      { why: '72 ASCII characters', password: `${'p'.repeat(71)}!`, ok: true },
+      { why: '73 ASCII characters', password: 'p'.repeat(73), ok: false },
+      { why: '8 ASCII characters', password: '12345678', ok: true },
+      { why: '7 ASCII characters', password: '1234567', ok: false },
+      { why: "8 'é' (16 bytes)", password: 'é'.repeat(8), ok: true },
+      { why: "7 'é' (14 bytes, but 7 characters)", password: 'é'.repeat(7), ok: false },
+      { why: "25 '€' (75 bytes: past bcrypt's 72)", password: '€'.repeat(25), ok: true },
+      { why: "72 '€' (216 bytes)", password: '€'.repeat(72), ok: true },
+      { why: "73 '€'", password: '€'.repeat(73), ok: false },
+      { why: "72 '😀' (288 bytes, 144 UTF-16 units)", password: '😀'.repeat(72), ok: true },
+      { why: "73 '😀'", password: '😀'.repeat(73), ok: false }
     ]
     const client = service.client()
     for (const { why, password, ok } of cases) {
@@ -213,7 +236,7 @@ forEachBackend(t, async (t, backend) => {
       const login = await client.login({ username: name, password })
       t.equal(login.tokenType, 'Bearer', `${why}: and it logs in`)
     }
-    // At 72 bytes every byte counts: a different last byte is a wrong password.
+    // At 72 bytes bcrypt reads every byte: a different last byte is a wrong password.
     const name = uniqueName('pw72')
     const full = `${'q'.repeat(71)}A`
     await client.signUp({ username: name, password: full })
@@ -222,11 +245,20 @@ forEachBackend(t, async (t, backend) => {
       401,
       'at 72 bytes the last byte counts: a different one is a wrong password (401)'
     )
-    // Logging in with 73 bytes is refused, not silently cut to the first 72 bytes.
+    // Past 72 bytes the password is hashed whole before bcrypt: the characters bcrypt alone would
+    // never read still count.
+    const long = uniqueName('pwlong')
+    await client.signUp({ username: long, password: `${'€'.repeat(30)}A` })
+    t.equal(
+      (await problemOf(client.login({ username: long, password: `${'€'.repeat(30)}B` }))).status,
+      401,
+      "past 72 bytes the last character still counts (bcrypt alone would read only the first 24 '€')"
+    )
+    // Logging in with 73 characters is refused: no account can have that password.
     const tooLong = await problemOf(client.login({ username: name, password: `${full}X` }))
-    t.equal(tooLong.status, 400, '73-byte password at login is a 400')
-    const tooLongUtf8 = await problemOf(client.login({ username: name, password: '€'.repeat(25) }))
-    t.equal(tooLongUtf8.status, 400, '75-byte (25 character) password at login is a 400')
+    t.equal(tooLong.status, 400, 'a 73-character password at login is a 400')
+    const empty = await problemOf(client.login({ username: name, password: '' }))
+    t.equal(empty.status, 400, 'an empty password at login is a 400')
   })
 
   await t.test('unknown or mistyped properties at sign-up are refused by name', async (t) => {

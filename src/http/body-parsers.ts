@@ -10,6 +10,7 @@
 import formbody from '@fastify/formbody'
 import type { FastifyInstance, FastifyRequest, preValidationHookHandler } from 'fastify'
 import { problems } from '../errors/problem.js'
+import { FORM_MEDIA_TYPE, jsonFormFields } from './form-encoding.js'
 
 const PROTOTYPE_KEYS = 'body must not use the keys "__proto__" or "constructor.prototype"'
 
@@ -77,10 +78,35 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   // schema of its own media type: a form sent where only JSON is declared would go unchecked.
   // Without a Content-Type Fastify validates nothing at all: a missing body must be refused here.
   // Only operations that take a body get the check, so reads pay nothing for it.
+  // A form field the contract encodes as JSON (sign-up's `data`) holds JSON text: parse it with
+  // the same secure parser, so the schema then checks the value, not a string. An empty field (an
+  // HTML form's blank textarea) counts as not sent.
+  const parseJsonFields = (request: FastifyRequest, form: Record<string, unknown>, fields: string[]) => {
+    for (const field of fields) {
+      const text = form[field]
+      if (typeof text !== 'string') continue
+      if (text.trim() === '') {
+        delete form[field]
+        continue
+      }
+      let failure: Error | undefined
+      parseJson(request, text, (error, value) => {
+        if (error) failure = error
+        else form[field] = value
+      })
+      if (failure) {
+        const message = `must be JSON text (the form's ${field} field is application/json): ${failure.message}`
+        return problems.validation(`body/${field} ${message}`, [{ field: `/${field}`, message }])
+      }
+    }
+    return undefined
+  }
+
   app.addHook('onRoute', (route) => {
     const declared = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content
     if (!declared) return
     const accepted = Object.keys(declared)
+    const jsonFields = jsonFormFields((route.schema as { operationId?: string } | undefined)?.operationId)
     const requireDeclaredBody: preValidationHookHandler = (request, _reply, done) => {
       if (request.body === undefined) {
         return done(
@@ -91,6 +117,9 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
       }
       const mediaType = mediaTypeOf(request)
       if (!(mediaType in declared)) return done(problems.unsupportedMediaType(mediaType, accepted))
+      if (mediaType === FORM_MEDIA_TYPE && jsonFields.length > 0) {
+        return done(parseJsonFields(request, request.body as Record<string, unknown>, jsonFields))
+      }
       done()
     }
     route.preValidation = [requireDeclaredBody, ...[route.preValidation ?? []].flat()]

@@ -9,7 +9,6 @@ const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'options', 'head']
 const contractPaths = Object.entries(specDocument.paths as Record<string, Record<string, unknown>>).map(
   ([template, item]) => {
     const methods = METHODS.filter((method) => method in item).map((method) => method.toUpperCase())
-    if (methods.includes('GET')) methods.push('HEAD')
     // `/user/{username}` -> /^\/user\/[^/]+$/
     const pattern = new RegExp(`^${template.replace(/[.*+?^$()|[\]\\]/g, '\\$&').replace(/\{[^}]+\}/g, '[^/]+')}$`)
     return { pattern, methods }
@@ -22,6 +21,6 @@ export function allowedMethods(url: string): string[] | undefined {
   const path = url.split('?')[0]!
   const match = contractPaths.find(({ pattern }) => pattern.test(path))
   if (match) return match.methods
-  if (docsPaths.some((pattern) => pattern.test(path))) return ['GET', 'HEAD']
+  if (docsPaths.some((pattern) => pattern.test(path))) return ['GET']
   return undefined
 }

@@ -3,6 +3,7 @@
  * validation, the security handler, Fastify's body parsers, a driver), leaves as an RFC 9457
  * `application/problem+json` document. Internals of 5xx errors are logged, never sent.
  */
+import { randomUUID } from 'node:crypto'
 import { type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
@@ -175,7 +176,8 @@ function logSlowClient(log: FastifyBaseLogger, socket: HttpSocket): void {
 /**
  * Requests Node's HTTP parser rejects never reach Fastify's handlers (oversized headers, broken
  * framing, a request that missed its deadline): answer them with a problem document too, then
- * close the connection. Fastify calls it with the instance as `this`.
+ * close the connection. No request exists yet, so its `X-Request-Id` is a new one. Fastify calls
+ * it with the instance as `this`.
  */
 export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoException, socket: HttpSocket): void {
   if (error.code === 'ECONNRESET' || socket.destroyed) return
@@ -186,7 +188,7 @@ export function clientErrorHandler(this: FastifyInstance, error: NodeJS.ErrnoExc
   // Otherwise the connection just closes.
   if (socket.writable && mayAnswer(socket)) {
     socket.write(
-      `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+      `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\nX-Request-Id: ${randomUUID()}\r\n\r\n${body}`
     )
   }
   socket.destroy(error)

@@ -225,8 +225,30 @@ function onlyKeys(value: Record<string, unknown>, allowed: string[], required: s
 }
 
 const schemaUsername = (value: unknown): value is string => typeof value === 'string' && USERNAME.test(value)
-const schemaPassword = (value: unknown): value is string =>
-  typeof value === 'string' && codePoints(value) >= 2 && codePoints(value) <= 72
+// NewPassword and LoginPassword in openapi.yaml: characters counted as code points.
+const schemaNewPassword = (value: unknown): value is string =>
+  typeof value === 'string' && codePoints(value) >= 8 && codePoints(value) <= 72
+const schemaLoginPassword = (value: unknown): value is string =>
+  typeof value === 'string' && codePoints(value) >= 1 && codePoints(value) <= 72
+
+/**
+ * A form's `data` field is JSON text (the contract's `encoding`): blank counts as not sent, text
+ * that is not JSON (or uses prototype keys) is refused. False when the field cannot be read.
+ */
+function readFormData(form: Record<string, unknown>): boolean {
+  const text = form.data
+  if (typeof text !== 'string') return true
+  if (text.trim() === '') {
+    delete form.data
+    return true
+  }
+  try {
+    form.data = JSON.parse(text)
+  } catch {
+    return false
+  }
+  return !hasPrototypeKeys(form.data)
+}
 
 interface SignUpBody {
   username: string
@@ -238,9 +260,9 @@ function signUpBody(parsed: Parsed): SignUpBody | undefined {
   if (parsed.kind !== 'json' && parsed.kind !== 'form') return undefined
   const value = parsed.value
   if (!isObject(value)) return undefined
-  const allowed = parsed.kind === 'json' ? ['username', 'password', 'data'] : ['username', 'password']
-  if (!onlyKeys(value, allowed, ['username', 'password'])) return undefined
-  if (!schemaUsername(value.username) || !schemaPassword(value.password)) return undefined
+  if (!onlyKeys(value, ['username', 'password', 'data'], ['username', 'password'])) return undefined
+  if (parsed.kind === 'form' && !readFormData(value)) return undefined
+  if (!schemaUsername(value.username) || !schemaNewPassword(value.password)) return undefined
   if (Object.hasOwn(value, 'data') && !isObject(value.data)) return undefined
   return value as unknown as SignUpBody
 }
@@ -249,7 +271,7 @@ function credentialsBody(parsed: Parsed): { username: string; password: string }
   if (parsed.kind !== 'json' && parsed.kind !== 'form') return undefined
   const value = parsed.value
   if (!isObject(value) || !onlyKeys(value, ['username', 'password'], ['username', 'password'])) return undefined
-  if (!schemaUsername(value.username) || !schemaPassword(value.password)) return undefined
+  if (!schemaUsername(value.username) || !schemaLoginPassword(value.password)) return undefined
   return { username: value.username, password: value.password }
 }
 
@@ -562,7 +584,6 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
     case 'logIn': {
       const body = credentialsBody(parsed)
       if (!body) return refuse(400, 'the body breaks Credentials')
-      if (utf8Bytes(body.password) > 72) return refuse(400, 'a password over 72 bytes')
       const account = model.accounts.get(keyOf(body.username))
       const illFormed = (outcome: Outcome) =>
         body.password.isWellFormed()
@@ -686,8 +707,6 @@ function operation(model: Model, call: Call, parsed: Parsed): Outcome {
 }
 
 function signUp(model: Model, body: SignUpBody): Outcome {
-  const bytes = utf8Bytes(body.password)
-  if (bytes < 8 || bytes > 72) return refuse(400, `a password of ${bytes} bytes`)
   const data = body.data ?? {}
   const verdict = dataVerdict(data)
   if (verdict === 'invalid') return refuse(400, 'data breaks the limits')

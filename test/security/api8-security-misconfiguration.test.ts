@@ -66,7 +66,21 @@ t.test('headers and errors', async (t) => {
 
   const notAllowed = await service.request('POST', '/user/ben', { token, json: { data: {} } })
   expectStatus(t, notAllowed, 405, 'POST, which /user/{username} does not take, is 405')
-  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, DELETE, PATCH, HEAD', 'Allow lists the methods it takes')
+  t.equal(notAllowed.headers.get('allow'), 'GET, PUT, DELETE, PATCH', 'Allow lists the methods it takes')
+  // HEAD is in no operation of the contract, so it is refused like any other undeclared method:
+  // contract tools (Prism) and generated clients then agree with what the service does.
+  for (const path of ['/', '/user/ben', '/users', '/healthz', '/openapi.json', '/docs']) {
+    const head = await fetch(`${service.url}${path}`, { method: 'HEAD', headers: { authorization: `Bearer ${token}` } })
+    t.equal(head.status, 405, `HEAD ${path} is 405: the contract declares no HEAD`)
+    const allow = (head.headers.get('allow') ?? '').split(', ')
+    t.ok(allow.includes('GET') && !allow.includes('HEAD'), `HEAD ${path}: Allow names GET, not HEAD (${allow})`)
+    t.match(
+      head.headers.get('content-type'),
+      /^application\/problem\+json/,
+      `HEAD ${path}: the refusal is a problem (its body unsent, as HEAD requires)`
+    )
+    t.match(head.headers.get('x-request-id'), /^[\w-]+$/, `HEAD ${path}: the refusal carries its X-Request-Id`)
+  }
   expectStatus(t, await service.request('GET', '/nowhere'), 404, 'an unknown route is 404')
 
   // Error documents explain the request's fault, never the server's internals.
