@@ -20,6 +20,15 @@ t.test('docs', async (t) => {
   const ui = await fetch(`${service.url}/docs/`)
   t.equal(ui.status, 200, '/docs/ answers 200')
   t.match(await ui.text(), /swagger-ui/i, '/docs/ is the Swagger UI page')
-  const uiSpec = await fetch(`${service.url}/docs/json`)
-  t.same(await uiSpec.json(), parse(yamlText), 'Swagger UI shows the same contract')
+  const contract = parse(yamlText) as { servers: { url: string; description: string }[] }
+  t.equal(contract.servers[0]?.url, 'http://127.0.0.1:8000', "a generated client's default server is the local service")
+  const uiSpec = (await (await fetch(`${service.url}/docs/json`)).json()) as typeof contract
+  t.strictSame(
+    uiSpec.servers[0],
+    { url: '/', description: 'The service that serves this document' },
+    'Swagger UI calls the service that serves it first, whatever its host'
+  )
+  t.same({ ...uiSpec, servers: contract.servers }, contract, 'and otherwise shows the same contract')
+  const byUrl = (servers: { url: string }[]) => [...servers].sort((a, b) => a.url.localeCompare(b.url))
+  t.strictSame(byUrl(uiSpec.servers), byUrl(contract.servers), 'with the same servers, only reordered')
 })

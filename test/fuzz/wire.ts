@@ -185,11 +185,13 @@ export class Wire {
 export function invariantViolations(request: WireRequest, res: WireResponse): string[] {
   const problems: string[] = []
   if (res.status >= 500) problems.push(`answered ${res.status}: client input must never cause a 5xx`)
-  if (res.status >= 400 && !/^application\/problem\+json\b/.test(res.contentType)) {
+  // An answer to HEAD has no body to type.
+  if (res.status >= 400 && request.method !== 'HEAD' && !/^application\/problem\+json\b/.test(res.contentType)) {
     problems.push(`answered ${res.status} as "${res.contentType}", not application/problem+json`)
   }
   if (request.method === 'HEAD') {
     if (res.text !== '') problems.push('a HEAD answer carries a body')
+    if (res.contentType !== '') problems.push(`a HEAD answer names a media type (${res.contentType}) for no body`)
   } else {
     if (res.status >= 400 && (typeof res.body !== 'object' || res.body === null))
       problems.push(`the ${res.status} body is not a JSON problem document`)

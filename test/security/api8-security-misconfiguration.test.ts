@@ -74,10 +74,10 @@ t.test('headers and errors', async (t) => {
     t.equal(head.status, 405, `HEAD ${path} is 405: the contract declares no HEAD`)
     const allow = (head.headers.get('allow') ?? '').split(', ')
     t.ok(allow.includes('GET') && !allow.includes('HEAD'), `HEAD ${path}: Allow names GET, not HEAD (${allow})`)
-    t.match(
+    t.equal(
       head.headers.get('content-type'),
-      /^application\/problem\+json/,
-      `HEAD ${path}: the refusal is a problem (its body unsent, as HEAD requires)`
+      null,
+      `HEAD ${path}: the refusal names no media type, as it has no body (Prism failed parsing a typed empty one)`
     )
     t.match(head.headers.get('x-request-id'), /^[\w-]+$/, `HEAD ${path}: the refusal carries its X-Request-Id`)
   }
