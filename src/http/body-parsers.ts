@@ -4,6 +4,7 @@
  * - Anything else is a 415 on operations that take a body, not a string the schema then refuses.
  * - Operations without a body (GET, DELETE) ignore whatever body a client sends, as a browser-era
  *   service would, so a stray `Content-Type` or payload never turns a DELETE into a 400.
+ * - A form field the contract encodes as JSON (`encoding`, see form-encoding.ts) is parsed as JSON.
  * - An empty JSON body counts as no body: clients that always send `Content-Type: application/json`
  *   (curl scripts, some SDKs) still work, and an operation that needs a body then says so.
  */
@@ -74,10 +75,6 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   // included: problem+json gets the catch-all's behaviour under its own name.
   app.addContentTypeParser('application/problem+json', { parseAs: 'buffer' }, refuseOrIgnore)
 
-  // Fastify parses every registered type on every route but validates a body only against the
-  // schema of its own media type: a form sent where only JSON is declared would go unchecked.
-  // Without a Content-Type Fastify validates nothing at all: a missing body must be refused here.
-  // Only operations that take a body get the check, so reads pay nothing for it.
   // A form field the contract encodes as JSON (sign-up's `data`) holds JSON text: parse it with
   // the same secure parser, so the schema then checks the value, not a string. An empty field (an
   // HTML form's blank textarea) counts as not sent.
@@ -102,6 +99,10 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
     return undefined
   }
 
+  // Fastify parses every registered type on every route but validates a body only against the
+  // schema of its own media type: a form sent where only JSON is declared would go unchecked.
+  // Without a Content-Type Fastify validates nothing at all: a missing body must be refused here.
+  // Only operations that take a body get the check, so reads pay nothing for it.
   app.addHook('onRoute', (route) => {
     const declared = (route.schema?.body as { content?: Record<string, unknown> } | undefined)?.content
     if (!declared) return
