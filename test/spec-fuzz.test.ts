@@ -21,6 +21,7 @@ import { ALL_BACKENDS, type Backend, onBackend, PASSWORD, type Service, startSer
 import { type FuzzRequest, RequestBuilder } from './support/spec-fuzz/cases.js'
 import { operationsOf, readDocument, SPEC_URL } from './support/spec-fuzz/document.js'
 import { Findings, type ProseRule, RULES, type Rule, send } from './support/spec-fuzz/oracle.js'
+import { Verdicts } from './support/spec-fuzz/verdicts.js'
 
 /** A whole number from the environment, or `fallback`; anything else is a mistake worth stopping for. */
 function setting(name: string, fallback: number): number {
@@ -127,6 +128,7 @@ for (const backend of CONFIGURATIONS) {
     const service = await startService(t, backend)
     const builder = new RequestBuilder(SEED)
     const findings = new Findings(PROSE_RULES)
+    const verdicts = new Verdicts()
     let remade = 0
     let fixture = await makeFixture(service, remade)
 
@@ -143,6 +145,8 @@ for (const backend of CONFIGURATIONS) {
       ]) {
         for (const caller of CALLERS) {
           for (const request of batch()) {
+            const operation = operations.find((candidate) => candidate.id === request.operation)
+            if (operation) verdicts.check(operation, request)
             const sent = resolved(request, fixture, caller)
             try {
               const response = await send(service.url, sent)
@@ -188,6 +192,12 @@ for (const backend of CONFIGURATIONS) {
         })
       }
     }
+
+    t.same(
+      [...verdicts.disagreements.values()],
+      [],
+      `Ajv agrees with the generator on all ${verdicts.checked} bodies: each valid or invalid as claimed`
+    )
 
     // 429s are legitimate, but the fuzz is worth little if the limits answer instead of the handlers.
     let limited = 0

@@ -28,6 +28,8 @@ export interface FuzzRequest {
   invalid: boolean
   /** For a method the path does not declare: the methods it does, which a 405's `Allow` must list. */
   allow?: string[]
+  /** Whether the body, as the service reads it, is valid per its media type's schema: the generator's claim. */
+  bodyVerdict?: 'valid' | 'invalid'
 }
 
 /** A small seeded PRNG (mulberry32) for the choices json-schema-faker does not make. */
@@ -152,6 +154,28 @@ export class RequestBuilder {
     return this.fake(media.schema)
   }
 
+  /**
+   * A serialised body as the service reads it: JSON parsed; a form's fields as strings (arrays
+   * when repeated), those its `encoding` names JSON parsed from their text. Undefined when that
+   * text is no JSON, which is as invalid as a body gets.
+   */
+  static decode(media: BodyMedia, text: string): unknown {
+    try {
+      if (media.mediaType !== FORM) return JSON.parse(text)
+      const form = new URLSearchParams(text)
+      const value: Record<string, unknown> = {}
+      for (const field of new Set(form.keys())) {
+        const all = form.getAll(field)
+        const encoded = media.encoding[field]
+        if (encoded !== undefined && /json/.test(encoded)) value[field] = JSON.parse(all[0]!)
+        else value[field] = all.length > 1 ? all : all[0]
+      }
+      return value
+    } catch {
+      return undefined
+    }
+  }
+
   /** Serialises a body value for its media type, honouring the form's `encoding`. */
   static serialise(media: BodyMedia, value: unknown): string {
     if (media.mediaType !== FORM) return JSON.stringify(value)
@@ -176,7 +200,8 @@ export class RequestBuilder {
     pathValues: Record<string, string>,
     query: Record<string, string>,
     headers: Record<string, string>,
-    body?: { mediaType: string; text: string }
+    body?: { mediaType: string; text: string },
+    bodyVerdict?: 'valid' | 'invalid'
   ): FuzzRequest {
     let path = operation.template.replace(/\{([^}]+)\}/g, (_, name: string) =>
       encodeURIComponent(pathValues[name] ?? '')
@@ -194,7 +219,8 @@ export class RequestBuilder {
       headers: sent,
       ...(body && { body: body.text }),
       variant,
-      invalid
+      invalid,
+      ...(bodyVerdict && { bodyVerdict })
     }
   }
 
@@ -222,7 +248,7 @@ export class RequestBuilder {
       for (const type of media) {
         const text = RequestBuilder.serialise(type, this.validBody(type))
         requests.push(
-          this.request(operation, `valid ${type.mediaType}`, false, path, query, headers, { ...type, text })
+          this.request(operation, `valid ${type.mediaType}`, false, path, query, headers, { ...type, text }, 'valid')
         )
       }
     }
@@ -233,7 +259,7 @@ export class RequestBuilder {
         const { path, query, headers } = base()
         const text = RequestBuilder.serialise(type, example)
         requests.push(
-          this.request(operation, `example ${type.mediaType}`, false, path, query, headers, { ...type, text })
+          this.request(operation, `example ${type.mediaType}`, false, path, query, headers, { ...type, text }, 'valid')
         )
       }
     }
@@ -243,10 +269,16 @@ export class RequestBuilder {
       for (const [rule, text] of this.boundaryBodies(type)) {
         const { path, query, headers } = base()
         requests.push(
-          this.request(operation, `valid ${type.mediaType} ${rule}`, false, path, query, headers, {
-            mediaType: type.mediaType,
-            text
-          })
+          this.request(
+            operation,
+            `valid ${type.mediaType} ${rule}`,
+            false,
+            path,
+            query,
+            headers,
+            { mediaType: type.mediaType, text },
+            'valid'
+          )
         )
       }
     }
@@ -261,7 +293,16 @@ export class RequestBuilder {
         const type = media[0]
         const body = type && { mediaType: type.mediaType, text: RequestBuilder.serialise(type, this.validBody(type)) }
         requests.push(
-          this.request(operation, `${parameter.in} ${parameter.name}: ${rule}`, true, path, query, headers, body)
+          this.request(
+            operation,
+            `${parameter.in} ${parameter.name}: ${rule}`,
+            true,
+            path,
+            query,
+            headers,
+            body,
+            body && 'valid'
+          )
         )
       }
     }
@@ -271,10 +312,16 @@ export class RequestBuilder {
       for (const [rule, text] of this.invalidBodies(type)) {
         const { path, query, headers } = base()
         requests.push(
-          this.request(operation, `${type.mediaType} ${rule}`, true, path, query, headers, {
-            mediaType: type.mediaType,
-            text
-          })
+          this.request(
+            operation,
+            `${type.mediaType} ${rule}`,
+            true,
+            path,
+            query,
+            headers,
+            { mediaType: type.mediaType, text },
+            'invalid'
+          )
         )
       }
     }
