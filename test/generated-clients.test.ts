@@ -6,9 +6,12 @@
  * misread shows up here as a call that sends the wrong thing; every response is also checked
  * against openapi.yaml on the wire (support/generated-clients/checked-fetch.ts).
  */
+import { readFileSync } from 'node:fs'
 import t, { type Test } from 'tap'
+import { parse } from 'yaml'
 import { type Backend, PASSWORD, startService, uniqueName } from './helper.js'
 import { installCheckedFetch } from './support/generated-clients/checked-fetch.js'
+import { defaultBaseUrls, SPEC } from './support/generated-clients/generate.js'
 import {
   type GeneratedClient,
   heyApiClient,
@@ -168,7 +171,14 @@ async function walkthrough(t: Test, client: GeneratedClient): Promise<void> {
 t.test('each generated client, and the calls a user writes against it, compiles', async (t) => {
   const wire = installCheckedFetch(t)
   // Compiling needs no service: the base URL is the one a user would start with.
-  for (const generated of TOOLS) await compiles(t, await generated(t, 'http://localhost:8000', wire))
+  for (const generated of TOOLS) await compiles(t, await generated(t, 'http://127.0.0.1:8000', wire))
+})
+
+t.test("a client given no base URL calls the spec's first server", async (t) => {
+  const first: string = parse(readFileSync(SPEC, 'utf8')).servers[0].url
+  const { heyApi, orval } = await defaultBaseUrls(t)
+  t.equal(heyApi, first, "hey-api's default client calls servers[0]")
+  t.equal(orval, first, 'orval with getBaseUrlFromSpecification calls servers[0]')
 })
 
 for (const backend of BACKENDS) {

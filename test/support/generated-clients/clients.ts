@@ -81,8 +81,8 @@ const HEY_USAGE = `import { deleteUser, getRoot, getUser, logIn, logOut, signUp,
 import type { Credentials, SignUpRequest } from './index.js'
 import { createClient, createConfig, urlSearchParamsBodySerializer } from './client/index.js'
 
-const client = createClient(createConfig({ baseUrl: 'http://localhost:8000' }))
-const authed = createClient(createConfig({ baseUrl: 'http://localhost:8000', auth: 'a-token' }))
+const client = createClient(createConfig({ baseUrl: 'http://127.0.0.1:8000' }))
+const authed = createClient(createConfig({ baseUrl: 'http://127.0.0.1:8000', auth: 'a-token' }))
 const account: SignUpRequest = { username: 'ann', password: 'correct horse', data: { tags: ['a'], n: { m: 1 } } }
 const credentials: Credentials = { username: 'ann', password: 'correct horse' }
 const form = {

@@ -5,7 +5,7 @@
  * wrote: the test uses the code exactly as generated.
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { createClient as heyApi } from '@hey-api/openapi-ts'
@@ -26,8 +26,6 @@ async function outputFolder(t: Test, tool: string): Promise<string> {
 export interface Generated<Module> {
   /** Where the client was written. */
   dir: string
-  /** The generated source of the file the test imports, for failure reports. */
-  source: string
   module: Module
 }
 
@@ -45,7 +43,6 @@ export async function generateHeyApi<Sdk, Client>(t: Test): Promise<Generated<Sd
   })
   return {
     dir,
-    source: await readFile(join(dir, 'sdk.gen.ts'), 'utf8'),
     module: await import(pathToFileURL(join(dir, 'index.ts')).href),
     client: await import(pathToFileURL(join(dir, 'client', 'index.ts')).href)
   }
@@ -57,7 +54,10 @@ export async function generateHeyApi<Sdk, Client>(t: Test): Promise<Generated<Sd
  * for a request body offered in several media types: one function per media type
  * (signUpWithJson, signUpWithUrlEncoded) instead of one that sends JSON only.
  */
-export async function generateOrval<Module>(t: Test, baseUrl: string): Promise<Generated<Module>> {
+export async function generateOrval<Module>(
+  t: Test,
+  baseUrl: string | { getBaseUrlFromSpecification: true }
+): Promise<Generated<Module>> {
   const dir = await outputFolder(t, 'orval')
   const target = join(dir, 'client.ts')
   await orval(
@@ -70,7 +70,17 @@ export async function generateOrval<Module>(t: Test, baseUrl: string): Promise<G
   )
   return {
     dir,
-    source: await readFile(target, 'utf8'),
     module: await import(pathToFileURL(target).href)
   }
+}
+
+/**
+ * The base URL each client calls when the user configures none: hey-api's generated default
+ * client, and orval asked to take it from the spec (`getBaseUrlFromSpecification`).
+ */
+export async function defaultBaseUrls(t: Test): Promise<{ heyApi: string | undefined; orval: string }> {
+  const hey = await generateHeyApi<unknown, unknown>(t)
+  const { client } = await import(pathToFileURL(join(hey.dir, 'client.gen.ts')).href)
+  const orvalClient = await generateOrval<{ getGetRootUrl(): string }>(t, { getBaseUrlFromSpecification: true })
+  return { heyApi: client.getConfig().baseUrl, orval: orvalClient.module.getGetRootUrl().replace(/\/$/, '') }
 }
