@@ -2,8 +2,9 @@
  * Sends the spec fuzz's requests over real HTTP and judges each answer by what openapi.yaml
  * promises every client: never a 5xx; every 4xx an `application/problem+json` document with a
  * `detail`; every answer honouring the contract (test/contract.ts's checker: status, media type,
- * body schema, declared headers); and a request the document calls invalid never accepted. A
- * thousand answers breaking one rule are one finding, counted, with the first request and answer
+ * body schema, declared headers); a request the document calls invalid never accepted and one it
+ * calls valid never refused as invalid; a method a path does not declare a 405 with `Allow`; and
+ * the `data` a sign-up or replacement stores the `data` it answers with. A thousand answers breaking one rule are one finding, counted, with the first request and answer
  * that showed it, so a failure reads as a list of distinct bugs rather than a wall of repeats.
  */
 import http from 'node:http'
@@ -20,7 +21,7 @@ export interface FuzzResponse {
 }
 
 export interface Finding {
-  /** The rule broken and where, e.g. `5xx: POST /user -> 500`. */
+  /** What broke the rule and where, e.g. `POST /user -> 500`. */
   kind: string
   /** The rule alone, for the assertion that proves it. */
   rule: Rule
@@ -189,7 +190,13 @@ export class Findings {
       }
     }
     const path = request.path.split('?')[0]!
-    for (const violation of head ? [] : contractViolations(request.method, path, response)) {
+    // Every answer carries X-Request-Id, the document says; a HEAD's too, though no operation has it.
+    const violations = head
+      ? response.headers['x-request-id'] === undefined
+        ? ['HEAD: the X-Request-Id header is missing']
+        : []
+      : contractViolations(request.method, path, response)
+    for (const violation of violations) {
       // The checker names the concrete path; the template groups one bug's answers as one finding.
       const general = violation.split(path).join(request.template)
       this.add('contract', general, violation, request, response)
