@@ -86,11 +86,12 @@ const cut = (text: string, max = 800) => (text.length > max ? `${text.slice(0, m
 
 /**
  * A rule the document states in prose but its schemas cannot (a cursor must be one the service
- * gave; who must send which property): a 400 naming `field` answers a request valid per schema.
+ * gave; who must send which property): a 400 whose `detail` starts so answers a request valid per
+ * schema, and is no finding.
  */
 export interface ProseRule {
-  /** How the problem's `detail` starts, e.g. `querystring/after`. */
-  field: string
+  /** How the problem's `detail` starts, e.g. `querystring/after ` (the field, then a space). */
+  detail: string
   /** The document's own words for it, which must still be in openapi.yaml. */
   quote: string
 }
@@ -231,7 +232,7 @@ export class Findings {
     }
     const type = typeof problem?.type === 'string' ? problem.type : ''
     const detail = typeof problem?.detail === 'string' ? problem.detail : ''
-    const stated = this.proseRules.some((rule) => detail.startsWith(`${rule.field} `))
+    const stated = this.proseRules.some((rule) => detail.startsWith(rule.detail))
     if (!request.invalid && response.status === 400 && type.endsWith(':validation') && !stated) {
       // One rule refused in several operations is one finding (`operations` lists them).
       const general = detail.replace(/"[^"]*"/g, '"…"')
