@@ -72,36 +72,42 @@ forEachBackend(t, async (t, backend) => {
   t.test('reads running alongside writes never go back in time', async (t) => {
     const [a, b] = await twoInstances(t, backend)
     const token = await a.signUpAndLogIn('ben')
-    const writes = 60
+    const writesEach = 30
+    /** The highest version any write was acknowledged at: a read sent after it must see it or later. */
     let acknowledged = 0
+    let acknowledgedWrites = 0
     let stale = 0
     let reads = 0
-    const writer = (async () => {
-      for (let n = 1; n <= writes; n++) {
-        const res = await a.request('PUT', '/user/ben', { token, json: { data: { n } } })
-        if (res.status === 200) acknowledged = n
+    const versionOf = (res: { headers: Headers }) => Number(/^"(\d+)-/.exec(res.headers.get('etag') ?? '')?.[1])
+    // Two writers, one on each instance, so writes also overlap each other.
+    const writer = async (service: typeof a, w: string) => {
+      for (let n = 1; n <= writesEach; n++) {
+        const res = await service.request('PUT', '/user/ben', { token, json: { data: { w, n } } })
+        if (res.status !== 200) continue
+        acknowledgedWrites++
+        acknowledged = Math.max(acknowledged, versionOf(res))
       }
-    })()
+    }
+    const writers = Promise.all([writer(a, 'a'), writer(b, 'b')])
     let writing = true
-    void writer.finally(() => {
+    void writers.finally(() => {
       writing = false
     })
-    // Readers on both instances: a read sent after write n was acknowledged must see n or later.
     const readers = Array.from({ length: 6 }, async (_, i) => {
       const service = i % 2 ? a : b
       while (writing) {
         const floor = acknowledged
         const res = await service.request('GET', '/user/ben', { token })
         reads++
-        const seen = (res.body.data as { n?: number }).n ?? 0
-        if (seen < floor) stale++
+        if (versionOf(res) < floor) stale++
       }
     })
-    await Promise.all([writer, ...readers])
-    t.equal(acknowledged, writes, 'every write succeeded')
-    t.ok(reads > writes, `${reads} reads ran alongside ${writes} writes`)
-    t.equal(stale, 0, 'no read returned data older than an acknowledged write')
-    t.same((await b.request('GET', '/user/ben', { token })).body.data, { n: writes }, 'the last write is what stays')
+    await Promise.all([writers, ...readers])
+    t.equal(acknowledgedWrites, 2 * writesEach, 'every write succeeded')
+    t.ok(reads > 2 * writesEach, `${reads} reads ran alongside ${2 * writesEach} writes`)
+    t.equal(stale, 0, 'no read returned a version older than an acknowledged write')
+    const last = await b.request('GET', '/user/ben', { token })
+    t.equal(versionOf(last), acknowledged, 'the last acknowledged version is what stays')
   })
 })
 
@@ -119,6 +125,76 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
   const [accountKey, , writesKey] = new RedisKeys(prefix).account(ben.id)
   const redis = await rawRedis(service.config.redis!)
   t.teardown(() => redis.close())
+
+  t.test('a PUT or PATCH leaves its new row cached: the next read is served by Redis', async (t) => {
+    for (const [method, send] of [
+      ['PUT', { json: { data: { via: 'put' } } }],
+      ['PATCH', { body: '{"data":{"via":"patch"}}', headers: { 'content-type': 'application/merge-patch+json' } }]
+    ] as const) {
+      const res = await service.request(method, '/user/ben', { token, ...send })
+      expectStatus(t, res, 200, `${method} is made`)
+      const cached = JSON.parse((await redis.get(accountKey)) ?? 'null')
+      t.equal(
+        `"${cached?.version}-`,
+        res.headers.get('etag')?.slice(0, `"${cached?.version}-`.length),
+        `after ${method}, Redis holds the account at the version just written`
+      )
+      t.same(cached?.data, res.body.data, `after ${method}, the cached copy has the data just written`)
+      // Change the copy in Redis alone: a read that shows the change was served from Redis.
+      await redis.setEx(accountKey, 60, JSON.stringify({ ...cached, data: { onlyInRedis: method } }))
+      t.same(
+        (await service.request('GET', '/user/ben', { token })).body.data,
+        { onlyInRedis: method },
+        `the read right after the ${method} came from Redis, not the database`
+      )
+    }
+    await service.app.sessionStore.write(ben.id, async () => {}) // drop the doctored copy
+    t.equal(await redis.exists(accountKey), 0, 'a change that does not say its row leaves nothing cached')
+  })
+
+  t.test('writes that overlap cache nothing: neither knows the row the other left', async (t) => {
+    const row = async (data: Record<string, unknown>) => {
+      await users.changeData(ben.id, () => data, new Date())
+      return (await users.findAccountById(ben.id))!
+    }
+    let releaseFirst = () => {}
+    const firstMayEnd = new Promise<void>((resolve) => {
+      releaseFirst = resolve
+    })
+    const first = service.app.sessionStore.write(
+      ben.id,
+      async () => {
+        const account = await row({ first: true })
+        await firstMayEnd
+        return account
+      },
+      (account) => account
+    )
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await service.app.sessionStore.write(
+      ben.id,
+      () => row({ second: true }),
+      (account) => account
+    )
+    t.equal(await redis.exists(accountKey), 0, 'the second, ending while the first is in flight, caches nothing')
+    releaseFirst()
+    await first
+    t.equal(await redis.exists(accountKey), 0, 'nor does the first, which another change overtook')
+    t.same(
+      (await service.request('GET', '/user/ben', { token })).body.data,
+      { second: true },
+      'the next read fills from the database, with the last change'
+    )
+    const failed = service.app.sessionStore.write(
+      ben.id,
+      async () => {
+        throw new Error('the change failed')
+      },
+      () => ({ ...ben, data: { never: 'written' } })
+    )
+    await t.rejects(failed, /the change failed/, 'a failed change fails')
+    t.equal(await redis.exists(accountKey), 0, 'and caches nothing')
+  })
 
   t.test('a read that raced a change does not cache what it read', async (t) => {
     // The reader misses, reads the row, and before it can cache it a whole change commits.

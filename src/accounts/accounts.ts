@@ -34,6 +34,23 @@ function checkData(data: AccountData): void {
   if (message) throw dataProblem(message)
 }
 
+/**
+ * The whole account after a write of `data` over `target`, when the write tells it: the row the
+ * database returned, or the snapshot with this data when the version moved by exactly this write.
+ * Undefined when other changes came in between (MySQL cannot return the row it wrote) or nothing
+ * matched.
+ */
+function knownAfterWrite(
+  target: Account,
+  written: { version: number; account?: Account } | undefined,
+  data: AccountData,
+  now: Date
+): Account | undefined {
+  if (written?.account) return written.account
+  if (written?.version === target.version + 1) return { ...target, data, updatedAt: now, version: written.version }
+  return undefined
+}
+
 /** Throws the 412 when the precondition does not allow the account's current version. */
 function checkPrecondition(precondition: Precondition | undefined, current: Account): void {
   const allowed = allowedVersions(precondition, current.id)
@@ -140,7 +157,11 @@ export class Accounts {
     const target = await this.target(actor, username)
     const now = new Date()
     const versions = allowedVersions(precondition, target.id)
-    const written = await this.cache.write(target.id, () => this.users.setData(target.id, data, now, versions))
+    const written = await this.cache.write(
+      target.id,
+      () => this.users.setData(target.id, data, now, versions),
+      (written) => knownAfterWrite(target, written, data, now)
+    )
     return this.afterWrite(target, username, written, data, now)
   }
 
@@ -170,21 +191,28 @@ export class Accounts {
     const data = merge(target)
     if (data === undefined) return { account: target, changed: false }
     const now = new Date()
-    const written = await this.cache.write(target.id, () => this.users.setData(target.id, data, now, [target.version]))
+    const written = await this.cache.write(
+      target.id,
+      () => this.users.setData(target.id, data, now, [target.version]),
+      (written) => knownAfterWrite(target, written, data, now)
+    )
     if (written !== undefined)
       return { account: await this.afterWrite(target, username, written, data, now), changed: true }
     // The account moved since the snapshot: merge again onto the row as it is, holding it.
     let changed = false
-    const account = await this.cache.write(target.id, () =>
-      this.users.changeData(
-        target.id,
-        (current) => {
-          const merged = merge(current)
-          changed = merged !== undefined
-          return merged
-        },
-        now
-      )
+    const account = await this.cache.write(
+      target.id,
+      () =>
+        this.users.changeData(
+          target.id,
+          (current) => {
+            const merged = merge(current)
+            changed = merged !== undefined
+            return merged
+          },
+          now
+        ),
+      (account) => account
     )
     if (!account) throw problems.userNotFound(username)
     return { account, changed }
@@ -202,8 +230,8 @@ export class Accounts {
     data: AccountData,
     now: Date
   ): Promise<Account> {
-    if (written?.account) return written.account
-    if (written?.version === target.version + 1) return { ...target, data, updatedAt: now, version: written.version }
+    const known = knownAfterWrite(target, written, data, now)
+    if (known) return known
     const current = await this.users.findAccountById(target.id)
     if (!current) throw problems.userNotFound(username)
     if (written === undefined) throw problems.preconditionFailed(entityTag(current))

@@ -7,7 +7,8 @@
  * returns the account's version; the account is read from the database and cached only if the
  * version is unchanged and no change is in flight, so a read that raced a change never caches the
  * old row. Changing: the cached copy is dropped and the version bumped before the database write
- * and again after it. If Redis fails after the commit, the in-flight marker still blocks filling
+ * and again after it, when the new row is cached if the change ran alone, so a read right after a
+ * write is still a hit. If Redis fails after the commit, the in-flight marker still blocks filling
  * until it expires, so readers go to the database, which has the new row.
  */
 import type { Account } from '../accounts/account.js'
@@ -115,22 +116,34 @@ if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
 return 1`)
 
-/** KEYS: account, version, writes. ARGV: version TTL, writes TTL. */
+/** KEYS: account, version, writes. ARGV: version TTL, writes TTL. Returns the version it left. */
 const BEGIN_WRITE = new LuaScript(`
 redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
+local version = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
 redis.call('INCR', KEYS[3])
 redis.call('EXPIRE', KEYS[3], ARGV[2])
-return 1`)
+return version`)
 
-/** KEYS: account, version, writes. ARGV: version TTL. */
+/**
+ * KEYS: account, version, writes. ARGV: version TTL, the version BEGIN_WRITE left, the account as
+ * the change left it ('' when unknown), account TTL. The new row is cached only when this change
+ * ran alone: the version is still the one its BEGIN_WRITE left (no other change began or ended
+ * since) and no other is in flight, so the row it wrote is the row the database holds. Otherwise
+ * the copy is only dropped, and the next read fills it from the database.
+ */
 const END_WRITE = new LuaScript(`
+local alone = redis.call('GET', KEYS[2]) == ARGV[2]
 redis.call('DEL', KEYS[1])
 redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-if redis.call('DECR', KEYS[3]) <= 0 then redis.call('DEL', KEYS[3]) end
-return 1`)
+local inFlight = redis.call('DECR', KEYS[3])
+if inFlight <= 0 then redis.call('DEL', KEYS[3]) end
+if alone and inFlight <= 0 and ARGV[3] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+  return 1
+end
+return 0`)
 
 /** JSON turns Dates into strings: the cached copy gets them back (a copy from before suspensions has none). */
 function parseAccount(json: string): Account {
@@ -214,17 +227,30 @@ export class RedisSessionStore implements SessionStore {
     return account
   }
 
-  async write<T>(userId: string, change: () => Promise<T>): Promise<T> {
+  async write<T>(
+    userId: string,
+    change: () => Promise<T>,
+    cachedAfter?: (result: T) => Account | undefined
+  ): Promise<T> {
     const keys = this.keys.account(userId)
-    await callRedis('session store', () =>
+    const began = await callRedis('session store', () =>
       BEGIN_WRITE.run(this.redis, keys, [String(VERSION_TTL_SECONDS), String(WRITES_TTL_SECONDS)])
     )
+    let after: Account | undefined
     try {
-      return await change()
+      const result = await change()
+      after = cachedAfter?.(result)
+      return result
     } finally {
       // The change may be committed: its outcome stands. Readers cannot see the old row either way.
-      await callRedis('account cache', () => END_WRITE.run(this.redis, keys, [String(VERSION_TTL_SECONDS)])).catch(
-        (error: unknown) => this.options.onCacheError(error)
+      const args = [
+        String(VERSION_TTL_SECONDS),
+        String(began),
+        after ? JSON.stringify(after) : '',
+        String(ACCOUNT_TTL_SECONDS)
+      ]
+      await callRedis('account cache', () => END_WRITE.run(this.redis, keys, args)).catch((error: unknown) =>
+        this.options.onCacheError(error)
       )
     }
   }

@@ -34,5 +34,10 @@ export interface SessionStore extends AccountCache {
  * row. A store without a cache runs the change as it is.
  */
 export interface AccountCache {
-  write<T>(userId: string, change: () => Promise<T>): Promise<T>
+  /**
+   * Runs `change` (a write to the account's row). `cachedAfter` names the row as the change left
+   * it, when the change knows it whole (a PUT or PATCH): a cache then holds it at once, so the next
+   * read is still a hit; otherwise the cached copy is only dropped.
+   */
+  write<T>(userId: string, change: () => Promise<T>, cachedAfter?: (result: T) => Account | undefined): Promise<T>
 }
