@@ -407,8 +407,9 @@ export interface components {
         /**
          * @description Any JSON object you like (email, address, phone, nested objects, arrays): at most
          *     16 KiB as JSON, 32 levels deep (31 nested objects or arrays) and well-formed Unicode
-         *     without the character U+0000; numbers must be finite. Key order is not
-         *     significant and may differ when read back.
+         *     without the character U+0000; numbers must be finite. No key may be `__proto__`, nor
+         *     `constructor` holding `prototype`, at any depth (they could pollute prototypes in
+         *     JavaScript clients). Key order is not significant and may differ when read back.
          * @example {
          *       "email": "ben@example.com",
          *       "phone": "+1 555 0100"
@@ -446,7 +447,8 @@ export interface components {
         /** @description An RFC 7396 merge patch of a `User` in which only `data` may appear. */
         UserPatch: {
             /**
-             * @description Keys to set (objects merge key by key); a key set to `null` is removed.
+             * @description Keys to set (objects merge key by key); a key set to `null` is removed. No key may be
+             *     `__proto__`, nor `constructor` holding `prototype`, at any depth.
              * @example {
              *       "phone": "+1 555 0101",
              *       "address": null

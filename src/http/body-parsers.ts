@@ -91,6 +91,7 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
         if (error) failure = error
         else form[field] = value
       })
+      if (failure && isPlainJson(text)) return problems.validation(PROTOTYPE_KEYS)
       if (failure) {
         const message = `must be JSON text (the form's ${field} field is application/json): ${failure.message}`
         return problems.validation(`body/${field} ${message}`, [{ field: `/${field}`, message }])
