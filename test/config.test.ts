@@ -5,7 +5,7 @@ import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
-import { ConfigError, DEFAULT_DATABASE_URL, loadConfig, loadEnvFile, redact } from '../src/config/config.js'
+import { ConfigError, cpuCount, DEFAULT_DATABASE_URL, loadConfig, loadEnvFile, redact } from '../src/config/config.js'
 
 t.test('defaults', async (t) => {
   const config = loadConfig({})
@@ -16,13 +16,19 @@ t.test('defaults', async (t) => {
   t.equal(config.sessionTtlSeconds, 86_400, 'sessions last 24 h')
   t.equal(config.bcryptCost, 12, 'bcrypt cost 12')
   t.equal(config.logLevel, 'info', 'logs at info')
-  t.equal(config.workers, availableParallelism(), 'one process per core')
-  t.equal(
-    config.hashThreads,
-    Math.max(1, Math.floor(availableParallelism() / config.workers)),
-    'hash threads share the cores'
-  )
-  t.equal(loadConfig({ WORKERS: '1' }).hashThreads, availableParallelism(), 'one worker hashes on every core')
+  t.equal(config.workers, cpuCount(), 'one process per core')
+  t.equal(config.hashThreads, Math.max(1, Math.floor(cpuCount() / config.workers)), 'hash threads share the cores')
+  t.equal(loadConfig({ WORKERS: '1' }).hashThreads, cpuCount(), 'one worker hashes on every core')
+})
+
+t.test('cores: a container CPU limit (cgroup cpu.max) caps them', async (t) => {
+  t.equal(cpuCount('max 100000'), availableParallelism(), 'no limit: every core the process may run on')
+  t.equal(cpuCount('-1 100000'), availableParallelism(), "cgroup v1's -1: no limit")
+  t.equal(cpuCount(''), availableParallelism(), 'no cgroup file: every core')
+  t.equal(cpuCount('100000 100000'), 1, 'one CPU')
+  t.equal(cpuCount('50000 100000'), 1, 'half a CPU: one, rounded up')
+  t.equal(cpuCount('150000 100000'), Math.min(2, availableParallelism()), 'one and a half: two')
+  t.equal(cpuCount('6400000 100000'), availableParallelism(), 'never more than the cores there are')
 })
 
 const bad: Array<[string, Record<string, string>, RegExp]> = [

@@ -2,7 +2,7 @@
  * Every setting of the service, read once from the environment and validated.
  * A bad value is a ConfigError whose message is one line saying what to fix.
  */
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { resolve } from 'node:path'
 
@@ -251,9 +251,39 @@ function corsOrigins(env: Env): string[] {
   return origins
 }
 
+/**
+ * The cores this process may use: those it may run on (availableParallelism), or fewer when its
+ * cgroup (a container's CPU limit: `cpu.max`, cgroup v2) allows less time than that, rounded up.
+ * A pod limited to one CPU on a large host then runs one process with one hash thread, not one
+ * per host core: each process and hash thread costs memory (docs/operations.md).
+ */
+export function cpuCount(cpuMax: string | undefined = readCpuMax()): number {
+  const cores = availableParallelism()
+  const [quota, period] = (cpuMax ?? '').trim().split(/\s+/).map(Number)
+  if (!quota || !period || !Number.isFinite(quota) || quota <= 0 || period <= 0) return cores
+  return Math.max(1, Math.min(cores, Math.ceil(quota / period)))
+}
+
+/** `<quota> <period>` from cgroup v2, or v1's two files in the same form ("max" or -1: no limit). */
+function readCpuMax(): string | undefined {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, 'utf8').trim()
+    } catch {
+      return undefined
+    }
+  }
+  const v2 = read('/sys/fs/cgroup/cpu.max')
+  if (v2 !== undefined) return v2
+  const quota = read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us')
+  const period = read('/sys/fs/cgroup/cpu/cpu.cfs_period_us')
+  return quota !== undefined && period !== undefined ? `${quota} ${period}` : undefined
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const logLevel = env.LOG_LEVEL?.trim() || 'info'
-  const workers = integer(env, 'WORKERS', availableParallelism(), 1, 64)
+  const cores = cpuCount()
+  const workers = integer(env, 'WORKERS', cores, 1, 64)
   if (!LOG_LEVELS.includes(logLevel))
     throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`)
   return {
@@ -268,7 +298,8 @@ export function loadConfig(env: Env = process.env): Config {
     bcryptCost: integer(env, 'BCRYPT_COST', 12, 4, 31),
     workers,
     // Together the processes' hash threads use every core once.
-    hashThreads: integer(env, 'HASH_THREADS', Math.max(1, Math.floor(availableParallelism() / workers)), 1, 64),
+    // (never more threads than cores: a bcrypt thread costs ~9 MB and more would only queue).
+    hashThreads: integer(env, 'HASH_THREADS', Math.max(1, Math.floor(cores / workers)), 1, 64),
     // Sized for a flood from a handful of addresses at cost 12 on 2 threads (docs/configuration.md).
     hashPerClient: integer(env, 'HASH_PER_CLIENT', 4, 1, 1_000_000),
     hashQueueTimeoutMs: integer(env, 'HASH_QUEUE_TIMEOUT_MS', 5000, 1, 600_000),
