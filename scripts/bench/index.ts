@@ -24,8 +24,8 @@ import { type BcryptLimit, measureBcryptLimit } from './bcrypt-limit.js'
 import { type FloodPlan, type FloodResult, loginFlood } from './flood.js'
 import { type LoadOptions, type RunResult, load, median } from './load.js'
 import { type RedisClusterHandle, startRedisCluster } from '../lib/redis-cluster.js'
-import { builtService, nodeScript } from '../lib/service-process.js'
-import { type Server, startUnderTest } from './proc.js'
+import { nodeScript } from '../lib/service-process.js'
+import { type Server, startScriptCommand, startUnderTest } from './proc.js'
 import { machineInfo, writeReports } from './report.js'
 import { type SeedTarget, type SeededUser, countRows, seedAccounts } from './seed.js'
 import type { ClusterComparison, ClusterRound, Results, Row } from './types.js'
@@ -57,7 +57,8 @@ const FLOOD: FloodPlan = {
 const STORM_READ = { connections: 8, rate: 1000 }
 
 const runId = randomBytes(3).toString('hex')
-const service = builtService()
+/** The service as `npm start` runs it, its node flags included. */
+const service = startScriptCommand(ROOT)
 const bareScript = join(ROOT, 'dist/scripts/bench/bare-server.js')
 /** The servers' working directory: empty, so no `.env` changes what they run with. */
 const workDir = mkdtempSync(join(tmpdir(), `bench-${runId}-cwd-`))
@@ -229,6 +230,7 @@ async function runScenario(
   const runs: RunResult[] = []
   let peak = 0
   let pss = 0
+  let perProcess: number[] = []
   for (let i = 0; i < PLAN.runs; i++) {
     // Logins are compared with the bcrypt limit measured just before, in the same conditions.
     if (extra.bcryptThreads) {
@@ -249,6 +251,7 @@ async function runScenario(
     const memory = server.memory.stop()
     peak = Math.max(peak, memory.rssMb)
     pss = Math.max(pss, memory.pssMb)
+    perProcess = maxEach(perProcess, memory.processesMb)
     runs.push(run)
     log(
       `  ${target.padEnd(14)} ${scenario.name.padEnd(24)} run ${i + 1}: ${run.reqPerSec.toFixed(1)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, non-2xx ${run.non2xx}, errors ${run.errors}`
@@ -262,6 +265,7 @@ async function runScenario(
     accounts,
     runs,
     peakRssMb: peak,
+    peakRssPerProcessMb: perProcess,
     peakPssMb: pss,
     mustSucceed: true,
     ...rest
@@ -275,6 +279,11 @@ async function runScenario(
     }
   }
   return row
+}
+
+/** Each process's highest peak so far (same order: the primary, then the workers by pid). */
+function maxEach(peaks: number[], more: number[]): number[] {
+  return more.map((mb, i) => Math.max(mb, peaks[i] ?? 0))
 }
 
 function record(partial: Omit<Row, 'reqPerSec' | 'p50' | 'p99' | 'errors' | 'non2xx'>): Row {
@@ -315,6 +324,7 @@ async function loginStorm(
   const logins: RunResult[] = []
   let peak = 0
   let pss = 0
+  let perProcess: number[] = []
   const seconds = PLAN.bcryptSeconds
   for (let i = 0; i < PLAN.runs; i++) {
     server.memory.start()
@@ -341,6 +351,7 @@ async function loginStorm(
     const memory = server.memory.stop()
     peak = Math.max(peak, memory.rssMb)
     pss = Math.max(pss, memory.pssMb)
+    perProcess = maxEach(perProcess, memory.processesMb)
     runs.push(reads)
     log(
       `  ${target.padEnd(14)} ${'login storm'.padEnd(24)} run ${i + 1}: reads ${reads.reqPerSec.toFixed(0)} req/s p99 ${reads.p99} ms (non-2xx ${reads.non2xx}); logins ${logins.at(-1)!.reqPerSec.toFixed(1)}/s (non-2xx ${logins.at(-1)!.non2xx})`
@@ -358,6 +369,7 @@ async function loginStorm(
     accounts,
     runs,
     peakRssMb: peak,
+    peakRssPerProcessMb: perProcess,
     peakPssMb: pss,
     mustSucceed: true,
     note: `reads at ${STORM_READ.rate}/s over ${STORM_READ.connections} connections while POST /auth ran at ${median(logins.map((r) => r.reqPerSec)).toFixed(1)}/s`
@@ -804,7 +816,7 @@ async function clusterPhase(passwordHash: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  for (const script of [service.args[0]!, bareScript]) {
+  for (const script of [service.args.at(-1)!, bareScript]) {
     if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm run bench does)`)
   }
   const startedAt = Date.now()

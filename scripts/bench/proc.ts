@@ -3,6 +3,7 @@
  * answers, and sample the memory of its whole process tree from /proc.
  */
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type ServerCommand, type ServerProcess, startServer } from '../lib/service-process.js'
 
@@ -48,6 +49,8 @@ function procKb(pid: number, file: 'status' | 'smaps_rollup', field: string): nu
   }
 }
 
+const toMb = (kb: number) => Math.round(kb / 102.4) / 10
+
 /** Resets the peak-RSS counter (VmHWM) of a process (Linux: `echo 5 > /proc/<pid>/clear_refs`). */
 function resetPeak(pid: number): boolean {
   try {
@@ -87,12 +90,21 @@ export class MemoryWatch {
     this.timer = setInterval(sample, 250)
   }
 
-  /** Peak RSS (summed over the tree) and the highest sampled PSS, in MB, since start(). */
-  stop(): { rssMb: number; pssMb: number } {
+  /**
+   * Peak RSS (summed over the tree), each process's peak RSS (VmHWM; the primary first, then the
+   * workers by pid) and the highest sampled PSS summed over the tree, in MB, since start().
+   */
+  stop(): { rssMb: number; pssMb: number; processesMb: number[] } {
     if (this.timer) clearInterval(this.timer)
-    const hwmKb = processTree(this.root).reduce((total, pid) => total + procKb(pid, 'status', 'VmHWM'), 0)
+    const [root, ...workers] = processTree(this.root)
+    const perProcess = [root!, ...workers.sort((a, b) => a - b)].map((pid) => procKb(pid, 'status', 'VmHWM'))
+    const hwmKb = perProcess.reduce((total, kb) => total + kb, 0)
     const kb = this.hwmResettable ? Math.max(hwmKb, this.sampledMaxKb) : this.sampledMaxKb
-    return { rssMb: Math.round(kb / 102.4) / 10, pssMb: Math.round(this.pssMaxKb / 102.4) / 10 }
+    return {
+      rssMb: toMb(kb),
+      pssMb: toMb(this.pssMaxKb),
+      processesMb: this.hwmResettable ? perProcess.map(toMb) : []
+    }
   }
 
   /** Sum of the lifetime VmHWM of every process in the tree right now (MB). */
@@ -101,6 +113,17 @@ export class MemoryWatch {
       Math.round(processTree(this.root).reduce((total, pid) => total + procKb(pid, 'status', 'VmHWM'), 0) / 102.4) / 10
     )
   }
+}
+
+/**
+ * The service as `npm start` runs it: `node`, the flags of package.json's `start` script (V8's
+ * heap sizes, issue 15), and dist/src/server.js, so the bench measures what a deployment runs.
+ */
+export function startScriptCommand(root: string): ServerCommand {
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+  const [node, ...words] = pkg.scripts.start.trim().split(/\s+/)
+  if (node !== 'node') throw new Error(`package.json's start script does not run node: ${pkg.scripts.start}`)
+  return { command: process.execPath, args: words.map((word) => (word.startsWith('-') ? word : join(root, word))) }
 }
 
 export interface Server extends ServerProcess {

@@ -15,6 +15,8 @@ export interface Row {
   errors: number
   non2xx: number
   peakRssMb: number
+  /** Each process's peak RSS (VmHWM over the runs; the primary first, then the workers), MB. */
+  peakRssPerProcessMb?: number[]
   /** Highest sampled proportional set size (shared pages split between processes), MB. */
   peakPssMb: number
   /** What req/s is compared to, and the ratio. */
