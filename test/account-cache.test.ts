@@ -15,6 +15,8 @@ import { newSessionId, newToken } from '../src/sessions/tokens.js'
 import { expectStatus, forEachBackend, onBackend, startService, twoInstances } from './helper.js'
 import { rawRedis } from './support/raw-redis.js'
 
+const MERGE_PATCH = 'application/merge-patch+json'
+
 forEachBackend(t, async (t, backend) => {
   t.test('every change is visible at once on the other instance', async (t) => {
     const [a, b] = await twoInstances(t, backend)
@@ -127,25 +129,34 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
   t.teardown(() => redis.close())
 
   t.test('a PUT or PATCH leaves its new row cached: the next read is served by Redis', async (t) => {
-    for (const [method, send] of [
-      ['PUT', { json: { data: { via: 'put' } } }],
-      ['PATCH', { body: '{"data":{"via":"patch"}}', headers: { 'content-type': 'application/merge-patch+json' } }]
-    ] as const) {
-      const res = await service.request(method, '/user/ben', { token, ...send })
-      expectStatus(t, res, 200, `${method} is made`)
-      const cached = JSON.parse((await redis.get(accountKey)) ?? 'null')
+    const adminToken = await service.signUpAndLogIn('root')
+    await service.makeAdmin('root')
+    const writes = [
+      ['PUT by ben', token, 'PUT', { json: { data: { via: 'put' } } }],
+      ['PATCH by ben', token, 'PATCH', { body: '{"data":{"via":"patch"}}', headers: { 'content-type': MERGE_PATCH } }],
+      ['PUT by an admin', adminToken, 'PUT', { json: { data: { via: 'admin put' } } }],
+      [
+        'PATCH by an admin',
+        adminToken,
+        'PATCH',
+        { body: '{"data":{"by":"admin"}}', headers: { 'content-type': MERGE_PATCH } }
+      ]
+    ] as const
+    for (const [what, caller, method, send] of writes) {
+      const res = await service.request(method, '/user/ben', { token: caller, ...send })
+      expectStatus(t, res, 200, `${what} is made`)
+      const cached = await redis.get(accountKey)
       t.equal(
-        `"${cached?.version}-`,
-        res.headers.get('etag')?.slice(0, `"${cached?.version}-`.length),
-        `after ${method}, Redis holds the account at the version just written`
+        cached,
+        JSON.stringify(await users.findAccountById(ben.id)),
+        `after a ${what}, Redis holds exactly the row the database has: its fields, no password hash`
       )
-      t.same(cached?.data, res.body.data, `after ${method}, the cached copy has the data just written`)
       // Change the copy in Redis alone: a read that shows the change was served from Redis.
-      await redis.setEx(accountKey, 60, JSON.stringify({ ...cached, data: { onlyInRedis: method } }))
+      await redis.setEx(accountKey, 60, JSON.stringify({ ...JSON.parse(cached ?? '{}'), data: { onlyInRedis: what } }))
       t.same(
         (await service.request('GET', '/user/ben', { token })).body.data,
-        { onlyInRedis: method },
-        `the read right after the ${method} came from Redis, not the database`
+        { onlyInRedis: what },
+        `the read right after the ${what} came from Redis, not the database`
       )
     }
     await service.app.sessionStore.write(ben.id, async () => {}) // drop the doctored copy
@@ -157,6 +168,10 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
       await users.changeData(ben.id, () => data, new Date())
       return (await users.findAccountById(ben.id))!
     }
+    let firstBegan = () => {}
+    const began = new Promise<void>((resolve) => {
+      firstBegan = resolve
+    })
     let releaseFirst = () => {}
     const firstMayEnd = new Promise<void>((resolve) => {
       releaseFirst = resolve
@@ -164,13 +179,14 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
     const first = service.app.sessionStore.write(
       ben.id,
       async () => {
+        firstBegan()
         const account = await row({ first: true })
         await firstMayEnd
         return account
       },
       (account) => account
     )
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await began
     await service.app.sessionStore.write(
       ben.id,
       () => row({ second: true }),
@@ -194,6 +210,17 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
     )
     await t.rejects(failed, /the change failed/, 'a failed change fails')
     t.equal(await redis.exists(accountKey), 0, 'and caches nothing')
+    // A writer that crashed (or lost Redis) before its END_WRITE left its marker: while it lives, a
+    // later write cannot know it ran alone, so it caches nothing either.
+    await redis.setEx(writesKey, 60, '1')
+    expectStatus(
+      t,
+      await service.request('PUT', '/user/ben', { token, json: { data: { n: 1 } } }),
+      200,
+      'a PUT is made'
+    )
+    t.equal(await redis.exists(accountKey), 0, "with another writer's marker left, the PUT caches nothing")
+    await redis.del(writesKey)
   })
 
   t.test('a read that raced a change does not cache what it read', async (t) => {

@@ -18,6 +18,15 @@ export interface Account {
   version: number
 }
 
+/**
+ * Exactly the fields of an Account, whatever else the object carries (a UserRecord's password
+ * hash): what may be cached or handed on.
+ */
+export function accountFields(account: Account): Account {
+  const { id, username, admin, data, createdAt, updatedAt, suspended, version } = account
+  return { id, username, admin, data, createdAt, updatedAt, suspended, version }
+}
+
 export interface Suspension {
   since: Date
   reason: string | null

@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { isUniqueViolation } from '../db/errors.js'
-import { type Account, usernameKey } from './account.js'
+import { type Account, accountFields, usernameKey } from './account.js'
 import type { UsersRepository } from '../db/users-repository.js'
 import { problems } from '../errors/problem.js'
 import type { HashContext } from '../passwords/hash-scheduler.js'
@@ -47,7 +47,8 @@ function knownAfterWrite(
   now: Date
 ): Account | undefined {
   if (written?.account) return written.account
-  if (written?.version === target.version + 1) return { ...target, data, updatedAt: now, version: written.version }
+  if (written?.version === target.version + 1)
+    return { ...accountFields(target), data, updatedAt: now, version: written.version }
   return undefined
 }
 
@@ -347,6 +348,6 @@ export class Accounts {
     if (accessTo(actor, username) === 'self') return actor
     const target = await this.users.findByUsername(username)
     if (!target) throw problems.userNotFound(username)
-    return target
+    return accountFields(target)
   }
 }

@@ -11,7 +11,7 @@
  * write is still a hit. If Redis fails after the commit, the in-flight marker still blocks filling
  * until it expires, so readers go to the database, which has the new row.
  */
-import type { Account } from '../accounts/account.js'
+import { type Account, accountFields } from '../accounts/account.js'
 import { callRedis, type ScriptRunner } from '../redis/connection.js'
 import { LuaScript } from '../redis/lua-script.js'
 import { RedisKeys } from './redis-keys.js'
@@ -23,7 +23,11 @@ import { routingTagOf } from './tokens.js'
 export const ACCOUNT_TTL_SECONDS = 300
 /** Longer than any read can take (database deadlines are about 2 s), so versions never repeat under a reader. */
 const VERSION_TTL_SECONDS = 86_400
-/** Longer than any change can take; only matters when Redis failed right after a commit. */
+/**
+ * Longer than any change can take, waits for a pool connection included (the database deadlines
+ * keep that near 2 s): while it lives, a change in flight blocks filling and END_WRITE's caching
+ * by others, and it outlives a change whose END_WRITE was lost with Redis.
+ */
 const WRITES_TTL_SECONDS = 60
 
 /**
@@ -145,6 +149,11 @@ if alone and inFlight <= 0 and ARGV[3] ~= '' then
 end
 return 0`)
 
+/** What is cached of an account: its fields and nothing else (never a password hash). */
+function cachedJson(account: Account): string {
+  return JSON.stringify(accountFields(account))
+}
+
 /** JSON turns Dates into strings: the cached copy gets them back (a copy from before suspensions has none). */
 function parseAccount(json: string): Account {
   const account = JSON.parse(json) as Account & { createdAt: string; updatedAt: string }
@@ -217,11 +226,7 @@ export class RedisSessionStore implements SessionStore {
     if (account && versionSeen !== undefined) {
       // Best effort, off the request's path: a fill that fails only means the next read misses too.
       callRedis('account cache', () =>
-        FILL.run(this.redis, this.keys.account(userId), [
-          JSON.stringify(account),
-          versionSeen,
-          String(ACCOUNT_TTL_SECONDS)
-        ])
+        FILL.run(this.redis, this.keys.account(userId), [cachedJson(account), versionSeen, String(ACCOUNT_TTL_SECONDS)])
       ).catch(() => {})
     }
     return account
@@ -246,7 +251,7 @@ export class RedisSessionStore implements SessionStore {
       const args = [
         String(VERSION_TTL_SECONDS),
         String(began),
-        after ? JSON.stringify(after) : '',
+        after ? cachedJson(after) : '',
         String(ACCOUNT_TTL_SECONDS)
       ]
       await callRedis('account cache', () => END_WRITE.run(this.redis, keys, args)).catch((error: unknown) =>
