@@ -1,8 +1,14 @@
-/** Password hashing: the real default cost, the configured cost in stored hashes, and a free event loop. */
+/**
+ * Password hashing: the real default cost, the configured cost in stored hashes, what bcrypt is given
+ * (the password, or past 72 bytes its keyed pre-hash), and a free event loop.
+ */
+import { createHash } from 'node:crypto'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { setTimeout } from 'node:timers/promises'
+import bcrypt from 'bcryptjs'
 import t from 'tap'
 import { loadConfig } from '../src/config/config.js'
+import { bcryptInput } from '../src/passwords/bcrypt-input.js'
 import { costOf } from '../src/passwords/password-hasher.js'
 import { PASSWORD, expectStatus, forEachBackend, startService } from './helper.js'
 
@@ -22,6 +28,36 @@ forEachBackend(t, async (t, backend) => {
     t.equal(costOf(row.password_hash), 6, 'costOf reads the configured cost from the stored hash')
     t.match(row.password_hash, /^\$2[aby]\$06\$.{53}$/, 'the stored hash is a whole bcrypt hash of cost 06')
   })
+})
+
+t.test('a hash bcrypt made of the password itself still verifies; past 72 bytes it would not', async (t) => {
+  const service = await startService(t, 'sqlite', { BCRYPT_COST: '4' })
+  const login = (username: string, password: string) =>
+    service.request('POST', '/auth', { json: { username, password } })
+  const withHash = async (username: string, passwordHash: string) => {
+    await service.signUpAndLogIn(username)
+    await service.app.db.kysely
+      .updateTable('users')
+      .set({ password_hash: passwordHash })
+      .where('username_key', '=', username)
+      .execute()
+  }
+  // As an earlier release (or an import) stored them: bcrypt of the password as it is.
+  const atLimit = `${'x'.repeat(70)}é` // 72 bytes: given to bcrypt unchanged
+  await withHash('plainhash', bcrypt.hashSync(atLimit, 4))
+  expectStatus(t, await login('plainhash', atLimit), 201, 'a password of at most 72 bytes is given to bcrypt as it is')
+  const long = '€'.repeat(30) // 90 bytes
+  await withHash('cuthash', bcrypt.hashSync(long, 4))
+  expectStatus(t, await login('cuthash', long), 401, 'past 72 bytes bcrypt gets a keyed pre-hash, not the cut password')
+  await withHash('prehashed', bcrypt.hashSync(bcryptInput(long), 4))
+  expectStatus(t, await login('prehashed', long), 201, 'and the pre-hash is what bcrypt gets')
+  const bareSha256 = createHash('sha256').update(long).digest('base64')
+  expectStatus(
+    t,
+    await login('prehashed', bareSha256),
+    401,
+    "a bare SHA-256 of the password (another site's leak) is no key"
+  )
 })
 
 t.test('the event loop stays free while 20 logins hash', async (t) => {
