@@ -34,7 +34,8 @@ export interface paths {
         /**
          * Sign up
          * @description Creates an account. Send JSON (`username`, `password`, optional `data`) or an
-         *     HTML form with the same fields, `data` as JSON text. Usernames compare case-insensitively.
+         *     HTML form with the same fields, `data` as JSON text (a blank `data` field counts as none).
+         *     Usernames compare case-insensitively.
          *     No request can create an administrator. Limited per client address (`429`). The
          *     password's hash waits its turn in a queue shared fairly between client addresses: a
          *     `429` when this address already has its share queued or running, a `503` when no thread
@@ -884,6 +885,8 @@ export interface components {
         /**
          * @description The request's id, also in every log line about it: the caller's own `X-Request-Id` when it
          *     is 1 to 128 letters, digits or `._:=+/-`, otherwise a new UUID. Quote it when reporting a problem.
+         *     The answers Node's HTTP parser gives before any request exists (a `408`, a `431`, a request
+         *     that is not HTTP) carry a new id that no log line has.
          * @example 0b5d3c1e-7f2a-4c8e-9a41-2f6d8e1b7c90
          */
         RequestId: string;

@@ -15,14 +15,14 @@ import { clientErrorHandler, registerProblemHandlers, sendProblem, toProblem } f
 import { coerceQueryIntegers } from './http/query-integers.js'
 import { fastifyTimeoutOptions } from './http/server-timeouts.js'
 import { logDestination as createLogDestination } from './logging/destination.js'
-import { REQUEST_ID_HEADER, requestIdOf } from './logging/request-id.js'
+import { requestIdOf } from './logging/request-id.js'
 import accountsPlugin from './plugins/accounts.js'
 import auditPlugin from './plugins/audit.js'
 import docsPlugin from './plugins/docs.js'
 import idempotencyPlugin from './plugins/idempotency.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitsPlugin from './plugins/rate-limits.js'
-import securityHeadersPlugin from './plugins/security-headers.js'
+import securityHeadersPlugin, { setAlwaysHeaders } from './plugins/security-headers.js'
 import storesPlugin from './plugins/stores.js'
 import { authenticateFirst } from './security/authenticate-first.js'
 import { createSecurityHandlers } from './security/bearer-auth.js'
@@ -70,9 +70,8 @@ export async function buildApp(config: Config, options: BuildAppOptions = {}): P
     // While closing, finish what is in flight and keep answering properly (never a bare 503 body).
     return503OnClosing: false,
     // Errors the router raises before any route runs (e.g. a malformed percent-encoding).
-    // No hook runs for these, so the request id is set here.
-    frameworkErrors: (error, request, reply) =>
-      sendProblem(reply.header(REQUEST_ID_HEADER, request.id), toProblem(error)),
+    // No hook runs for these, so the headers every reply carries are set here.
+    frameworkErrors: (error, request, reply) => sendProblem(setAlwaysHeaders(request, reply), toProblem(error)),
     clientErrorHandler,
     ajv: {
       customOptions: {

@@ -155,6 +155,11 @@ forEachBackend(t, async (t, backend) => {
       headers: { 'if-match': 'not-a-tag' }
     })
     expectStatus(t, malformed, 400, 'an If-Match that is no list of ETags is a 400')
+    t.equal(
+      malformed.body.detail,
+      'headers/if-match must be "*" or a list of ETags such as "3-Xq3T"',
+      'and its detail says what If-Match must be, not the pattern that says it'
+    )
 
     const listed = await service.request('PUT', '/user/ben', {
       token: ben,

@@ -57,6 +57,7 @@ t.comment(
 const PROSE_RULES: ProseRule[] = [
   { detail: 'querystring/after ', quote: 'only ever use one this service gave you' },
   { detail: 'body must not use the keys', quote: 'No key may be `__proto__`, nor' },
+  { detail: 'body/data must not use the keys', quote: 'No key may be `__proto__`, nor' },
   {
     detail: 'body/currentPassword ',
     quote: "Required for your own account; an administrator changing another account's omits it."

@@ -19,7 +19,11 @@ export function entityTag(account: Pick<Account, 'id' | 'version'>): string {
 /** What `If-Match` asks for: any current version (`*`), or one of these tags. */
 export type Precondition = { any: true } | { tags: string[] }
 
-/** One list element (RFC 9110 §5.6.1): an entity tag, possibly weak, then a comma or the end. */
+/**
+ * One list element (RFC 9110 §5.6.1): an entity tag, possibly weak, then a comma or the end. For
+ * If-Match the contract's pattern, checked first, also refuses tabs around the commas (see
+ * openapi.yaml); If-None-Match, which has none, keeps RFC 9110's whitespace.
+ */
 const LIST_ITEM = /[ \t]*(?:(W\/)?"([\x21\x23-\x7e]*)")?[ \t]*(,|$)/y
 
 /** The entity tags of a list header, weak ones marked; undefined when the header is malformed. */

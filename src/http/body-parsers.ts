@@ -91,9 +91,10 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
         if (error) failure = error
         else form[field] = value
       })
-      if (failure && isPlainJson(text)) return problems.validation(PROTOTYPE_KEYS)
       if (failure) {
-        const message = `must be JSON text (the form's ${field} field is application/json): ${failure.message}`
+        const message = isPlainJson(text)
+          ? 'must not use the keys "__proto__" or "constructor.prototype"'
+          : "must be JSON text (the form's data field is application/json)".replace('data', field)
         return problems.validation(`body/${field} ${message}`, [{ field: `/${field}`, message }])
       }
     }

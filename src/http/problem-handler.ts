@@ -25,9 +25,16 @@ interface ValidationIssue {
   params: Record<string, unknown>
 }
 
+/** Patterns too long to help anyone when quoted, by where they apply: what they mean instead. */
+const PATTERN_MEANINGS: Record<string, string> = {
+  'headers/if-match': 'must be "*" or a list of ETags such as "3-Xq3T"'
+}
+
 /** Says which field is wrong and why: `/username must match pattern ...`, `/admin is not allowed`. */
-function fieldErrors(issues: ValidationIssue[]): FieldError[] {
+function fieldErrors(issues: ValidationIssue[], context: string): FieldError[] {
   return issues.map((issue) => {
+    const meaning = issue.keyword === 'pattern' ? PATTERN_MEANINGS[`${context}${issue.instancePath}`] : undefined
+    if (meaning) return { field: issue.instancePath, message: meaning }
     const { missingProperty, additionalProperty } = issue.params
     if (typeof missingProperty === 'string')
       return { field: `${issue.instancePath}/${missingProperty}`, message: 'is required' }
@@ -39,8 +46,8 @@ function fieldErrors(issues: ValidationIssue[]): FieldError[] {
 }
 
 function validationProblem(error: FastifyError): ProblemError {
-  const errors = fieldErrors(error.validation as unknown as ValidationIssue[])
   const context = error.validationContext ?? 'request'
+  const errors = fieldErrors(error.validation as unknown as ValidationIssue[], context)
   const detail = errors.map((e) => `${context}${e.field === '/' ? '' : e.field} ${e.message}`).join('; ')
   return problems.validation(detail, errors)
 }

@@ -8,7 +8,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import cors from '@fastify/cors'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import helmet, { type HelmetOptions } from 'helmet'
 import type { Config } from '../config/config.js'
@@ -80,12 +80,18 @@ export function isDocsPath(url: string): boolean {
   return next === undefined || next === '/' || next === '?'
 }
 
+/**
+ * Every header a reply always carries, the request id included (see request-id.ts). Set by one
+ * hook, and by the router's own error answers, for which no hook runs (src/app.ts).
+ */
+export function setAlwaysHeaders(request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  return reply.headers(isDocsPath(request.url) ? DOCS_HEADERS : API_HEADERS).header(REQUEST_ID_HEADER, request.id)
+}
+
 export default fp(
   async function securityHeadersPlugin(app: FastifyInstance, { config }: { config: Config }) {
-    // One hook for every header a reply always carries, the request id included (see request-id.ts).
     app.addHook('onRequest', (request, reply, done) => {
-      reply.headers(isDocsPath(request.url) ? DOCS_HEADERS : API_HEADERS)
-      reply.header(REQUEST_ID_HEADER, request.id)
+      setAlwaysHeaders(request, reply)
       done()
     })
     if (config.corsOrigins.length) {

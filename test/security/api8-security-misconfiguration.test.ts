@@ -82,6 +82,12 @@ t.test('headers and errors', async (t) => {
     t.match(head.headers.get('x-request-id'), /^[\w-]+$/, `HEAD ${path}: the refusal carries its X-Request-Id`)
   }
   expectStatus(t, await service.request('GET', '/nowhere'), 404, 'an unknown route is 404')
+  // The router's own errors answer before any hook runs: they carry the same headers all the same.
+  const badUrl = await service.request('GET', '/user/%E0%A4%A', { token })
+  expectStatus(t, badUrl, 400, 'a malformed percent-encoding is 400, from the router')
+  t.match(badUrl.headers.get('content-security-policy'), /default-src 'none'/, "the router's 400 has the API's CSP")
+  t.equal(badUrl.headers.get('cache-control'), 'no-store', "the router's 400 is no-store")
+  t.equal(badUrl.headers.get('x-content-type-options'), 'nosniff', "the router's 400 is nosniff")
 
   // Error documents explain the request's fault, never the server's internals.
   for (const res of [
