@@ -3,8 +3,13 @@
  * costs a large share of a fast request), or, with LOG_PRETTY=1, pino-pretty's readable lines for
  * development, formatted off the event loop in pino's transport thread.
  */
+import { createRequire } from 'node:module'
 import pino from 'pino'
-import pretty from 'pino-pretty'
+
+/** pino-pretty only with LOG_PRETTY=1: a service never pays its ~1 MB of heap otherwise. */
+function loadPretty(): typeof import('pino-pretty') {
+  return createRequire(import.meta.url)('pino-pretty')
+}
 
 /** Those of pino's own (SonicBoom, the transport's thread stream) can be flushed synchronously on close. */
 export type LogDestination =
@@ -19,6 +24,6 @@ export function logDestination(options: {
 }): LogDestination {
   if (!options.pretty) return options.logStream ?? pino.destination({ sync: false })
   // A captured stream is written in this thread, line by line, so a test can read it at once.
-  if (options.logStream) return pretty({ destination: options.logStream, colorize: false, sync: true })
+  if (options.logStream) return loadPretty()({ destination: options.logStream, colorize: false, sync: true })
   return pino.transport({ target: 'pino-pretty', options: { destination: 1, translateTime: 'SYS:HH:MM:ss.l' } })
 }
