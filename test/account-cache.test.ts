@@ -179,8 +179,9 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
     const first = service.app.sessionStore.write(
       ben.id,
       async () => {
-        firstBegan()
+        // Its row is written first, but it is still in flight while the second runs whole.
         const account = await row({ first: true })
+        firstBegan()
         await firstMayEnd
         return account
       },
