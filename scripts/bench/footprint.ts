@@ -25,7 +25,7 @@ import { createConnection } from 'mysql2/promise'
 import { createClient } from 'redis'
 import { loadConfig } from '../../src/config/config.js'
 import { type RunResult, load, median } from './load.js'
-import { MemoryWatch, processTree, type Server, startUnderTest } from './proc.js'
+import { MemoryWatch, processTree, procKb, type Server, startUnderTest, toMb } from './proc.js'
 import { type SeededUser, seedAccounts } from './seed.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -88,16 +88,6 @@ interface Measured {
   probes?: { idle: unknown[]; loaded: unknown[] }
 }
 
-const kb = (pid: number, file: string, field: string) => {
-  try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))
-    return match ? Number(match[1]) : 0
-  } catch {
-    return 0
-  }
-}
-const mb = (k: number) => Math.round(k / 102.4) / 10
-
 async function probe(server: Server, dir: string): Promise<unknown[]> {
   const pids = processTree(server.child.pid!)
   for (const pid of pids) rmSync(join(dir, `${pid}.json`), { force: true })
@@ -128,8 +118,8 @@ async function measure(
   try {
     await sleep(1000)
     const tree = () => processTree(server.child.pid!)
-    const idleRssMb = tree().map((pid) => mb(kb(pid, 'status', 'VmRSS')))
-    const idlePssMb = mb(tree().reduce((n, pid) => n + kb(pid, 'smaps_rollup', 'Pss'), 0))
+    const idleRssMb = tree().map((pid) => toMb(procKb(pid, 'status', 'VmRSS')))
+    const idlePssMb = toMb(tree().reduce((n, pid) => n + procKb(pid, 'smaps_rollup', 'Pss'), 0))
     const idleProbe = probeDir ? await probe(server, probeDir) : []
     const pick = () => users[Math.floor(Math.random() * users.length)]!
     const reads = {
@@ -195,7 +185,7 @@ async function measure(
         JSON.stringify(phases)
       )
     const loadedProbe = probeDir ? await probe(server, probeDir) : []
-    const peakRssMb = tree().map((pid) => mb(kb(pid, 'status', 'VmHWM')))
+    const peakRssMb = tree().map((pid) => toMb(procKb(pid, 'status', 'VmHWM')))
     const measured: Measured = {
       variant: variant.name,
       workers,

@@ -40,7 +40,7 @@ export function processTree(root: number): number[] {
 }
 
 /** A field in kB of a /proc/<pid> file (status: VmRSS, VmHWM; smaps_rollup: Pss), 0 when the process is gone. */
-function procKb(pid: number, file: 'status' | 'smaps_rollup', field: string): number {
+export function procKb(pid: number, file: 'status' | 'smaps_rollup', field: string): number {
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/${file}`, 'utf8'))
     return match ? Number(match[1]) : 0
@@ -49,7 +49,7 @@ function procKb(pid: number, file: 'status' | 'smaps_rollup', field: string): nu
   }
 }
 
-const toMb = (kb: number) => Math.round(kb / 102.4) / 10
+export const toMb = (kb: number) => Math.round(kb / 102.4) / 10
 
 /** Resets the peak-RSS counter (VmHWM) of a process (Linux: `echo 5 > /proc/<pid>/clear_refs`). */
 function resetPeak(pid: number): boolean {
@@ -109,9 +109,7 @@ export class MemoryWatch {
 
   /** Sum of the lifetime VmHWM of every process in the tree right now (MB). */
   lifetimePeakMb(): number {
-    return (
-      Math.round(processTree(this.root).reduce((total, pid) => total + procKb(pid, 'status', 'VmHWM'), 0) / 102.4) / 10
-    )
+    return toMb(processTree(this.root).reduce((total, pid) => total + procKb(pid, 'status', 'VmHWM'), 0))
   }
 }
 
