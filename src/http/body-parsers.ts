@@ -13,7 +13,7 @@ import type { FastifyInstance, FastifyRequest, preValidationHookHandler } from '
 import { problems } from '../errors/problem.js'
 import { FORM_MEDIA_TYPE, jsonFormFields } from './form-encoding.js'
 
-const PROTOTYPE_KEYS = 'body must not use the keys "__proto__" or "constructor.prototype"'
+const PROTOTYPE_KEYS_RULE = 'must not use the keys "__proto__" or "constructor.prototype"'
 
 /** The media types the operation's requestBody lists, or undefined when it takes no body. */
 function declaredMediaTypes(request: FastifyRequest): Record<string, unknown> | undefined {
@@ -34,6 +34,49 @@ function isPlainJson(text: string): boolean {
   }
 }
 
+/** JSON text read by Fastify's secure parser; a refusal says whether it was for prototype keys. */
+type JsonRead = { value: unknown } | { error: Error; prototypeKeys: boolean }
+type JsonReader = (request: FastifyRequest, text: string) => JsonRead
+
+/** Fastify's secure JSON parser, which answers synchronously, as a function that returns. */
+function jsonReader(app: FastifyInstance): JsonReader {
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  return (request, text) => {
+    let read: JsonRead | undefined
+    parseJson(request, text, (error, value) => {
+      read = error ? { error, prototypeKeys: isPlainJson(text) } : { value }
+    })
+    return read!
+  }
+}
+
+/**
+ * A form field the contract encodes as JSON (sign-up's `data`) holds JSON text: it is read with the
+ * same secure parser as a JSON body, so the schema then checks the value, not a string. An empty
+ * field (an HTML form's blank textarea) counts as not sent.
+ */
+function readJsonFields(readJson: JsonReader, request: FastifyRequest, fields: string[]) {
+  const form = request.body as Record<string, unknown>
+  for (const field of fields) {
+    const text = form[field]
+    if (typeof text !== 'string') continue
+    if (text.trim() === '') {
+      delete form[field]
+      continue
+    }
+    const read = readJson(request, text)
+    if ('value' in read) {
+      form[field] = read.value
+      continue
+    }
+    const message = read.prototypeKeys
+      ? PROTOTYPE_KEYS_RULE
+      : `must be JSON text (the form's ${field} field is application/json)`
+    return problems.validation(`body/${field} ${message}`, [{ field: `/${field}`, message }])
+  }
+  return undefined
+}
+
 /** Outside the API (docs, unknown paths) no route takes a body: ignore any that is sent. */
 export function ignoreBodies(app: FastifyInstance): void {
   app.removeAllContentTypeParsers()
@@ -43,7 +86,7 @@ export function ignoreBodies(app: FastifyInstance): void {
 export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers()
 
-  const parseJson = app.getDefaultJsonParser('error', 'error')
+  const readJson = jsonReader(app)
   // A merge patch (RFC 7396, PATCH) is JSON too, under its own media type.
   app.addContentTypeParser(
     ['application/json', 'application/merge-patch+json'],
@@ -51,10 +94,9 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
     (request, body, done) => {
       const text = body as string
       if (!declaredMediaTypes(request) || text.trim() === '') return done(null, undefined)
-      parseJson(request, text, (error, value) => {
-        if (error && isPlainJson(text)) return done(problems.validation(PROTOTYPE_KEYS), undefined)
-        done(error, value)
-      })
+      const read = readJson(request, text)
+      if ('value' in read) return done(null, read.value)
+      done(read.prototypeKeys ? problems.validation(`body ${PROTOTYPE_KEYS_RULE}`) : read.error, undefined)
     }
   )
 
@@ -74,32 +116,6 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
   // The glue warns at start-up about every media type in the contract without a parser, responses'
   // included: problem+json gets the catch-all's behaviour under its own name.
   app.addContentTypeParser('application/problem+json', { parseAs: 'buffer' }, refuseOrIgnore)
-
-  // A form field the contract encodes as JSON (sign-up's `data`) holds JSON text: parse it with
-  // the same secure parser, so the schema then checks the value, not a string. An empty field (an
-  // HTML form's blank textarea) counts as not sent.
-  const parseJsonFields = (request: FastifyRequest, form: Record<string, unknown>, fields: string[]) => {
-    for (const field of fields) {
-      const text = form[field]
-      if (typeof text !== 'string') continue
-      if (text.trim() === '') {
-        delete form[field]
-        continue
-      }
-      let failure: Error | undefined
-      parseJson(request, text, (error, value) => {
-        if (error) failure = error
-        else form[field] = value
-      })
-      if (failure) {
-        const message = isPlainJson(text)
-          ? 'must not use the keys "__proto__" or "constructor.prototype"'
-          : "must be JSON text (the form's data field is application/json)".replace('data', field)
-        return problems.validation(`body/${field} ${message}`, [{ field: `/${field}`, message }])
-      }
-    }
-    return undefined
-  }
 
   // Fastify parses every registered type on every route but validates a body only against the
   // schema of its own media type: a form sent where only JSON is declared would go unchecked.
@@ -121,7 +137,7 @@ export async function registerBodyParsers(app: FastifyInstance): Promise<void> {
       const mediaType = mediaTypeOf(request)
       if (!(mediaType in declared)) return done(problems.unsupportedMediaType(mediaType, accepted))
       if (mediaType === FORM_MEDIA_TYPE && jsonFields.length > 0) {
-        return done(parseJsonFields(request, request.body as Record<string, unknown>, jsonFields))
+        return done(readJsonFields(readJson, request, jsonFields))
       }
       done()
     }
