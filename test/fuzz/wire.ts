@@ -139,46 +139,61 @@ export class Wire {
   }
 
   private raw(request: WireRequest): Promise<WireResponse> {
-    const headers: Record<string, string> = { ...request.headers }
-    if (request.body !== undefined) headers['content-length'] = String(request.body.length)
-    return new Promise((resolve, reject) => {
-      let answer: http.IncomingMessage | undefined
-      const chunks: Buffer[] = []
-      const settle = () => {
-        const res = answer!
-        const text = Buffer.concat(chunks).toString('utf8')
-        const responseHeaders = new Headers()
-        for (const [name, value] of Object.entries(res.headers)) {
-          if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value)
-        }
-        const contentType = responseHeaders.get('content-type') ?? ''
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: responseHeaders,
-          contentType,
-          body: parseBody(text, contentType),
-          text,
-          via: 'raw'
-        })
-      }
-      const req = http.request(
-        { host: '127.0.0.1', port: this.port, method: request.method, path: request.path, headers, agent: this.agent },
-        (res) => {
-          answer = res
-          res.on('data', (chunk: Buffer) => chunks.push(chunk))
-          res.on('end', settle)
-        }
-      )
-      // Once the status line and headers are in, the answer is what counts: a server that refuses
-      // early (413, 415) may stop reading, and one refusing a request it could not parse closes the
-      // connection (after a body, even for HEAD, whose method it never learnt).
-      req.on('error', (error) => {
-        if (answer) settle()
-        else reject(new Error(`no answer to ${request.method} ${request.path.slice(0, 80)}: ${error.message}`))
-      })
-      req.end(request.body)
-    })
+    return sendRaw(this.port, this.agent, request)
   }
+}
+
+/**
+ * Sends `request` byte for byte over node:http, with no client in between to normalise it, and
+ * reads the answer; `timeoutMs`, when given, bounds the wait.
+ */
+export function sendRaw(
+  port: number,
+  agent: http.Agent,
+  request: WireRequest,
+  timeoutMs?: number
+): Promise<WireResponse> {
+  const headers: Record<string, string> = { ...request.headers }
+  if (request.body !== undefined) headers['content-length'] = String(request.body.length)
+  return new Promise((resolve, reject) => {
+    let answer: http.IncomingMessage | undefined
+    const chunks: Buffer[] = []
+    const settle = () => {
+      const res = answer!
+      const text = Buffer.concat(chunks).toString('utf8')
+      const responseHeaders = new Headers()
+      for (const [name, value] of Object.entries(res.headers)) {
+        if (value !== undefined) responseHeaders.set(name, Array.isArray(value) ? value.join(', ') : value)
+      }
+      const contentType = responseHeaders.get('content-type') ?? ''
+      resolve({
+        status: res.statusCode ?? 0,
+        headers: responseHeaders,
+        contentType,
+        body: parseBody(text, contentType),
+        text,
+        via: 'raw'
+      })
+    }
+    const req = http.request(
+      { host: '127.0.0.1', port, method: request.method, path: request.path, headers, agent },
+      (res) => {
+        answer = res
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', settle)
+      }
+    )
+    // Once the status line and headers are in, the answer is what counts: a server that refuses
+    // early (413, 415) may stop reading, and one refusing a request it could not parse closes the
+    // connection (after a body, even for HEAD, whose method it never learnt).
+    req.on('error', (error) => {
+      if (answer) settle()
+      else reject(new Error(`no answer to ${request.method} ${request.path.slice(0, 80)}: ${error.message}`))
+    })
+    if (timeoutMs !== undefined)
+      req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)))
+    req.end(request.body)
+  })
 }
 
 /** What must hold for every answer to every request, whatever was sent. */

@@ -10,15 +10,10 @@
 import http from 'node:http'
 import { isDeepStrictEqual } from 'node:util'
 import { contractViolations } from '../../contract.js'
+import { sendRaw, type WireResponse } from '../../fuzz/wire.js'
 import type { FuzzRequest } from './cases.js'
 
-export interface FuzzResponse {
-  status: number
-  headers: http.IncomingHttpHeaders
-  contentType: string
-  body: unknown
-  text: string
-}
+export type FuzzResponse = WireResponse
 
 export interface Finding {
   /** What broke the rule and where, e.g. `POST /user -> 500`. */
@@ -47,38 +42,11 @@ export type Rule = keyof typeof RULES
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
 
-/** Sends `request` to `baseUrl` as written, byte for byte. */
+/** Sends `request` to `baseUrl` as written, byte for byte (test/fuzz/wire.ts's sender). */
 export function send(baseUrl: string, request: FuzzRequest): Promise<FuzzResponse> {
-  const url = new URL(baseUrl)
+  const { method, path, headers } = request
   const body = request.body === undefined ? undefined : Buffer.from(request.body, 'utf8')
-  const headers: Record<string, string | number> = { ...request.headers }
-  if (body) headers['content-length'] = body.length
-  return new Promise((resolve, reject) => {
-    const outgoing = http.request(
-      { host: url.hostname, port: url.port, method: request.method, path: request.path, headers, agent },
-      (incoming) => {
-        const chunks: Buffer[] = []
-        incoming.on('data', (chunk: Buffer) => chunks.push(chunk))
-        incoming.on('error', reject)
-        incoming.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8')
-          const contentType = incoming.headers['content-type'] ?? ''
-          let parsed: unknown = text === '' ? undefined : text
-          if (text !== '' && /json/.test(contentType)) {
-            try {
-              parsed = JSON.parse(text)
-            } catch {
-              // Left as text: the contract check then names the body as off its schema.
-            }
-          }
-          resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, contentType, body: parsed, text })
-        })
-      }
-    )
-    outgoing.setTimeout(10_000, () => outgoing.destroy(new Error('no answer within 10 s')))
-    outgoing.on('error', reject)
-    outgoing.end(body)
-  })
+  return sendRaw(Number(new URL(baseUrl).port), agent, { method, path, headers, ...(body && { body }) }, 10_000)
 }
 
 /** At most `max` characters of a text, for a report. */
@@ -134,8 +102,8 @@ export class Findings {
           status: response.status,
           headers: {
             'content-type': response.contentType,
-            'x-request-id': response.headers['x-request-id'],
-            ...(response.headers.allow !== undefined && { allow: response.headers.allow })
+            'x-request-id': response.headers.get('x-request-id'),
+            ...(response.headers.has('allow') && { allow: response.headers.get('allow') })
           },
           body: typeof response.body === 'string' ? cut(response.body) : response.body
         },
@@ -161,7 +129,7 @@ export class Findings {
     // headers are all there is to check.
     const head = request.method === 'HEAD'
     if (request.allow) {
-      const allow = String(response.headers.allow ?? '')
+      const allow = (response.headers.get('allow') ?? '')
         .split(',')
         .map((method) => method.trim())
         .filter(Boolean)
@@ -194,7 +162,7 @@ export class Findings {
     // Every answer carries X-Request-Id, the document says: a method no operation has gets it too,
     // though the contract checker, finding no operation, checks no header of it.
     const violations = head ? [] : contractViolations(request.method, path, response)
-    if (request.allow && response.headers['x-request-id'] === undefined) {
+    if (request.allow && !response.headers.has('x-request-id')) {
       violations.push(`${request.method} ${path}: the X-Request-Id header is missing`)
     }
     for (const violation of violations) {
@@ -220,7 +188,7 @@ export class Findings {
       typeof answered === 'object' &&
       'data' in answered
     ) {
-      if (!isDeepStrictEqual(answered.data, sentData) && response.headers['idempotent-replayed'] === undefined) {
+      if (!isDeepStrictEqual(answered.data, sentData) && !response.headers.has('idempotent-replayed')) {
         this.add(
           'keepsData',
           `${where} -> ${response.status}`,
@@ -262,7 +230,14 @@ export class Findings {
   /** A request that got no HTTP answer at all. */
   unanswered(request: FuzzRequest, error: Error): void {
     this.sent++
-    const response = { status: 0, headers: {}, contentType: '', body: undefined, text: '' }
+    const response: FuzzResponse = {
+      status: 0,
+      headers: new Headers(),
+      contentType: '',
+      body: undefined,
+      text: '',
+      via: 'raw'
+    }
     this.add('answers', `${request.method} ${request.template}: ${error.message}`, error.message, request, response)
   }
 
