@@ -5,7 +5,9 @@
  *  - the service (dist/src/server.js) on MariaDB + Redis and on SQLite, seeded through its own repositories;
  *  - the limit for logins: bcryptjs at BCRYPT_COST in a piscina pool of the service's size, no HTTP;
  *  - issue 12: GET /user/{username} on MariaDB + one Redis against MariaDB + a local Redis Cluster
- *    (3 masters, 3 replicas, started here), and two instances on that cluster, in interleaved rounds.
+ *    (3 masters, 3 replicas, started here), and two instances on that cluster, in interleaved rounds;
+ *  - issue 16: PUT against the write limit (the same UPDATE from a bare Kysely loop), the 80/10/10
+ *    read/write mix against pure reads and PUTs, and overload at 256 and 1,024 connections (writes.ts).
  *
  * Writes bench/results.json and, on a full run (or with --docs), docs/benchmarks.svg and docs/benchmarks.md.
  * Exits non-zero when a scenario that should succeed saw an error or a non-2xx response.
@@ -19,16 +21,19 @@ import { fileURLToPath } from 'node:url'
 import bcrypt from 'bcryptjs'
 import { createConnection } from 'mysql2/promise'
 import { createClient } from 'redis'
-import { loadConfig, type RedisTarget } from '../../src/config/config.js'
+import { type Config, loadConfig, type RedisTarget } from '../../src/config/config.js'
 import { type BcryptLimit, measureBcryptLimit } from './bcrypt-limit.js'
 import { type FloodPlan, type FloodResult, loginFlood } from './flood.js'
 import { type LoadOptions, type RunResult, load, median } from './load.js'
+import { putData } from './mix.js'
 import { type RedisClusterHandle, startRedisCluster } from '../lib/redis-cluster.js'
 import { nodeScript } from '../lib/service-process.js'
 import { type Server, startScriptCommand, startUnderTest } from './proc.js'
 import { machineInfo, writeReports } from './report.js'
 import { type SeedTarget, type SeededUser, countRows, seedAccounts } from './seed.js'
-import type { ClusterComparison, ClusterRound, Results, Row } from './types.js'
+import type { ClusterComparison, ClusterRound, Results, Row, WritesComparison } from './types.js'
+import { measureWrites } from './writes.js'
+import { openWriteLimit, type WriteLimit } from './write-limit.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const args = new Set(process.argv.slice(2))
@@ -86,9 +91,14 @@ if (QUICK) serviceEnv.BCRYPT_COST ??= '8'
 
 /** The service's own reading of the settings it gets (so the bench follows its defaults exactly). */
 function serviceSettings(workers: string | undefined) {
-  const config = loadConfig({ ...serviceEnv, ...(workers ? { WORKERS: workers } : {}) })
+  // DB_POOL_SIZE (databasePool) is newer than this bench; before it, every process had a pool of 10.
+  const config: Config & { databasePool?: { size: number } } = loadConfig({
+    ...serviceEnv,
+    ...(workers ? { WORKERS: workers } : {})
+  })
   return {
     workers: config.workers,
+    poolSize: config.databasePool?.size ?? 10,
     hashThreads: config.hashThreads,
     cost: config.bcryptCost,
     ttl: config.sessionTtlSeconds
@@ -168,9 +178,7 @@ const scenarios: Record<string, Scenario> = {
         method: 'PUT',
         path: `/user/${user.username}`,
         headers: json,
-        body: JSON.stringify({
-          data: { email: `${user.username}@example.com`, plan: 'pro', tags: ['bench'], n: Math.random() }
-        })
+        body: JSON.stringify({ data: putData(user.username) })
       }))
   },
   logIn: {
@@ -570,6 +578,74 @@ async function benchBackend(
   }
 }
 
+// --- writes, the mix and overload (issue 16) -----------------------------------------------------
+
+/** Accounts of the issue-16 scenarios: few, so the mix's PUTs keep changing accounts the reads have cached. */
+const WRITES_ACCOUNTS = 100
+let writesResult: WritesComparison | undefined
+
+/** Issue 16 on a database and key prefix of its own, one service at the default WORKERS: see writes.ts. */
+async function writesPhase(passwordHash: string): Promise<void> {
+  const started = performance.now()
+  const database = `bench_${runId}_writes`
+  const prefix = `bench_${runId}_writes:`
+  log(`\nwrites (issue 16): ${WRITES_ACCOUNTS} accounts on MariaDB + Redis, ${defaults.workers} process(es)`)
+  const seed: SeedTarget = {
+    databaseUrl: await createDatabase(database),
+    redis: { kind: 'single', url: REDIS_URL },
+    redisKeyPrefix: prefix,
+    sessionTtlSeconds: defaults.ttl
+  }
+  const cleanup = async () => {
+    cleanups.delete(cleanup)
+    await dropDatabase(database)
+    const keys = await unlinkPrefix(prefix)
+    log(`  cleaned up: dropped ${database}, ${keys} Redis keys under ${prefix}`)
+  }
+  cleanups.add(cleanup)
+  let server: Server | undefined
+  let writeLimit: WriteLimit | undefined
+  const dbConnections = defaults.workers * defaults.poolSize
+  try {
+    writeLimit = await openWriteLimit(seed.databaseUrl, dbConnections)
+    const users = await seedAccounts(seed, passwordHash, `${runId}w`, 0, WRITES_ACCOUNTS)
+    const env = { ...serviceEnv, DATABASE_URL: seed.databaseUrl, ...redisEnv(seed.redis!), REDIS_KEY_PREFIX: prefix }
+    server = await start('mariadb+redis', env, defaults.workers)
+    log(
+      `  service on :${server.port}; write limit: ${dbConnections} database connections (${defaults.workers} × pool of ${defaults.poolSize})`
+    )
+    const before = machineInfo().loadavg
+    const { at, failures: failed } = await measureWrites({
+      server,
+      users,
+      writeLimit,
+      plan: PLAN,
+      base: { target: 'mariadb+redis', workers: defaults.workers, accounts: WRITES_ACCOUNTS },
+      record,
+      log
+    })
+    failures.push(...failed)
+    writesResult = {
+      rounds: PLAN.runs,
+      accounts: WRITES_ACCOUNTS,
+      workers: defaults.workers,
+      poolSize: defaults.poolSize,
+      dbConnections,
+      loadavg: { before, after: machineInfo().loadavg },
+      at
+    }
+  } finally {
+    await writeLimit?.close()
+    if (server) {
+      lifetimePeaks[server.name] = Math.max(lifetimePeaks[server.name] ?? 0, await stop(server))
+      if (server.child.exitCode !== 0 && server.child.exitCode !== null)
+        failures.push(`writes: the service exited with ${server.child.exitCode}:\n${server.output()}`)
+    }
+    await cleanup().catch((error: unknown) => log(`  cleanup failed: ${String(error)}`))
+    log(`  writes (issue 16): ${((performance.now() - started) / 1000).toFixed(0)} s in all`)
+  }
+}
+
 // --- Redis Cluster (issue 12) --------------------------------------------------------------------
 
 /** Rounds of each variant, interleaved: single, cluster, two instances; then the reverse; and again. */
@@ -871,7 +947,15 @@ async function main(): Promise<void> {
     }
   }
 
-  // 4. Issue 12: the Redis Cluster, side by side with one Redis server.
+  // 4. Issue 16: writes, the read/write mix and overload, on MariaDB + Redis.
+  try {
+    await writesPhase(passwordHash)
+  } catch (error) {
+    failures.push(`writes (issue 16): ${error instanceof Error ? error.message : String(error)}`)
+    log(`writes (issue 16) failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`)
+  }
+
+  // 5. Issue 12: the Redis Cluster, side by side with one Redis server.
   try {
     await clusterPhase(passwordHash)
   } catch (error) {
@@ -900,6 +984,7 @@ async function main(): Promise<void> {
     rows,
     ...(flood && { flood }),
     ...(clusterResult && { cluster: clusterResult }),
+    ...(writesResult && { writes: writesResult }),
     failures
   }
   await writeReports(ROOT, results, WRITE_DOCS, log)

@@ -1,5 +1,6 @@
 /** autocannon, programmatically: one run, with a progress bar on a terminal, summarised. */
 import autocannon from 'autocannon'
+import type { ResponseStats } from './responses.js'
 
 export interface RunResult {
   reqPerSec: number
@@ -13,6 +14,8 @@ export interface RunResult {
   non2xx: number
   statusCodes: Record<string, number>
   seconds: number
+  /** Every answer timed and counted, when the run recorded them (scripts/bench/responses.ts). */
+  responses?: ResponseStats
 }
 
 export type LoadOptions = Omit<autocannon.Options, 'url'> & { port: number; title: string }

@@ -7,7 +7,8 @@ import { readFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { availableParallelism, loadavg, totalmem } from 'node:os'
 import { join } from 'node:path'
-import type { ClusterComparison, Machine, Results, Row } from './types.js'
+import { mergeStats } from './responses.js'
+import type { ClusterComparison, Machine, Results, Row, WritesComparison } from './types.js'
 
 export function machineInfo(): Machine {
   let cpu = 'unknown'
@@ -52,14 +53,14 @@ function cells(row: Row): string[] {
   return [
     row.scenario,
     row.target,
-    String(row.workers),
+    row.noHttp ? '' : String(row.workers),
     fmt(row.accounts),
     rate(row),
     String(row.p50),
     String(row.p99),
     `${row.errors} / ${row.non2xx}`,
-    peakRss(row),
-    fmt(row.peakPssMb, 1),
+    row.noHttp ? '' : peakRss(row),
+    row.noHttp ? '' : fmt(row.peakPssMb, 1),
     row.limit ? `${pct(row.limit.ratio)} of ${row.limit.name}` : '',
     row.vsSmall ? pct(row.vsSmall) : ''
   ]
@@ -212,6 +213,7 @@ function checks(results: Results): Check[] {
       : 'not measured',
     ok: cluster ? cluster.ratio >= 0.9 : undefined
   })
+  out.push(...writesChecks(results))
   const one = results.rows.some((row) => row.workers === 1 && row.target !== 'bare')
   out.push({
     target: 'WORKERS=N and WORKERS=1 both reported',
@@ -219,6 +221,158 @@ function checks(results: Results): Check[] {
     ok: results.mode === 'quick' ? undefined : one || defaultWorkers === 1
   })
   return out
+}
+
+// --- writes, the mix and overload (issue 16) -----------------------------------------------------
+
+/** Connection counts at which the overload targets apply. */
+const OVERLOAD_AT = [256, 1024]
+
+function writesChecks(results: Results): Check[] {
+  const { writes } = results
+  if (!writes) return [{ target: 'writes, the mix and overload (issue 16)', measured: 'not measured', ok: undefined }]
+  const out: Check[] = []
+  for (const a of writes.at)
+    if (a.putVsLimit !== undefined)
+      out.push({
+        target: `PUT /user/{username} at ${fmt(a.connections)} connections ≥ 70 % of the write limit (issue 16: the same UPDATE, no HTTP, ${a.connections} callers, ${writes.dbConnections} database connections)`,
+        measured: `${pct(a.putVsLimit)} (${fmt(a.put!)} vs ${fmt(a.writeLimit!)}/s)`,
+        ok: a.putVsLimit >= 0.7
+      })
+  for (const a of writes.at)
+    if (a.mixVsHarmonic !== undefined)
+      out.push({
+        target: `mix 80/10/10 at ${fmt(a.connections)} connections ≥ 80 % of H = 1 / (0.9 / read + 0.1 / PUT) (issue 16)`,
+        measured: `${pct(a.mixVsHarmonic)} (${fmt(a.mix)} vs H ${fmt(a.harmonic!)} req/s; read ${fmt(a.read!)}, PUT ${fmt(a.put!)})`,
+        ok: a.mixVsHarmonic >= 0.8
+      })
+  for (const connections of OVERLOAD_AT) {
+    const rows = results.rows.filter((row) => row.connections === connections && row.responses)
+    const all = mergeStats(rows.map((row) => row.responses!))
+    const errors = rows.reduce((n, row) => n + row.errors, 0)
+    const names = rows.map((row) => row.scenario.replace(/ · .*/, '')).join(', ')
+    const refused = Object.entries(all.statusCodes).filter(([code]) => !code.startsWith('2'))
+    const unexpected = refused.filter(([code]) => code !== '503')
+    out.push({
+      target: `at ${fmt(connections)} connections no request over 1 s (issue 16: ${names || 'no scenario'})`,
+      measured: rows.length
+        ? `max ${fmt(all.maxMs)} ms, ${fmt(all.over1s)} over 1 s (of ${fmt(all.answered)} answered, ${fmt(all.unanswered)} in flight or lost at the end)`
+        : 'not measured',
+      ok: rows.length ? all.over1s === 0 : undefined
+    })
+    out.push({
+      target: `at ${fmt(connections)} connections every refusal a 503 with Retry-After, no other 5xx (issue 16)`,
+      measured: rows.length
+        ? `refusals ${refused.length ? JSON.stringify(Object.fromEntries(refused)) : 'none'}, 503 without Retry-After ${all.refusalsWithoutRetryAfter}, connection errors ${errors}`
+        : 'not measured',
+      ok: rows.length ? !unexpected.length && all.refusalsWithoutRetryAfter === 0 && errors === 0 : undefined
+    })
+  }
+  return out
+}
+
+const WRITES_HEADER = [
+  'connections',
+  'GET /user req/s',
+  'PUT req/s',
+  'write limit /s',
+  'PUT / limit',
+  'H req/s',
+  'mix req/s',
+  'mix / H'
+]
+
+function writesCells(writes: WritesComparison): string[][] {
+  const or = (value: number | undefined, show: (value: number) => string) => (value === undefined ? '' : show(value))
+  return writes.at.map((a) => [
+    fmt(a.connections),
+    or(a.read, fmt),
+    or(a.put, fmt),
+    or(a.writeLimit, fmt),
+    or(a.putVsLimit, pct),
+    or(a.harmonic, fmt),
+    fmt(a.mix),
+    or(a.mixVsHarmonic, pct)
+  ])
+}
+
+const ANSWERS_HEADER = [
+  'scenario',
+  'answered',
+  'max ms',
+  'over 1 s',
+  'in flight or lost at the end',
+  'connection errors',
+  'status codes',
+  '503 without Retry-After'
+]
+
+function answersCells(results: Results): string[][] {
+  return results.rows
+    .filter((row) => row.responses)
+    .map((row) => {
+      const r = row.responses!
+      return [
+        row.scenario,
+        fmt(r.answered),
+        fmt(r.maxMs),
+        fmt(r.over1s),
+        fmt(r.unanswered),
+        fmt(row.errors),
+        Object.entries(r.statusCodes)
+          .map(([code, n]) => `${code}: ${fmt(n)}`)
+          .join(', '),
+        fmt(r.refusalsWithoutRetryAfter)
+      ]
+    })
+}
+
+function writesText(results: Results): string {
+  const { writes } = results
+  if (!writes) return ''
+  return [
+    `Writes, the mix and overload (issue 16): ${writes.accounts} accounts, WORKERS=${writes.workers}, write limit on ${writes.dbConnections} database connections, medians of ${writes.rounds} interleaved round(s)`,
+    plainTable(WRITES_HEADER, writesCells(writes), () => true),
+    '',
+    plainTable(ANSWERS_HEADER, answersCells(results), (i) => i >= 1 && i <= 5)
+  ].join('\n')
+}
+
+function writesMarkdown(results: Results): string {
+  const { writes, plan } = results
+  if (!writes) return ''
+  return [
+    '## Writes, the mix and overload (issue 16)',
+    '',
+    `On a database and key prefix of their own: ${writes.accounts} accounts, each with a live session. Every request acts as a random one of them with its own token, so the mix's PUTs keep changing accounts its reads have cached. One service on MariaDB + Redis at WORKERS=${writes.workers}; the scenarios run in ${writes.rounds} interleaved round${writes.rounds > 1 ? 's' : ''} of ${plan.seconds} s each (odd rounds in one order, even rounds the reverse, half a second of rest after each HTTP run), after a ${plan.warmup} s warm-up; the figures are the medians. Load average (1, 5, 15 min): ${writes.loadavg.before.join(', ')} before the first round, ${writes.loadavg.after.join(', ')} after the last.`,
+    '',
+    `- **write limit**: the UPDATE a PUT issues (\`UsersRepository.setData\`: \`update users set data = ?, updated_at = ?, version = last_insert_id(version + 1) where id = ?\`, a random account per call, a body like the PUT's) from a bare Kysely loop in the bench's process, on mysql2's \`createPool\` with the service's ${writes.dbConnections} database connections (WORKERS × a pool of ${writes.poolSize}) and as many concurrent callers as the PUT has connections; no HTTP, and the service idle meanwhile.`,
+    '- **mix**: 80 % `GET /user/{username}`, 10 % `GET /`, 10 % `PUT /user/{username}`, drawn per request. **H** = 1 / (0.9 / read + 0.1 / PUT), with `GET /user/{username}` as the read (both GETs count as reads) and the pure read and PUT figures at the same connections, of the same rounds: what the mix would reach if each request cost what it costs alone.',
+    '- Every answer is timed by the bench (`scripts/bench/responses.ts`), whatever its status; a request still unanswered when a run ends (one per connection is in flight then) counts with its age at that moment. autocannon runs in the bench process on the same cores, so at 1,024 connections its own event loop is part of every latency.',
+    '',
+    markdownGrid(WRITES_HEADER, writesCells(writes), () => true),
+    '',
+    'Every answer of the HTTP scenarios, over all rounds:',
+    '',
+    markdownGrid(ANSWERS_HEADER, answersCells(results), (i) => i >= 1 && i <= 5)
+  ].join('\n')
+}
+
+/** A table as aligned text; `right(i)` right-aligns column i. */
+function plainTable(header: string[], body: string[][], right: (i: number) => boolean): string {
+  const lines = [header, ...body]
+  const widths = header.map((_, i) => Math.max(...lines.map((line) => (line[i] ?? '').length)))
+  const render = (line: string[]) =>
+    line.map((cell, i) => (right(i) ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!))).join('  ')
+  return [render(header), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(render)].join('\n')
+}
+
+function markdownGrid(header: string[], body: string[][], right: (i: number) => boolean): string {
+  return [
+    `| ${header.join(' | ')} |`,
+    `|${header.map((_, i) => (right(i) ? '---:' : '---')).join('|')}|`,
+    ...body.map((line) => `| ${line.join(' | ')} |`)
+  ].join('\n')
 }
 
 // --- Redis Cluster (issue 12) -------------------------------------------------------------------
@@ -325,7 +479,8 @@ const COLORS: Record<string, string> = {
   'mariadb+redis': '#2f6fb0',
   sqlite: '#3a9a5b',
   bcrypt: '#d9822b',
-  'mariadb+redis-cluster': '#7d4fb3'
+  'mariadb+redis-cluster': '#7d4fb3',
+  writeLimit: '#c0392b'
 }
 const esc = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
 
@@ -379,7 +534,8 @@ function svgChart(results: Results): string {
       ? `bare Fastify · GET / · ${row.workers} proc`
       : `${row.target} · ${row.scenario} · ${row.workers} proc · ${fmt(row.accounts)} acc`
   const reads = results.rows
-    .filter((row) => row.scenario.startsWith('GET') || row.scenario.startsWith('PUT'))
+    // Issue 16's rows (at several connection counts) have a panel of their own.
+    .filter((row) => (row.scenario.startsWith('GET') || row.scenario.startsWith('PUT')) && !row.connections)
     .map((row) => ({
       label: rowLabel(row),
       value: row.reqPerSec,
@@ -420,6 +576,21 @@ function svgChart(results: Results): string {
       }))
     : []
 
+  const writes = (results.writes?.at ?? []).flatMap((a) => {
+    const bar = (label: string, value: number | undefined, color: string, text = '') =>
+      value === undefined
+        ? []
+        : [{ label: `${label} · ${fmt(a.connections)} conn`, value, color, text: `${fmt(value)}${text}` }]
+    const blue = COLORS['mariadb+redis']!
+    return [
+      ...bar('write limit (UPDATE, no HTTP)', a.writeLimit, COLORS.writeLimit!),
+      ...bar('PUT /user/{username}', a.put, blue, a.putVsLimit === undefined ? '' : ` (${pct(a.putVsLimit)} of limit)`),
+      ...bar('GET /user/{username}', a.read, blue),
+      ...bar('H (90 % reads, 10 % PUT)', a.harmonic, COLORS.bare!),
+      ...bar('mix 80/10/10', a.mix, blue, a.mixVsHarmonic === undefined ? '' : ` (${pct(a.mixVsHarmonic)} of H)`)
+    ]
+  })
+
   let y = 40
   const panels: string[] = []
   for (const [title, bars, unit, line] of [
@@ -435,6 +606,12 @@ function svgChart(results: Results): string {
       storms,
       'milliseconds',
       { value: 25, label: 'target 25 ms' }
+    ],
+    [
+      `Writes and the mix (issue 16): req/s on mariadb+redis, ${results.writes?.accounts ?? 0} accounts, interleaved rounds`,
+      writes,
+      'requests (updates) per second, median of rounds',
+      undefined
     ],
     [
       'Redis Cluster (issue 12): GET /user/{username} req/s, interleaved rounds of one run',
@@ -560,7 +737,8 @@ function markdown(results: Results, template: string, notes: string): string {
     lifetimePeaks: Object.entries(results.lifetimePeakRssMb)
       .map(([target, mb]) => `${target} ${fmt(mb, 1)} MB`)
       .join(', '),
-    notes,
+    // Issue 16's section, computed like the figures, before the hand-written notes.
+    notes: [writesMarkdown(results), notes].filter(Boolean).join('\n\n'),
     failures: results.failures.length
       ? `**Failures** (the bench exited non-zero):\n\n${results.failures.map((f) => `- ${f.replace(/\n/g, ' ')}`).join('\n')}`
       : '',
@@ -586,6 +764,7 @@ export async function writeReports(
 ): Promise<void> {
   log(`\n${textTable(results)}\n`)
   if (results.cluster) log(`${clusterText(results.cluster)}\n`)
+  if (results.writes) log(`${writesText(results)}\n`)
   for (const check of checks(results))
     log(`${check.ok === undefined ? '  -  ' : check.ok ? ' ok  ' : ' MISS'} ${check.target}: ${check.measured}`)
   // The page first: a template that no longer fits stops the bench before it writes anything.

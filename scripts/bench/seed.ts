@@ -17,6 +17,8 @@ import type { NewSession } from '../../src/sessions/session.js'
 import { newSessionId, newToken } from '../../src/sessions/tokens.js'
 
 export interface SeededUser {
+  /** The row's id: the write limit updates rows by it, as the service does. */
+  id: string
   username: string
   token: string
 }
@@ -106,7 +108,7 @@ export async function seedAccounts(
         const store = openSessionStore({ db, redis, redisKeyPrefix: target.redisKeyPrefix, onCacheError: () => {} })
         await Promise.all(sessions.map(({ session }) => store.create(session)))
       }
-      for (const { user, token } of sessions) seeded.push({ username: user.username, token })
+      for (const { user, token } of sessions) seeded.push({ id: user.id, username: user.username, token })
     }
     return seeded
   } finally {

@@ -2,6 +2,7 @@
 import type { BcryptLimit } from './bcrypt-limit.js'
 import type { FloodPlan, FloodResult } from './flood.js'
 import type { RunResult } from './load.js'
+import type { ResponseStats } from './responses.js'
 
 export interface Row {
   scenario: string
@@ -25,6 +26,12 @@ export interface Row {
   vsSmall?: number
   mustSucceed: boolean
   note?: string
+  /** The load generator's connections (issue 16's scenarios, which run at several). */
+  connections?: number
+  /** Issue 16: every answer of the runs, timed and counted (scripts/bench/responses.ts). */
+  responses?: ResponseStats
+  /** Measured without the service (the write limit): no process count, no memory. */
+  noHttp?: boolean
 }
 
 export interface Machine {
@@ -60,6 +67,8 @@ export interface Results {
     hashThreads: number
     cost: number
     ttl: number
+    /** Connections of each process's database pool (DB_POOL_SIZE, where the service has it). */
+    poolSize?: number
     env: Record<string, string>
   }
   bcryptLimits: BcryptLimit[]
@@ -71,6 +80,8 @@ export interface Results {
   flood?: FloodResult
   /** Issue 12: single Redis vs a Redis Cluster, and two instances on the cluster (absent when the run did not reach it). */
   cluster?: ClusterComparison
+  /** Issue 16: writes, the read/write mix and overload (absent when the run did not reach it). */
+  writes?: WritesComparison
   failures: string[]
 }
 
@@ -105,4 +116,36 @@ export interface ClusterComparison {
   ratio: number
   /** two instances (summed) / one instance, both on the cluster. */
   twoVsOne: number
+}
+
+/** Issue 16's figures at one connection count: medians of the runs, and their ratios. */
+export interface WritesAt {
+  connections: number
+  /** GET /user/{username}, PUT /user/{username}, the write limit (no HTTP) and the mix, req/s. */
+  read?: number
+  put?: number
+  writeLimit?: number
+  mix: number
+  /** H = 1 / (0.9 / read + 0.1 / put); target: mix ≥ 0.8 H. */
+  harmonic?: number
+  /** put / writeLimit; target ≥ 0.7. */
+  putVsLimit?: number
+  mixVsHarmonic?: number
+}
+
+/**
+ * Issue 16: PUT against the write limit (the same UPDATE from a bare Kysely loop), the 80/10/10
+ * mix against the harmonic mean of pure reads and PUTs, and the answers under overload, all on
+ * MariaDB + Redis at the default WORKERS, in interleaved rounds of one run.
+ */
+export interface WritesComparison {
+  rounds: number
+  /** Accounts in the database, each with a live session; every request acts as a random one. */
+  accounts: number
+  workers: number
+  /** Connections of each service process's pool, and of the write limit's (WORKERS × pool). */
+  poolSize: number
+  dbConnections: number
+  loadavg: { before: number[]; after: number[] }
+  at: WritesAt[]
 }
