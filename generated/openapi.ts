@@ -352,7 +352,8 @@ export interface paths {
         };
         /**
          * Liveness
-         * @description The process is up and serving. Checks nothing else, so a store outage never restarts it.
+         * @description The process is up and serving. Checks nothing else, so a store outage never restarts it,
+         *     and it is never refused as overload: a busy process is alive (see `/readyz`).
          */
         get: operations["getHealth"];
         put?: never;
@@ -372,8 +373,10 @@ export interface paths {
         };
         /**
          * Readiness
-         * @description The database and the session store both answer, each within 2 seconds. Route traffic
-         *     here only while this is 200; a `503` names the first store that did not answer.
+         * @description The database and the session store both answer, each within 2 seconds, and the process
+         *     is not saturated. Route traffic here only while this is 200; a `503` names the first store
+         *     that did not answer (`unavailable`), or says what is saturated (`overloaded`: the event
+         *     loop's delay, or requests waiting for a database connection at the queue's limit).
          */
         get: operations["getReadiness"];
         put?: never;
@@ -801,7 +804,11 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description A store the service depends on is unreachable; retry later. */
+        /**
+         * @description A store the service depends on is unreachable (`unavailable`), or the service is
+         *     overloaded (`overloaded`: every database connection stayed busy past the wait a request
+         *     may have, or the process lags too far behind to answer in time); retry after `Retry-After`.
+         */
         ServiceUnavailable: {
             headers: {
                 /**
@@ -817,8 +824,9 @@ export interface components {
             };
         };
         /**
-         * @description A store the service depends on is unreachable, or the password's hash waited the queue's
-         *     whole deadline (`HASH_QUEUE_TIMEOUT_MS`) for a thread and never ran; retry after `Retry-After`.
+         * @description A store the service depends on is unreachable, the service is overloaded (as in
+         *     `ServiceUnavailable`), or the password's hash waited the queue's whole deadline
+         *     (`HASH_QUEUE_TIMEOUT_MS`) for a thread and never ran; retry after `Retry-After`.
          */
         HashingUnavailable: {
             headers: {

@@ -15,7 +15,7 @@ import { suspendAccount, unsuspendAccount } from '../src/accounts/operator-suspe
 import { type AuditAction, AuditTrail, operatorEvent } from '../src/audit/audit-trail.js'
 import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
 import { AuditEventsRepository } from '../src/db/audit-events-repository.js'
-import { openDb } from '../src/db/connect.js'
+import { openDb, TOOL_QUERY_TIMEOUT_MS } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
 import { RedisAccountCachesRepository } from '../src/db/redis-account-caches-repository.js'
 import { UsersRepository } from '../src/db/users-repository.js'
@@ -71,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
   }
   loadEnvFile()
   const config = loadConfig()
-  const db = openDb(config.databaseUrl, { poolSize: 1 })
+  const db = openDb(config.databaseUrl, { poolSize: 1, queryTimeoutMs: TOOL_QUERY_TIMEOUT_MS })
   // With Redis, live sessions read accounts through its cache: the change must go through it too.
   const redis = config.redis ? openRedis(config.redis, () => {}) : undefined
   try {

@@ -25,7 +25,7 @@ import pg from 'pg'
 import { AccountDirectory, type UserQuery } from '../src/accounts/account-directory.js'
 import { encodeCursor } from '../src/accounts/cursors.js'
 import type { UserRecord } from '../src/accounts/account.js'
-import { MIGRATION_QUERY_TIMEOUT_MS, openDb } from '../src/db/connect.js'
+import { TOOL_QUERY_TIMEOUT_MS, openDb } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
 import type { Db } from '../src/db/schema.js'
 import { ACCOUNT_COLUMNS, UsersRepository } from '../src/db/users-repository.js'
@@ -284,7 +284,7 @@ interface Figures {
 
 async function measure(engine: Engine, names: string[], sortedKeys: string[]): Promise<Figures[]> {
   const target = await createTarget(engine)
-  const db = openDb(target.url, { poolSize: 2, queryTimeoutMs: MIGRATION_QUERY_TIMEOUT_MS })
+  const db = openDb(target.url, { poolSize: 2, queryTimeoutMs: TOOL_QUERY_TIMEOUT_MS })
   const figures: Figures[] = []
   try {
     console.log(`\n${'='.repeat(100)}\n${engine}: ${target.note}`)

@@ -9,7 +9,7 @@ import { once } from 'node:events'
 import { fchmodSync, fstatSync } from 'node:fs'
 import { exportAccounts } from '../src/accounts/transfer.js'
 import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
-import { openDb } from '../src/db/connect.js'
+import { openDb, TOOL_QUERY_TIMEOUT_MS } from '../src/db/connect.js'
 import { migrationStatus } from '../src/db/migrator.js'
 
 const STDOUT = 1
@@ -32,7 +32,7 @@ function keepOutputPrivate(): void {
 async function main(): Promise<void> {
   keepOutputPrivate()
   loadEnvFile()
-  const db = openDb(loadConfig().databaseUrl, { poolSize: 1 })
+  const db = openDb(loadConfig().databaseUrl, { poolSize: 1, queryTimeoutMs: TOOL_QUERY_TIMEOUT_MS })
   try {
     // Read-only: a database this release has not migrated is refused, never changed.
     const pending = (await migrationStatus(db.kysely)).filter((migration) => !migration.appliedAt)

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs'
 import { createInterface } from 'node:readline'
 import { ImportError, type ImportReport, importAccounts } from '../src/accounts/transfer.js'
 import { ConfigError, loadConfig, loadEnvFile } from '../src/config/config.js'
-import { openDb } from '../src/db/connect.js'
+import { openDb, TOOL_QUERY_TIMEOUT_MS } from '../src/db/connect.js'
 import { migrateToLatest } from '../src/db/migrator.js'
 
 const USAGE = 'usage: npm run import -- [--allow-admins] [<file>]   (no file: read stdin)'
@@ -32,7 +32,7 @@ async function main(argv: string[]): Promise<void> {
   const { file, allowAdmins } = parseArgs(argv)
   loadEnvFile()
   const config = loadConfig()
-  const db = openDb(config.databaseUrl, { poolSize: 1 })
+  const db = openDb(config.databaseUrl, { poolSize: 1, queryTimeoutMs: TOOL_QUERY_TIMEOUT_MS })
   try {
     await migrateToLatest(db.kysely)
     const input = file ? createReadStream(file) : process.stdin

@@ -5,7 +5,7 @@
  * Both are idempotent.
  */
 import { ConfigError, loadConfig, loadEnvFile, redact } from '../src/config/config.js'
-import { openDb } from '../src/db/connect.js'
+import { openDb, TOOL_QUERY_TIMEOUT_MS } from '../src/db/connect.js'
 import { migrateToLatest, migrationStatus } from '../src/db/migrator.js'
 
 async function main(command: string | undefined): Promise<number> {
@@ -15,7 +15,7 @@ async function main(command: string | undefined): Promise<number> {
   }
   loadEnvFile()
   const { databaseUrl } = loadConfig()
-  const db = openDb(databaseUrl, { poolSize: 1 })
+  const db = openDb(databaseUrl, { poolSize: 1, queryTimeoutMs: TOOL_QUERY_TIMEOUT_MS })
   try {
     if (command === 'status') {
       for (const { name, appliedAt } of await migrationStatus(db.kysely)) {

@@ -20,6 +20,7 @@ import accountsPlugin from './plugins/accounts.js'
 import auditPlugin from './plugins/audit.js'
 import docsPlugin from './plugins/docs.js'
 import idempotencyPlugin from './plugins/idempotency.js'
+import loadSheddingPlugin from './plugins/load-shedding.js'
 import metricsPlugin from './plugins/metrics.js'
 import rateLimitsPlugin from './plugins/rate-limits.js'
 import securityHeadersPlugin, { setAlwaysHeaders } from './plugins/security-headers.js'
@@ -124,6 +125,7 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
   ignoreBodies(app)
   await app.register(metricsPlugin, { config })
   await app.register(securityHeadersPlugin, { config })
+  await app.register(loadSheddingPlugin, { config })
   await app.register(docsPlugin)
 
   await app.register(storesPlugin, { config })
@@ -141,7 +143,7 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
     audit: app.audit,
     signUps: app.signUps,
     loginThrottle: app.loginThrottle,
-    readiness: new Readiness(app.db, app.sessionStore)
+    readiness: new Readiness(app.db, app.sessionStore, () => app.saturation())
   })
   await app.register(async function api(routes) {
     await registerBodyParsers(routes)

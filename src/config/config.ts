@@ -18,6 +18,8 @@ export const SETTINGS = [
   'KEEP_ALIVE_TIMEOUT_MS',
   'CONNECTION_TIMEOUT_MS',
   'DATABASE_URL',
+  'DB_POOL_SIZE',
+  'DB_QUEUE_LIMIT',
   'REDIS_URL',
   'REDIS_CLUSTER_NODES',
   'REDIS_KEY_PREFIX',
@@ -27,6 +29,7 @@ export const SETTINGS = [
   'HASH_THREADS',
   'HASH_PER_CLIENT',
   'HASH_QUEUE_TIMEOUT_MS',
+  'OVERLOAD_EVENT_LOOP_DELAY_MS',
   'SHOW_SUSPENSION_REASON',
   'AUDIT_RETENTION_DAYS',
   'LOG_LEVEL',
@@ -48,6 +51,8 @@ export interface Config {
   httpTimeouts: HttpTimeouts
   /** `sqlite:<path>`, `mysql://user:pass@host:port/db` or `postgres://user:pass@host:port/db`. */
   databaseUrl: string
+  /** Connections per process to MySQL or PostgreSQL, and how many requests may wait for one. */
+  databasePool: DatabasePool
   /** Sessions live in Redis (one server, or a Redis Cluster) when set, in the SQL database otherwise. */
   redis: RedisTarget | undefined
   /** Prefix of every Redis key, so several deployments (or test runs) can share a server. */
@@ -62,6 +67,8 @@ export interface Config {
   hashPerClient: number
   /** How long a password hash may wait for a thread before the request gets a 503. */
   hashQueueTimeoutMs: number
+  /** Event-loop delay (ms) past which new requests get a fast 503 instead of a slow answer; 0: never. */
+  overloadEventLoopDelayMs: number
   logLevel: string
   /** Human-readable log lines (pino-pretty) instead of JSON, for development. */
   logPretty: boolean
@@ -76,6 +83,12 @@ export interface Config {
   rateLimits: RateLimits
   /** Prometheus metrics on their own HTTP server (GET /metrics); undefined: no metrics at all. */
   metrics: { port: number; host: string } | undefined
+}
+
+export interface DatabasePool {
+  size: number
+  /** Requests waiting for a free connection beyond which the next one gets a 503 at once. */
+  queueLimit: number
 }
 
 /** Node's HTTP server deadlines (src/http/server-timeouts.ts), in milliseconds. */
@@ -291,6 +304,10 @@ export function loadConfig(env: Env = process.env): Config {
     port: integer(env, 'PORT', 8000, 0, 65535),
     httpTimeouts: httpTimeouts(env),
     databaseUrl: databaseUrl(env),
+    databasePool: {
+      size: integer(env, 'DB_POOL_SIZE', 10, 1, 1000),
+      queueLimit: integer(env, 'DB_QUEUE_LIMIT', 100, 0, 100_000)
+    },
     redis: redisTarget(env),
     redisKeyPrefix: redisKeyPrefix(env),
     sessionTtlSeconds: integer(env, 'SESSION_TTL_SECONDS', 86_400, 1, 31_536_000),
@@ -303,6 +320,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Sized for a flood from a handful of addresses at cost 12 on 2 threads (docs/configuration.md).
     hashPerClient: integer(env, 'HASH_PER_CLIENT', 4, 1, 1_000_000),
     hashQueueTimeoutMs: integer(env, 'HASH_QUEUE_TIMEOUT_MS', 5000, 1, 600_000),
+    overloadEventLoopDelayMs: integer(env, 'OVERLOAD_EVENT_LOOP_DELAY_MS', 200, 0, 60_000),
     logLevel,
     logPretty: flag(env, 'LOG_PRETTY'),
     showSuspensionReason: flag(env, 'SHOW_SUSPENSION_REASON'),

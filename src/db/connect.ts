@@ -11,42 +11,57 @@ import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely'
 import type { createPool as CreatePool } from 'mysql2'
 import type pg from 'pg'
 import { withDeadlines } from './mysql-deadlines.js'
+import {
+  ACQUIRE_TIMEOUT_MS,
+  acquireTimedOut,
+  type PoolGauge,
+  type PoolLimits,
+  QUERY_TIMEOUT_MS,
+  queueFull
+} from './pool-limits.js'
 
 import type { Database, Db } from './schema.js'
 
 /** Only the driver DATABASE_URL names is loaded: each costs memory in every process (mysql2 alone ~10 MB). */
 const require = createRequire(import.meta.url)
 
-/**
- * How long to wait for a connection, and then for a query, before the request gets a 503: together
- * within 2 s. A healthy query here takes a millisecond or two; a second means the database is not
- * answering.
- */
+/** A new connection's TCP connect and login (mysql2); the pool's acquire deadline bounds a request's wait. */
 const CONNECT_TIMEOUT_MS = 1000
-const QUERY_TIMEOUT_MS = 1000
 
 export interface OpenDbOptions {
   /** Connections per pool (MySQL, PostgreSQL). */
   poolSize?: number
+  /** Requests that may wait for a connection; the next one is refused at once (MySQL, PostgreSQL). */
+  queueLimit?: number
   /** Errors on idle pooled connections (a server restart, say); the pool replaces them by itself. */
   onIdleError?: (error: Error) => void
   /**
-   * The query deadline (MySQL, PostgreSQL). Requests keep the default; migrations, whose DDL can
-   * take seconds on a busy server, pass MIGRATION_QUERY_TIMEOUT_MS.
+   * The query deadline (MySQL, PostgreSQL). Requests keep the default (QUERY_TIMEOUT_MS);
+   * migrations and tools, whose statements can take seconds on a busy server, pass TOOL_QUERY_TIMEOUT_MS.
    */
   queryTimeoutMs?: number
 }
 
-/** Long enough for any DDL of ours on a loaded server; a migration that hangs still ends. */
-export const MIGRATION_QUERY_TIMEOUT_MS = 60_000
+/**
+ * Migrations and the offline tools (import, export, admin): long enough for any DDL or batch of ours
+ * on a loaded server, and a statement that hangs still ends. Requests keep the short deadlines.
+ */
+export const TOOL_QUERY_TIMEOUT_MS = 60_000
+
+/** Tools (migrations, import, admin) wait in line like any caller; only the service bounds it by config. */
+const DEFAULT_QUEUE_LIMIT = 1000
 
 export function openDb(databaseUrl: string, options: OpenDbOptions = {}): Db {
   const poolSize = options.poolSize ?? 10
   const onIdleError = options.onIdleError ?? (() => {})
-  const queryTimeoutMs = options.queryTimeoutMs ?? QUERY_TIMEOUT_MS
+  const limits = {
+    queueLimit: options.queueLimit ?? DEFAULT_QUEUE_LIMIT,
+    acquireMs: ACQUIRE_TIMEOUT_MS,
+    queryMs: options.queryTimeoutMs ?? QUERY_TIMEOUT_MS
+  }
   if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length))
-  if (databaseUrl.startsWith('mysql:')) return openMysql(databaseUrl, poolSize, queryTimeoutMs)
-  if (/^postgres(ql)?:/.test(databaseUrl)) return openPostgres(databaseUrl, poolSize, onIdleError, queryTimeoutMs)
+  if (databaseUrl.startsWith('mysql:')) return openMysql(databaseUrl, poolSize, limits)
+  if (/^postgres(ql)?:/.test(databaseUrl)) return openPostgres(databaseUrl, poolSize, onIdleError, limits)
   throw new Error(`unsupported DATABASE_URL scheme: ${databaseUrl.split(':')[0]}`)
 }
 
@@ -104,7 +119,7 @@ function cacheStatements(database: SQLite.Database): void {
   }) as SQLite.Database['prepare']
 }
 
-function openMysql(url: string, poolSize: number, queryTimeoutMs: number): Db {
+function openMysql(url: string, poolSize: number, limits: PoolLimits): Db {
   const { createPool } = require('mysql2') as { createPool: typeof CreatePool }
   const pool = createPool({
     uri: url,
@@ -115,30 +130,47 @@ function openMysql(url: string, poolSize: number, queryTimeoutMs: number): Db {
     connectTimeout: CONNECT_TIMEOUT_MS,
     supportBigNumbers: true
   })
+  const bounded = withDeadlines(pool, poolSize, limits)
   return {
-    kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool: withDeadlines(pool, queryTimeoutMs) }) }),
+    kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool: bounded.pool }) }),
     time: (date) => date,
     bool: (value) => value,
-    engine: 'mysql'
+    engine: 'mysql',
+    pool: bounded.gauge
   }
 }
 
-function openPostgres(url: string, poolSize: number, onIdleError: (error: Error) => void, queryTimeoutMs: number): Db {
+function openPostgres(url: string, poolSize: number, onIdleError: (error: Error) => void, limits: PoolLimits): Db {
   const { Pool } = require('pg') as typeof pg
   const pool = new Pool({
     connectionString: url,
     max: poolSize,
-    // Also bounds the wait for a free pool connection.
-    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
-    query_timeout: queryTimeoutMs,
+    // Bounds the wait for a free pool connection, a new connection's connect and login included.
+    connectionTimeoutMillis: limits.acquireMs,
+    query_timeout: limits.queryMs,
     keepAlive: true
   })
   // Without a listener, an idle client's error (e.g. the server restarting) would crash the process.
   pool.on('error', onIdleError)
+  // pg queues without bound, and says the same when its queue's deadline passes as when the
+  // server does not answer: only a request that found every connection taken is overload.
+  const connect = async () => {
+    const allTaken = pool.idleCount === 0 && pool.totalCount >= poolSize
+    if (allTaken && pool.waitingCount >= limits.queueLimit) throw queueFull(limits.queueLimit)
+    try {
+      return await pool.connect()
+    } catch (error) {
+      if (allTaken && /timeout exceeded when trying to connect/.test(String((error as Error).message)))
+        throw acquireTimedOut(limits.acquireMs)
+      throw error
+    }
+  }
+  const gauge: PoolGauge = { waiting: () => pool.waitingCount, queueLimit: limits.queueLimit }
   return {
-    kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+    kysely: new Kysely<Database>({ dialect: new PostgresDialect({ pool: { connect, end: () => pool.end() } }) }),
     time: (date) => date,
     bool: (value) => value,
-    engine: 'postgres'
+    engine: 'postgres',
+    pool: gauge
   }
 }

@@ -1,16 +1,19 @@
 /**
- * mysql2 has a connect timeout but none for a query or for the wait for a free pool connection:
- * against a database that hangs (frozen, partitioned), requests would hang with it. This wraps the
- * pool Kysely uses so both waits end after a deadline, and the request gets a 503 instead.
+ * mysql2 has a connect timeout but none for a query or for the wait for a free pool connection,
+ * and its own queue limit fails with a message, not a code: against a database that hangs (frozen,
+ * partitioned) or is simply saturated, requests would wait with it. This wraps the pool Kysely uses
+ * so both waits end after their deadlines and the queue is bounded (src/db/pool-limits.ts), and
+ * the request gets a fast 503 instead.
  */
 import type { MysqlPool, MysqlPoolConnection } from 'kysely'
 import type { Pool, PoolConnection } from 'mysql2'
+import { acquireTimedOut, type PoolGauge, type PoolLimits, queueFull } from './pool-limits.js'
 
 /**
  * A query that timed out is still queued on its connection, and every later query on it would wait
  * behind it, past its own deadline: such a connection is destroyed, never returned to the pool.
  */
-function withQueryDeadline(connection: PoolConnection, deadlineMs: number): MysqlPoolConnection {
+function withQueryDeadline(connection: PoolConnection, deadlineMs: number, onRelease: () => void): MysqlPoolConnection {
   let broken = false
   function query(sql: string, values: unknown[], callback?: (error: unknown, result: never) => void) {
     if (!callback) return connection.query({ sql, values, timeout: deadlineMs })
@@ -28,31 +31,49 @@ function withQueryDeadline(connection: PoolConnection, deadlineMs: number): Mysq
   return {
     query: query as MysqlPoolConnection['query'],
     release: () => {
+      onRelease()
       if (!broken) connection.release()
     }
   }
 }
 
-export function withDeadlines(pool: Pool, deadlineMs: number): MysqlPool {
-  return {
+/**
+ * `size` connections serve at once and `queueLimit` requests may wait behind them; one more is
+ * refused at once. Counted here (asked for, and handed out until released), not from mysql2's
+ * internals: a request is only waiting when every connection is taken.
+ */
+export function withDeadlines(pool: Pool, size: number, limits: PoolLimits): { pool: MysqlPool; gauge: PoolGauge } {
+  let asking = 0
+  let held = 0
+  const waiting = () => Math.max(0, asking + held - size)
+  const bounded: MysqlPool = {
     getConnection(callback) {
+      if (waiting() >= limits.queueLimit && asking + held >= size)
+        return callback(queueFull(limits.queueLimit), undefined as never)
+      asking++
       let settled = false
-      const timer = setTimeout(() => {
+      const settle = () => {
         settled = true
-        const error = Object.assign(new Error(`no database connection free within ${deadlineMs} ms`), {
-          code: 'POOL_ACQUIRE_TIMEOUT'
-        })
-        callback(error, undefined as never)
-      }, deadlineMs)
+        asking--
+      }
+      const timer = setTimeout(() => {
+        settle()
+        callback(acquireTimedOut(limits.acquireMs), undefined as never)
+      }, limits.acquireMs)
       pool.getConnection((error, connection) => {
         // Too late: the request has had its 503; give the connection back.
         if (settled) return connection?.release()
-        settled = true
+        settle()
         clearTimeout(timer)
-        if (error) callback(error, undefined as never)
-        else callback(null, withQueryDeadline(connection, deadlineMs))
+        if (error) return callback(error, undefined as never)
+        held++
+        callback(
+          null,
+          withQueryDeadline(connection, limits.queryMs, () => held--)
+        )
       })
     },
     end: (callback) => pool.end(callback)
   }
+  return { pool: bounded, gauge: { waiting, queueLimit: limits.queueLimit } }
 }

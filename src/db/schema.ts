@@ -90,4 +90,6 @@ export interface Db {
   bool(value: boolean): boolean | number
   /** Which engine: SQLite has no `SELECT ... FOR UPDATE` (its transactions lock the whole file). */
   engine: 'sqlite' | 'mysql' | 'postgres'
+  /** Requests waiting for a connection (MySQL, PostgreSQL; SQLite has no pool). */
+  pool?: import('./pool-limits.js').PoolGauge
 }

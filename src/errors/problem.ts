@@ -242,6 +242,23 @@ export const problems = {
       cause
     ),
 
+  /**
+   * The process is saturated: every database connection stayed busy past the wait a request may
+   * have, or its event loop lags too far behind to answer in time. Refused fast, so clients back
+   * off and retry instead of piling up (`reason` says which, with its figure).
+   */
+  overloaded: (reason: string, cause?: unknown) =>
+    new ProblemError(
+      {
+        status: 503,
+        slug: 'overloaded',
+        title: 'Service Unavailable',
+        detail: `The service is overloaded: ${reason}; try again in 1 s.`,
+        headers: { 'retry-after': '1' }
+      },
+      cause
+    ),
+
   unavailable: (what: string, cause?: unknown) =>
     new ProblemError(
       {

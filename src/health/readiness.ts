@@ -1,5 +1,9 @@
-/** Readiness: the database and the session store both answer, each within a short deadline. */
+/**
+ * Readiness: the process is not saturated (src/plugins/load-shedding.ts), and the database and the
+ * session store both answer, each within a short deadline.
+ */
 import { sql } from 'kysely'
+import { isPoolSaturated } from '../db/pool-limits.js'
 import type { Db } from '../db/schema.js'
 import { problems } from '../errors/problem.js'
 import type { SessionStore } from '../sessions/session-store.js'
@@ -14,7 +18,10 @@ async function within<T>(what: string, work: Promise<T>): Promise<T> {
   try {
     return await Promise.race([work, deadline])
   } catch (error) {
-    throw problems.unavailable(what, error)
+    // Waiting for a busy pool is saturation, not an outage: the same answer as any other request's.
+    throw isPoolSaturated(error)
+      ? problems.overloaded((error as Error).message, error)
+      : problems.unavailable(what, error)
   } finally {
     clearTimeout(timer)
   }
@@ -23,11 +30,14 @@ async function within<T>(what: string, work: Promise<T>): Promise<T> {
 export class Readiness {
   constructor(
     private readonly db: Db,
-    private readonly sessions: SessionStore
+    private readonly sessions: SessionStore,
+    private readonly saturation: () => string | undefined
   ) {}
 
-  /** Throws a 503 problem naming the first store that does not answer. */
+  /** Throws a 503 problem saying what is saturated, or naming the first store that does not answer. */
   async check(): Promise<void> {
+    const saturated = this.saturation()
+    if (saturated) throw problems.overloaded(saturated)
     await within('database', sql`select 1`.execute(this.db.kysely))
     await within('session store', this.sessions.ping())
   }

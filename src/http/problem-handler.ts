@@ -8,6 +8,7 @@ import { type IncomingMessage, STATUS_CODES, type ServerResponse } from 'node:ht
 import type { Socket } from 'node:net'
 import type { FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { isDatabaseUnavailable } from '../db/errors.js'
+import { isPoolSaturated } from '../db/pool-limits.js'
 import { type FieldError, PROBLEM_TYPE_PREFIX, ProblemError, problems } from '../errors/problem.js'
 import { allowedMethods } from './method-not-allowed.js'
 
@@ -81,6 +82,7 @@ export function toProblem(error: unknown): ProblemError {
       detail: status === 414 ? 'The URL is too long: a username has at most 32 characters.' : fastifyError.message
     })
   }
+  if (isPoolSaturated(error)) return problems.overloaded((error as Error).message, error)
   if (isDatabaseUnavailable(error)) return problems.unavailable('database', error)
   return problems.internal(error)
 }

@@ -22,6 +22,8 @@ declare module 'fastify' {
     audit?: AuditAction
     /** The audit event a refusal (401 or 403) of the route records, e.g. a failed login. */
     auditRefusal?: AuditAction
+    /** False: never refused as overload (src/plugins/load-shedding.ts); liveness is. */
+    shedUnderLoad?: boolean
   }
 }
 

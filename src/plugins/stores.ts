@@ -6,7 +6,7 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Config } from '../config/config.js'
-import { MIGRATION_QUERY_TIMEOUT_MS, openDb } from '../db/connect.js'
+import { TOOL_QUERY_TIMEOUT_MS, openDb } from '../db/connect.js'
 import { migrateToLatest } from '../db/migrator.js'
 import { RedisAccountCachesRepository } from '../db/redis-account-caches-repository.js'
 import type { Db } from '../db/schema.js'
@@ -44,7 +44,7 @@ async function migrate(databaseUrl: string, db: Db): Promise<void> {
     await migrateToLatest(db.kysely)
     return
   }
-  const migrations = openDb(databaseUrl, { poolSize: 1, queryTimeoutMs: MIGRATION_QUERY_TIMEOUT_MS })
+  const migrations = openDb(databaseUrl, { poolSize: 1, queryTimeoutMs: TOOL_QUERY_TIMEOUT_MS })
   try {
     await migrateToLatest(migrations.kysely)
   } finally {
@@ -55,6 +55,8 @@ async function migrate(databaseUrl: string, db: Db): Promise<void> {
 export default fp(
   async function storesPlugin(app: FastifyInstance, { config }: { config: Config }) {
     const db = openDb(config.databaseUrl, {
+      poolSize: config.databasePool.size,
+      queueLimit: config.databasePool.queueLimit,
       onIdleError: (error) => app.log.warn({ err: error }, 'database connection error')
     })
     try {

@@ -1,0 +1,42 @@
+/**
+ * How long a request may wait on the database, and how many may queue for it. A healthy query here
+ * takes a millisecond or two; waiting longer means the database is saturated or not answering, and
+ * a fast 503 with Retry-After serves the client better than a slow answer. The two deadlines
+ * together stay under a second, the longest any request should wait (issue 16).
+ */
+
+/** The wait for a free pool connection (a new connection's TCP connect and login included). */
+export const ACQUIRE_TIMEOUT_MS = 300
+/** One query, from sending it to its last row. */
+export const QUERY_TIMEOUT_MS = 650
+
+export interface PoolLimits {
+  /** Requests that may wait for a connection at once; the next one is refused at once. */
+  queueLimit: number
+  acquireMs: number
+  queryMs: number
+}
+
+/** How many requests wait for a connection now, for readiness and the metrics. */
+export interface PoolGauge {
+  waiting(): number
+  queueLimit: number
+}
+
+function poolError(message: string, code: string): Error {
+  return Object.assign(new Error(message), { code })
+}
+
+export function queueFull(queueLimit: number): Error {
+  return poolError(`${queueLimit} requests already wait for a database connection`, 'POOL_QUEUE_FULL')
+}
+
+export function acquireTimedOut(waitedMs: number): Error {
+  return poolError(`no database connection free within ${waitedMs} ms`, 'POOL_ACQUIRE_TIMEOUT')
+}
+
+/** The pool refused to queue the request, or the request waited its whole deadline in the queue. */
+export function isPoolSaturated(error: unknown): boolean {
+  const code = typeof error === 'object' && error !== null && 'code' in error ? error.code : undefined
+  return code === 'POOL_QUEUE_FULL' || code === 'POOL_ACQUIRE_TIMEOUT'
+}
