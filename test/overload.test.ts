@@ -17,9 +17,17 @@ import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import t, { type Test } from 'tap'
 import { contractViolations } from './contract.js'
-import { type Backend, expectStatus, onBackend, PASSWORD, type Response, type Service, startService } from './helper.js'
+import {
+  type Backend,
+  createDatabase,
+  expectStatus,
+  onBackend,
+  PASSWORD,
+  type Response,
+  type Service,
+  startService
+} from './helper.js'
 import { type HttpResult, send, spawnService } from './support/processes.js'
-import { createDatabase } from './helper.js'
 
 /** The deadline is 1 s; the rest is slack for a loaded 2-core machine. */
 const ANSWER_WITHIN_MS = 1500

@@ -98,7 +98,7 @@ function serviceSettings(workers: string | undefined) {
   })
   return {
     workers: config.workers,
-    poolSize: config.databasePool?.size ?? 10,
+    poolSize: config.databasePool.size,
     hashThreads: config.hashThreads,
     cost: config.bcryptCost,
     ttl: config.sessionTtlSeconds

@@ -5,9 +5,9 @@
  * connections, a random seeded account per call, no HTTP. What a PUT could reach if the service
  * cost nothing but its one statement.
  */
-import { Kysely, MysqlDialect, sql } from 'kysely'
-import { createPool } from 'mysql2'
-import type { Database } from '../../src/db/schema.js'
+import { sql } from 'kysely'
+import { openDb, TOOL_QUERY_TIMEOUT_MS } from '../../src/db/connect.js'
+import { UsersRepository } from '../../src/db/users-repository.js'
 import type { RunResult } from './load.js'
 import { putData } from './mix.js'
 import type { SeededUser } from './seed.js'
@@ -20,30 +20,14 @@ export interface WriteLimit {
 }
 
 export async function openWriteLimit(databaseUrl: string, dbConnections: number): Promise<WriteLimit> {
-  // The service's pool settings (src/db/connect.ts), without its per-query deadlines.
-  const pool = createPool({
-    uri: databaseUrl,
-    connectionLimit: dbConnections,
-    timezone: 'Z',
-    enableKeepAlive: true,
-    supportBigNumbers: true
-  })
-  const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) })
+  // The service's own pool and repository, so the statement is the PUT's by construction; only the
+  // request deadline is lifted, as a loop has no client waiting.
+  const db = openDb(databaseUrl, { poolSize: dbConnections, queryTimeoutMs: TOOL_QUERY_TIMEOUT_MS })
+  const users = new UsersRepository(db)
   // Every connection open before the clock starts, as the service's are after its warm-up.
-  await Promise.all(Array.from({ length: dbConnections }, () => sql`select 1`.execute(kysely)))
+  await Promise.all(Array.from({ length: dbConnections }, () => sql`select 1`.execute(db.kysely)))
 
-  const update = (user: SeededUser) =>
-    kysely.executeQuery(
-      kysely
-        .updateTable('users')
-        .set(() => ({
-          data: JSON.stringify(putData(user.username)),
-          updated_at: new Date(),
-          version: sql<number>`last_insert_id(version + 1)`
-        }))
-        .where('id', '=', user.id)
-        .compile()
-    )
+  const update = (user: SeededUser) => users.setData(user.id, putData(user.username), new Date(), 'any')
 
   return {
     dbConnections,
@@ -80,6 +64,6 @@ export async function openWriteLimit(databaseUrl: string, dbConnections: number)
         seconds
       }
     },
-    close: () => kysely.destroy()
+    close: () => db.kysely.destroy()
   }
 }

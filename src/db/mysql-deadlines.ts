@@ -48,8 +48,7 @@ export function withDeadlines(pool: Pool, size: number, limits: PoolLimits): { p
   const waiting = () => Math.max(0, asking + held - size)
   const bounded: MysqlPool = {
     getConnection(callback) {
-      if (waiting() >= limits.queueLimit && asking + held >= size)
-        return callback(queueFull(limits.queueLimit), undefined as never)
+      if (asking + held >= size + limits.queueLimit) return callback(queueFull(limits.queueLimit), undefined as never)
       asking++
       let settled = false
       const settle = () => {

@@ -18,10 +18,9 @@ async function within<T>(what: string, work: Promise<T>): Promise<T> {
   try {
     return await Promise.race([work, deadline])
   } catch (error) {
-    // Waiting for a busy pool is saturation, not an outage: the same answer as any other request's.
-    throw isPoolSaturated(error)
-      ? problems.overloaded((error as Error).message, error)
-      : problems.unavailable(what, error)
+    // A busy pool is saturation, not an outage: the error handler answers it as for any request.
+    if (isPoolSaturated(error)) throw error
+    throw problems.unavailable(what, error)
   } finally {
     clearTimeout(timer)
   }
