@@ -145,11 +145,12 @@ async function slowedDatabase(t: Test, backend: Backend): Promise<void> {
     await sleep(100)
   }
   t.ok(recovered, `a PUT succeeds again within ${RECOVER_WITHIN_MS / 1000} s of the lock going, by itself`)
-  // As many at once as the pool and its queue take: each must be served.
-  const after = await Promise.all(Array.from({ length: 6 }, (_, n) => put(200 + n)))
+  // As many at once as the pool and its queue take, less one: the audit trail writes each PUT's
+  // event off the request's path, so its insert may hold a connection meanwhile. Each must be served.
+  const after = await Promise.all(Array.from({ length: 5 }, (_, n) => put(200 + n)))
   t.ok(
     after.every((a) => a.response.status === 200),
-    'six PUTs at once all succeed after recovery: no connection was left broken',
+    'five PUTs at once all succeed after recovery: no connection was left broken',
     { answers: after.map((a) => [a.response.status, a.ms, a.response.body]) }
   )
   expectStatus(t, (await timed(service, 'GET', '/readyz', token)).response, 200, '/readyz is 200 again')
