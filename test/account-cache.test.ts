@@ -10,7 +10,7 @@ import { setAdminFlag } from '../src/accounts/admin-flag.js'
 import { UsersRepository } from '../src/db/users-repository.js'
 import { openRedis } from '../src/redis/connection.js'
 import { RedisKeys } from '../src/sessions/redis-keys.js'
-import { RedisSessionStore } from '../src/sessions/redis-session-store.js'
+import { CHANGE_DEADLINE_MS, RedisSessionStore } from '../src/sessions/redis-session-store.js'
 import { newSessionId, newToken } from '../src/sessions/tokens.js'
 import { expectStatus, forEachBackend, onBackend, startService, twoInstances } from './helper.js'
 import { rawRedis } from './support/raw-redis.js'
@@ -124,7 +124,7 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
   const prefix = service.config.redisKeyPrefix
   const token = await service.signUpAndLogIn('ben')
   const ben = (await users.findByUsername('ben'))!
-  const [accountKey, , writesKey] = new RedisKeys(prefix).account(ben.id)
+  const [accountKey, , changesKey] = new RedisKeys(prefix).account(ben.id)
   const redis = await rawRedis(service.config.redis!)
   t.teardown(() => redis.close())
 
@@ -163,46 +163,88 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
     t.equal(await redis.exists(accountKey), 0, 'a change that does not say its row leaves nothing cached')
   })
 
-  t.test('writes that overlap cache nothing: neither knows the row the other left', async (t) => {
+  t.test('overlapping writes: the copy only moves forward, to a row the database had', async (t) => {
+    const store = service.app.sessionStore
     const row = async (data: Record<string, unknown>) => {
       await users.changeData(ben.id, () => data, new Date())
       return (await users.findAccountById(ben.id))!
     }
-    let firstBegan = () => {}
-    const began = new Promise<void>((resolve) => {
-      firstBegan = resolve
-    })
-    let releaseFirst = () => {}
-    const firstMayEnd = new Promise<void>((resolve) => {
-      releaseFirst = resolve
-    })
-    const first = service.app.sessionStore.write(
-      ben.id,
-      async () => {
-        // Its row is written first, but it is still in flight while the second runs whole.
-        const account = await row({ first: true })
-        firstBegan()
-        await firstMayEnd
-        return account
-      },
-      (account) => account
+    const dbRow = async () => JSON.stringify(await users.findAccountById(ben.id))
+    /** A change held open until released, having written its row first (or last). */
+    const heldOpen = (data: Record<string, unknown>, writeFirst: boolean, cacheRow = true) => {
+      let signalHeld = () => {}
+      const held = new Promise<void>((resolve) => {
+        signalHeld = resolve
+      })
+      let release = () => {}
+      const released = new Promise<void>((resolve) => {
+        release = resolve
+      })
+      const done = store.write(
+        ben.id,
+        async () => {
+          const written = writeFirst ? await row(data) : undefined
+          signalHeld()
+          await released
+          return written ?? (await row(data))
+        },
+        cacheRow ? (account) => account : undefined
+      )
+      return { held, release, done }
+    }
+
+    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read caches the account')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const first = heldOpen({ first: true }, true)
+    await first.held
+    const copy = JSON.parse((await redis.get(accountKey)) ?? '{}')
+    await redis.setKeepingTtl(accountKey, JSON.stringify({ ...copy, data: { onlyInRedis: 'mid-change' } }))
+    t.same(
+      (await service.request('GET', '/user/ben', { token })).body.data,
+      { onlyInRedis: 'mid-change' },
+      'while a change runs (not yet acknowledged), reads are still served from Redis'
     )
-    await began
-    await service.app.sessionStore.write(
+    await store.write(
       ben.id,
       () => row({ second: true }),
       (account) => account
     )
-    t.equal(await redis.exists(accountKey), 0, 'the second, ending while the first is in flight, caches nothing')
-    releaseFirst()
-    await first
-    t.equal(await redis.exists(accountKey), 0, 'nor does the first, which another change overtook')
+    t.equal(await redis.get(accountKey), await dbRow(), 'a change ending while another runs caches its row, exactly')
+    first.release()
+    await first.done
+    t.equal(await redis.get(accountKey), await dbRow(), 'the older row, ending last, does not replace the newer one')
     t.same(
       (await service.request('GET', '/user/ben', { token })).body.data,
       { second: true },
-      'the next read fills from the database, with the last change'
+      'reads see the last change'
     )
-    const failed = service.app.sessionStore.write(
+
+    const late = heldOpen({ late: true }, false)
+    await late.held
+    await store.write(
+      ben.id,
+      () => row({ early: true }),
+      (account) => account
+    )
+    late.release()
+    await late.done
+    t.equal(await redis.get(accountKey), await dbRow(), 'a change begun first but committed last leaves its row')
+    t.same((await service.request('GET', '/user/ben', { token })).body.data, { late: true }, 'which reads see')
+
+    const known = heldOpen({ known: true }, true)
+    await known.held
+    await store.write(ben.id, () => row({ unknown: true }))
+    t.equal(await redis.exists(accountKey), 0, 'a change that does not know its row drops the copy')
+    known.release()
+    await known.done
+    t.equal(await redis.exists(accountKey), 0, 'and no change begun before it may cache its row: it may be older')
+    t.same(
+      (await service.request('GET', '/user/ben', { token })).body.data,
+      { unknown: true },
+      'reads see the last change'
+    )
+
+    const failed = store.write(
       ben.id,
       async () => {
         throw new Error('the change failed')
@@ -211,17 +253,32 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
     )
     await t.rejects(failed, /the change failed/, 'a failed change fails')
     t.equal(await redis.exists(accountKey), 0, 'and caches nothing')
-    // A writer that crashed (or lost Redis) before its END_WRITE left its marker: while it lives, a
-    // later write cannot know it ran alone, so it caches nothing either.
-    await redis.setEx(writesKey, 60, '1')
+
+    // A writer that crashed (or lost Redis) before its END_WRITE left its marker: once past its
+    // deadline, the copy may be older than the database, so reads stop trusting it.
+    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read caches the account again')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    await redis.zAdd(changesKey, Date.now() - 1, 'lost')
+    await redis.expire(changesKey, 60)
+    const cached = JSON.parse((await redis.get(accountKey)) ?? '{}')
+    await redis.setKeepingTtl(accountKey, JSON.stringify({ ...cached, data: { onlyInRedis: 'stale' } }))
+    t.notSame(
+      (await service.request('GET', '/user/ben', { token })).body.data,
+      { onlyInRedis: 'stale' },
+      'with a change past its deadline, reads go to the database'
+    )
     expectStatus(
       t,
       await service.request('PUT', '/user/ben', { token, json: { data: { n: 1 } } }),
       200,
       'a PUT is made'
     )
-    t.equal(await redis.exists(accountKey), 0, "with another writer's marker left, the PUT caches nothing")
-    await redis.del(writesKey)
+    const [accountTtl, markerTtl] = [await redis.ttl(accountKey), await redis.ttl(changesKey)]
+    t.ok(
+      accountTtl > 0 && accountTtl <= markerTtl,
+      `the PUT's row lives no longer than the lost change's marker (${accountTtl} s ≤ ${markerTtl} s)`
+    )
+    await redis.del(changesKey)
   })
 
   t.test('a read that raced a change does not cache what it read', async (t) => {
@@ -272,24 +329,35 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
       onCacheError: (error) => cacheErrors.push(error)
     })
     expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read caches the account')
+    await new Promise((resolve) => setTimeout(resolve, 50))
     const data = { marker: randomBytes(4).toString('hex') }
+    const started = performance.now()
     await writer.write(ben.id, async () => {
       await users.changeData(ben.id, () => data, new Date())
       await writerRedis.close()
     })
+    const took = performance.now() - started
     t.equal(cacheErrors.length, 1, 'the failed end of the write was reported')
+    t.ok(
+      took >= CHANGE_DEADLINE_MS - 5,
+      `the writer answers only once its change's deadline has passed (${took.toFixed(0)} ms)`
+    )
+    t.equal(await redis.exists(accountKey), 1, 'the copy from before the change is still in Redis')
     for (let i = 0; i < 5; i++) {
       t.same(
         (await service.request('GET', '/user/ben', { token })).body.data,
         data,
-        `read ${i} sees the committed change`
+        `read ${i} sees the committed change, not that copy`
       )
     }
-    t.equal(await redis.exists(accountKey), 0, 'nothing was cached while the marker lives')
-    const ttl = await redis.ttl(writesKey)
-    t.ok(ttl > 0 && ttl <= 60, `the marker expires by itself (${ttl} s left)`)
-    // Once it has expired, reads fill the cache again, from the database.
-    await redis.del(writesKey)
+    const [accountTtl, markerTtl] = [await redis.ttl(accountKey), await redis.ttl(changesKey)]
+    t.ok(
+      markerTtl > 0 && markerTtl <= 60 && accountTtl <= markerTtl,
+      `the marker expires by itself (${markerTtl} s left), the copy no later (${accountTtl} s)`
+    )
+    // Once both have expired, reads fill the cache again, from the database.
+    await redis.del(changesKey)
+    await redis.del(accountKey)
     t.same(
       (await service.request('GET', '/user/ben', { token })).body.data,
       data,

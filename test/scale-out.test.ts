@@ -28,7 +28,7 @@ function documentedKey(prefix: string, key: string): boolean {
   if (!key.startsWith(prefix)) return false
   const rest = key.slice(prefix.length)
   return (
-    /^\{[A-Za-z0-9_-]{4}\}:(session:[0-9a-f]{64}|(user-sessions|account|account-version|account-writes):[0-9a-f-]{36})$/.test(
+    /^\{[A-Za-z0-9_-]{4}\}:(session:[0-9a-f]{64}|(user-sessions|account|account-version|account-changes|account-floor|account-writes):[0-9a-f-]{36})$/.test(
       rest
     ) || /^(rate:[a-z-]+:|login-failures:)/.test(rest)
   )
@@ -140,7 +140,10 @@ forEachBackend(t, async (t, backend) => {
       const found = await redis.scan(`${a.redisPrefix}*`)
       const kinds = new Set(
         found.map(
-          (key) => /(session|user-sessions|account-version|account-writes|account|rate|login-failures)/.exec(key)?.[1]
+          (key) =>
+            /(session|user-sessions|account-version|account-changes|account-floor|account-writes|account|rate|login-failures)/.exec(
+              key
+            )?.[1]
         )
       )
       t.ok(found.length >= 30, `${found.length} keys found on every master`)

@@ -157,13 +157,9 @@ export class Accounts {
     checkData(data)
     const target = await this.target(actor, username)
     const now = new Date()
-    const versions = allowedVersions(precondition, target.id)
-    const written = await this.cache.write(
-      target.id,
-      () => this.users.setData(target.id, data, now, versions),
-      (written) => knownAfterWrite(target, written, data, now)
-    )
-    return this.afterWrite(target, username, written, data, now)
+    const written = await this.writeData(target, username, data, now, allowedVersions(precondition, target.id))
+    if (written) return written
+    throw await this.refusedWrite(target, username)
   }
 
   /**
@@ -192,13 +188,8 @@ export class Accounts {
     const data = merge(target)
     if (data === undefined) return { account: target, changed: false }
     const now = new Date()
-    const written = await this.cache.write(
-      target.id,
-      () => this.users.setData(target.id, data, now, [target.version]),
-      (written) => knownAfterWrite(target, written, data, now)
-    )
-    if (written !== undefined)
-      return { account: await this.afterWrite(target, username, written, data, now), changed: true }
+    const written = await this.writeData(target, username, data, now, [target.version])
+    if (written) return { account: written, changed: true }
     // The account moved since the snapshot: merge again onto the row as it is, holding it.
     let changed = false
     const account = await this.cache.write(
@@ -220,25 +211,43 @@ export class Accounts {
   }
 
   /**
-   * The account after a conditional write of `data` (`written` undefined: it matched no row, a 412
-   * or a 404): as the database returned it, else built from the snapshot the write started from
-   * when nothing else changed in between, else with the rest of the row read as it is now.
+   * Writes `data` over `target` while its row is at one of `versions`, and returns the account as
+   * written, or undefined when no row matched (a 412 or a 404). The cache learns the row before the
+   * change ends, so a read right after it is a hit: as the database returned it, else built from
+   * the snapshot when nothing else changed in between, else (MySQL cannot return the row it wrote)
+   * read back, which is one more query only when other changes came between.
    */
-  private async afterWrite(
+  private async writeData(
     target: Account,
     username: string,
-    written: { version: number; account?: Account } | undefined,
     data: AccountData,
-    now: Date
-  ): Promise<Account> {
-    const known = knownAfterWrite(target, written, data, now)
-    if (known) return known
+    now: Date,
+    versions: number[] | 'any'
+  ): Promise<Account | undefined> {
+    let answer: Account | undefined
+    await this.cache.write(
+      target.id,
+      async () => {
+        const written = await this.users.setData(target.id, data, now, versions, target)
+        if (!written) return undefined
+        answer = knownAfterWrite(target, written, data, now)
+        if (answer) return answer
+        const current = await this.users.findAccountById(target.id)
+        if (!current) throw problems.userNotFound(username)
+        // The answer is what this request wrote, at its version, with the rest as it is now; the
+        // cache gets the row as it is now, which is at least as new.
+        answer = { ...current, data, updatedAt: now, version: written.version }
+        return current
+      },
+      (row) => row
+    )
+    return answer
+  }
+
+  /** Why a conditional write matched no row: the account is gone (404) or at another version (412). */
+  private async refusedWrite(target: Account, username: string): Promise<Error> {
     const current = await this.users.findAccountById(target.id)
-    if (!current) throw problems.userNotFound(username)
-    if (written === undefined) throw problems.preconditionFailed(entityTag(current))
-    // Other changes came between the snapshot and this write (MySQL cannot return the row it
-    // wrote): the answer is what this request wrote, at its version, with the rest as it is now.
-    return { ...current, data, updatedAt: now, version: written.version }
+    return current ? problems.preconditionFailed(entityTag(current)) : problems.userNotFound(username)
   }
 
   /** The account's live sessions, newest first; `callerToken` marks the caller's own. */

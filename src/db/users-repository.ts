@@ -1,5 +1,5 @@
 /** Every query on the `users` table. */
-import { type Account, type NewUser, type UserRecord, usernameKey } from '../accounts/account.js'
+import { type Account, accountFields, type NewUser, type UserRecord, usernameKey } from '../accounts/account.js'
 import { sql } from 'kysely'
 import { type PreparedQuery, prepare } from './prepared.js'
 import type { Db } from './schema.js'
@@ -115,16 +115,19 @@ export class UsersRepository {
   /**
    * Sets the account's data in one statement, only while the row is at one of `versions` (any
    * version with 'any'): the check and the write are one step. Returns the new version, with the
-   * whole account as written where the engine can say (PostgreSQL and SQLite: RETURNING), or
-   * undefined when no row matched (gone, or at another version). MySQL has no UPDATE ... RETURNING,
-   * but LAST_INSERT_ID(expr) hands the new version back in the statement's own reply, so it costs
-   * no second round trip either.
+   * whole account as written where the engine can say, or undefined when no row matched (gone, or
+   * at another version). PostgreSQL and SQLite say with RETURNING. MySQL has neither that nor a
+   * second round trip to spare: LAST_INSERT_ID(expr) hands the new version back in the statement's
+   * own reply, and the UPDATE first matches only while the fields other writes change (admin,
+   * suspension) are as in `seen`, the account as the caller read it, so the row written is `seen`
+   * with this data. Only if they moved since (rare: an admin's change) is it issued again without.
    */
   async setData(
     id: string,
     data: Record<string, unknown>,
     now: Date,
-    versions: number[] | 'any'
+    versions: number[] | 'any',
+    seen?: Account
   ): Promise<{ version: number; account?: Account } | undefined> {
     if (versions !== 'any' && versions.length === 0) return undefined
     let query = this.db.kysely
@@ -137,8 +140,23 @@ export class UsersRepository {
       .where('id', '=', id)
     if (versions !== 'any') query = query.where('version', 'in', versions)
     if (this.db.engine === 'mysql') {
-      const result = await this.db.kysely.executeQuery(query.compile())
-      return result.numAffectedRows ? { version: Number(result.insertId) } : undefined
+      const newVersion = async (update: typeof query) => {
+        const result = await this.db.kysely.executeQuery(update.compile())
+        return result.numAffectedRows ? Number(result.insertId) : undefined
+      }
+      if (seen) {
+        const since = seen.suspended ? this.db.time(seen.suspended.since) : null
+        const reason = seen.suspended?.reason ?? null
+        const asSeen = query
+          .where('admin', '=', this.db.bool(seen.admin))
+          .where('suspended_at', since === null ? 'is' : '=', since)
+          .where('suspension_reason', reason === null ? 'is' : '=', reason)
+        const version = await newVersion(asSeen)
+        if (version !== undefined)
+          return { version, account: { ...accountFields(seen), data, updatedAt: now, version } }
+      }
+      const version = await newVersion(query)
+      return version === undefined ? undefined : { version }
     }
     const row = await query.returning(ACCOUNT_COLUMNS).executeTakeFirst()
     if (!row) return undefined

@@ -6,7 +6,10 @@
  *   <prefix>{tag}:user-sessions:<user id>    -> sorted set of that user's token hashes, scored by expiry (ms)
  *   <prefix>{tag}:account:<user id>          -> the cached account as JSON (no password hash)
  *   <prefix>{tag}:account-version:<user id>  -> bumped before and after every change to the account's row
- *   <prefix>{tag}:account-writes:<user id>   -> changes in flight; while it exists nobody fills the cache
+ *   <prefix>{tag}:account-changes:<user id>  -> sorted set of the changes in flight, scored by their deadline (ms)
+ *   <prefix>{tag}:account-floor:<user id>    -> changes begun up to this version may not cache their row
+ *   <prefix>{tag}:account-writes:<user id>   -> changes in flight of releases before account-changes: still
+ *                                              honoured (nothing is cached or filled while it exists)
  */
 import type { TokenRef } from './session.js'
 import { routingTagOf } from './tokens.js'
@@ -31,6 +34,14 @@ export class RedisKeys {
     return `${this.slot(route)}account-version:`
   }
 
+  changesPrefix(route: string): string {
+    return `${this.slot(route)}account-changes:`
+  }
+
+  legacyWritesPrefix(route: string): string {
+    return `${this.slot(route)}account-writes:`
+  }
+
   userSessionsPrefix(route: string): string {
     return `${this.slot(route)}user-sessions:`
   }
@@ -44,13 +55,15 @@ export class RedisKeys {
     return this.userSessionsPrefix(routingTagOf(userId)) + userId
   }
 
-  /** The cached account, its version and its in-flight marker. */
-  account(userId: string): [account: string, version: string, writes: string] {
+  /** The cached account and the keys that guard it, in the order the cache's scripts take them. */
+  account(userId: string): [account: string, version: string, changes: string, floor: string, legacyWrites: string] {
     const route = routingTagOf(userId)
     return [
       this.accountPrefix(route) + userId,
       this.versionPrefix(route) + userId,
-      `${this.slot(route)}account-writes:${userId}`
+      this.changesPrefix(route) + userId,
+      `${this.slot(route)}account-floor:${userId}`,
+      this.legacyWritesPrefix(route) + userId
     ]
   }
 
@@ -62,13 +75,20 @@ export class RedisKeys {
   touchedBy(userId: string, token: TokenRef): Record<string, string[]> {
     const session = this.session(token)
     const index = this.userSessions(userId)
-    const [account, version, writes] = this.account(userId)
+    const cache = this.account(userId)
+    const route = token.route
     return {
       create: [session, index],
-      lookup: [session, this.accountPrefix(token.route) + userId, this.versionPrefix(token.route) + userId],
-      fill: [account, version, writes],
-      beginWrite: [account, version, writes],
-      endWrite: [account, version, writes],
+      lookup: [
+        session,
+        this.accountPrefix(route) + userId,
+        this.versionPrefix(route) + userId,
+        this.changesPrefix(route) + userId,
+        this.legacyWritesPrefix(route) + userId
+      ],
+      fill: cache,
+      beginWrite: cache,
+      endWrite: cache,
       revoke: [session, this.userSessionsPrefix(token.route) + userId],
       revokeAll: [index, session]
     }

@@ -4,13 +4,21 @@
  * operation here is one script in that slot, so it is atomic and costs one round trip to one shard.
  *
  * Reading: one script finds the session and, usually, its cached account. On a miss it also
- * returns the account's version; the account is read from the database and cached only if the
- * version is unchanged and no change is in flight, so a read that raced a change never caches the
- * old row. Changing: the cached copy is dropped and the version bumped before the database write
- * and again after it, when the new row is cached if the change ran alone, so a read right after a
- * write is still a hit. If Redis fails after the commit, the in-flight marker still blocks filling
- * until it expires, so readers go to the database, which has the new row.
+ * returns the account's version counter; the account is read from the database and cached only if
+ * the counter is unchanged (no change began or ended meanwhile), so a read that raced a change never
+ * caches the old row.
+ *
+ * Changing (issue 16): a change registers itself with a deadline before the database write and
+ * leaves after it, caching the row it wrote when it knows it exactly, by compare-and-set on the
+ * row's version (a copy only ever moves forward). The cached copy is not dropped meanwhile: until
+ * the change is acknowledged, serving the row from before it is correct, so reads stay hits while
+ * writes run, and a read right after a write is one round trip. Past its deadline an unfinished
+ * change makes the copy untrusted (reads go to the database), because its end may have been lost
+ * with Redis; a writer that cannot tell Redis it ended waits out its deadline before answering, so
+ * no read after an acknowledged write serves the copy from before it. Such a copy also expires with
+ * the marker, never later.
  */
+import { setTimeout as sleep } from 'node:timers/promises'
 import { type Account, accountFields } from '../accounts/account.js'
 import { callRedis, type ScriptRunner } from '../redis/connection.js'
 import { LuaScript } from '../redis/lua-script.js'
@@ -25,10 +33,15 @@ export const ACCOUNT_TTL_SECONDS = 300
 const VERSION_TTL_SECONDS = 86_400
 /**
  * Longer than any change can take, waits for a pool connection included (the database deadlines
- * keep that near 2 s): while it lives, a change in flight blocks filling and END_WRITE's caching
- * by others, and it outlives a change whose END_WRITE was lost with Redis.
+ * keep that near 1 s): how long a change's marker lives, and so a copy a lost end left untrusted.
  */
-const WRITES_TTL_SECONDS = 60
+const CHANGES_TTL_SECONDS = 60
+/**
+ * How long the copy from before a change stays trusted while the change runs: longer than a change
+ * takes (its database deadlines are about 1 s), so normally it ends first. One slower only sends
+ * reads to the database until it ends; a writer that lost Redis answers only once this has passed.
+ */
+export const CHANGE_DEADLINE_MS = 2000
 
 /**
  * KEYS: session, the user's index. ARGV: user id, session id, created (ms), user agent, address,
@@ -45,20 +58,30 @@ redis.call('PEXPIREAT', KEYS[2], ARGV[6], 'NX')
 redis.call('PEXPIREAT', KEYS[2], ARGV[6], 'GT')
 return 1`)
 
+/** Lua: the shard's clock in ms, the one every deadline of an account's changes is set and read by. */
+const NOW_MS = `local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`
+
 /**
- * KEYS: session. ARGV: account key prefix, version key prefix (both in the session's slot; the
- * user id read from the session completes them), now (ms), how far lastUsedAt may lag (ms): it is
- * rewritten in this same round trip, at most that often.
+ * KEYS: session. ARGV: the account, version, changes and legacy writes key prefixes (all in the
+ * session's slot; the user id read from the session completes them), now (ms), how far lastUsedAt
+ * may lag (ms): it is rewritten in this same round trip, at most that often. The cached copy is
+ * served unless a change is past its deadline (its end may be lost) or one of an older release runs.
  */
 const LOOKUP = new LuaScript(`
 local session = redis.call('HMGET', KEYS[1], 'user', 'lastUsedAt')
 local userId = session[1]
 if not userId then return false end
-if tonumber(ARGV[3]) - tonumber(session[2] or '0') >= tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[3])
+if tonumber(ARGV[5]) - tonumber(session[2] or '0') >= tonumber(ARGV[6]) then
+  redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[5])
 end
 local account = redis.call('GET', ARGV[1] .. userId)
-if account then return {userId, account} end
+if account and redis.call('EXISTS', ARGV[4] .. userId) == 0 then
+  local oldest = redis.call('ZRANGE', ARGV[3] .. userId, 0, 0, 'WITHSCORES')[2]
+  if not oldest then return {userId, account} end
+  ${NOW_MS}
+  if tonumber(oldest) > now then return {userId, account} end
+end
 return {userId, '', redis.call('GET', ARGV[2] .. userId) or '0'}`)
 
 /** KEYS: session. ARGV: index key prefix (in the session's slot), token hash. */
@@ -113,41 +136,80 @@ for i = 1, #members, 2 do
 end
 return sessions`)
 
-/** KEYS: account, version, writes. ARGV: account JSON, the version seen before reading it, TTL. */
+/**
+ * KEYS: RedisKeys.account's. ARGV: account JSON, the version counter seen before reading it, TTL.
+ * Only if no change began or ended since the read (else the row read may be older than one
+ * written), and none in flight is past its deadline; while changes run, the copy lives no longer
+ * than their marker, as END_WRITE's does.
+ */
 const FILL = new LuaScript(`
-if redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+if redis.call('EXISTS', KEYS[5]) == 1 then return 0 end
 if (redis.call('GET', KEYS[2]) or '0') ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[3])
+local ttl = tonumber(ARGV[3])
+local oldest = redis.call('ZRANGE', KEYS[3], 0, 0, 'WITHSCORES')[2]
+if oldest then
+  ${NOW_MS}
+  if tonumber(oldest) <= now then return 0 end
+  ttl = math.min(ttl, redis.call('TTL', KEYS[3]))
+  if ttl <= 0 then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
 return 1`)
 
-/** KEYS: account, version, writes. ARGV: version TTL, writes TTL. Returns the version it left. */
+/**
+ * KEYS: RedisKeys.account's. ARGV: version TTL, changes TTL (s), deadline (ms from now). Registers
+ * the change under the counter's new value, which it returns. A marker older than the changes TTL
+ * belongs to a change whose end was lost: it goes, and with it the copy, which may predate that
+ * change. Should this change's end be lost too, the copy must not outlive its marker.
+ */
 const BEGIN_WRITE = new LuaScript(`
-redis.call('DEL', KEYS[1])
+${NOW_MS}
 local version = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-redis.call('INCR', KEYS[3])
+if redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[2]) * 1000) > 0 then
+  redis.call('DEL', KEYS[1])
+end
+redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), version)
 redis.call('EXPIRE', KEYS[3], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[2], 'LT')
 return version`)
 
 /**
- * KEYS: account, version, writes. ARGV: version TTL, the version BEGIN_WRITE left, the account as
- * the change left it ('' when unknown), account TTL. The new row is cached only when this change
- * ran alone: the version is still the one its BEGIN_WRITE left (no other change began or ended
- * since) and no other is in flight, so the row it wrote is the row the database holds. Otherwise
- * the copy is only dropped, and the next read fills it from the database.
+ * KEYS: RedisKeys.account's. ARGV: version TTL, the counter BEGIN_WRITE returned, the account as
+ * the change left it ('' when unknown), its row version, account TTL, changes TTL. A known row is
+ * cached unless the copy is as new (row versions only move forward) or a change that did not know
+ * its row ended since this one began (its row may be newer: the floor). An unknown row drops the
+ * copy and raises the floor over every change begun so far. While other changes run, the copy
+ * lives no longer than their marker (one of them may lose its end).
  */
 const END_WRITE = new LuaScript(`
-local alone = redis.call('GET', KEYS[2]) == ARGV[2]
-redis.call('DEL', KEYS[1])
-redis.call('INCR', KEYS[2])
+redis.call('ZREM', KEYS[3], ARGV[2])
+local version = redis.call('INCR', KEYS[2])
 redis.call('EXPIRE', KEYS[2], ARGV[1])
-local inFlight = redis.call('DECR', KEYS[3])
-if inFlight <= 0 then redis.call('DEL', KEYS[3]) end
-if alone and inFlight <= 0 and ARGV[3] ~= '' then
-  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
-  return 1
+if ARGV[3] == '' then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[4], version, 'EX', ARGV[6])
+  return 0
 end
-return 0`)
+if tonumber(ARGV[2]) <= tonumber(redis.call('GET', KEYS[4]) or '0') then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, cached = pcall(cjson.decode, current)
+  if ok and type(cached) == 'table' and tonumber(cached.version) and tonumber(cached.version) >= tonumber(ARGV[4]) then
+    return 0
+  end
+end
+local ttl = tonumber(ARGV[5])
+if redis.call('EXISTS', KEYS[3]) == 1 then ttl = math.min(ttl, redis.call('TTL', KEYS[3])) end
+if ttl <= 0 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ttl)
+return 1`)
 
 /** What is cached of an account: its fields and nothing else (never a password hash). */
 function cachedJson(account: Account): string {
@@ -207,6 +269,8 @@ export class RedisSessionStore implements SessionStore {
         [
           this.keys.accountPrefix(token.route),
           this.keys.versionPrefix(token.route),
+          this.keys.changesPrefix(token.route),
+          this.keys.legacyWritesPrefix(token.route),
           String(Date.now()),
           String(LAST_USED_PRECISION_MS)
         ]
@@ -239,24 +303,36 @@ export class RedisSessionStore implements SessionStore {
   ): Promise<T> {
     const keys = this.keys.account(userId)
     const began = await callRedis('session store', () =>
-      BEGIN_WRITE.run(this.redis, keys, [String(VERSION_TTL_SECONDS), String(WRITES_TTL_SECONDS)])
+      BEGIN_WRITE.run(this.redis, keys, [
+        String(VERSION_TTL_SECONDS),
+        String(CHANGES_TTL_SECONDS),
+        String(CHANGE_DEADLINE_MS)
+      ])
     )
+    // Redis ran BEGIN_WRITE before its answer came: its deadline has passed once this one has.
+    const deadline = performance.now() + CHANGE_DEADLINE_MS
     let after: Account | undefined
     try {
       const result = await change()
       after = cachedAfter?.(result)
       return result
     } finally {
-      // The change may be committed: its outcome stands. Readers cannot see the old row either way.
+      // The change may be committed: its outcome stands, and the next read must see it.
       const args = [
         String(VERSION_TTL_SECONDS),
         String(began),
         after ? cachedJson(after) : '',
-        String(ACCOUNT_TTL_SECONDS)
+        String(after?.version ?? 0),
+        String(ACCOUNT_TTL_SECONDS),
+        String(CHANGES_TTL_SECONDS)
       ]
-      await callRedis('account cache', () => END_WRITE.run(this.redis, keys, args)).catch((error: unknown) =>
+      try {
+        await callRedis('account cache', () => END_WRITE.run(this.redis, keys, args))
+      } catch (error) {
         this.options.onCacheError(error)
-      )
+        // The copy from before the change may still be cached: readers trust it until the deadline.
+        await sleep(Math.max(0, deadline - performance.now()))
+      }
     }
   }
 

@@ -11,6 +11,10 @@ export interface RawRedis {
   ttl(key: string): Promise<number>
   del(key: string): Promise<number>
   setEx(key: string, seconds: number, value: string): Promise<unknown>
+  /** SET that leaves the key's expiry as it is. */
+  setKeepingTtl(key: string, value: string): Promise<unknown>
+  zAdd(key: string, score: number, member: string): Promise<unknown>
+  expire(key: string, seconds: number): Promise<unknown>
   hGet(key: string, field: string): Promise<string | null>
   zRange(key: string): Promise<string[]>
   /** The value as text whatever its type: a string as it is, a hash or sorted set as JSON. */
@@ -50,6 +54,9 @@ export async function rawRedis(target: RedisTarget): Promise<RawRedis> {
       ttl: (key) => client.ttl(key),
       del: (key) => client.del(key),
       setEx: (key, seconds, value) => client.setEx(key, seconds, value),
+      setKeepingTtl: (key, value) => client.set(key, value, { KEEPTTL: true }),
+      zAdd: (key, score, member) => client.zAdd(key, { score, value: member }),
+      expire: (key, seconds) => client.expire(key, seconds),
       hGet: (key, field) => client.hGet(key, field),
       zRange: (key) => client.zRange(key, 0, -1),
       render: (key) => render(client as unknown as KeyCommands, key),
@@ -71,6 +78,9 @@ export async function rawRedis(target: RedisTarget): Promise<RawRedis> {
     ttl: (key) => cluster.ttl(key),
     del: (key) => cluster.del(key),
     setEx: (key, seconds, value) => cluster.setEx(key, seconds, value),
+    setKeepingTtl: (key, value) => cluster.set(key, value, { KEEPTTL: true }),
+    zAdd: (key, score, member) => cluster.zAdd(key, { score, value: member }),
+    expire: (key, seconds) => cluster.expire(key, seconds),
     hGet: (key, field) => cluster.hGet(key, field),
     zRange: (key) => cluster.zRange(key, 0, -1),
     render: (key) => render(cluster as unknown as KeyCommands, key),
