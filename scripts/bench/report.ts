@@ -346,7 +346,7 @@ function writesMarkdown(results: Results): string {
     '',
     `On a database and key prefix of their own: ${writes.accounts} accounts, each with a live session. Every request acts as a random one of them with its own token, so the mix's PUTs keep changing accounts its reads have cached. One service on MariaDB + Redis at WORKERS=${writes.workers}; the scenarios run in ${writes.rounds} interleaved round${writes.rounds > 1 ? 's' : ''} of ${plan.seconds} s each (odd rounds in one order, even rounds the reverse, half a second of rest after each HTTP run), after a ${plan.warmup} s warm-up; the figures are the medians. Load average (1, 5, 15 min): ${writes.loadavg.before.join(', ')} before the first round, ${writes.loadavg.after.join(', ')} after the last.`,
     '',
-    `- **write limit**: the UPDATE a PUT issues (\`UsersRepository.setData\`: \`update users set data = ?, updated_at = ?, version = last_insert_id(version + 1) where id = ?\`, a random account per call, a body like the PUT's) from a bare Kysely loop in the bench's process, on the service's own \`openDb\` pool with its ${writes.dbConnections} database connections (WORKERS × a pool of ${writes.poolSize}) and as many concurrent callers as the PUT has connections; no HTTP, and the service idle meanwhile.`,
+    `- **write limit**: the UPDATE a PUT issues (\`UsersRepository.setData\`: \`update users set data = ?, updated_at = ?, version = last_insert_id(version + 1) where id = ? and admin = ? and suspended_at is null and suspension_reason is null\`, a random account per call, a body like the PUT's) from a bare Kysely loop in the bench's process, on the service's own \`openDb\` pool with its ${writes.dbConnections} database connections (WORKERS × a pool of ${writes.poolSize}) and as many concurrent callers as the PUT has connections; no HTTP, and the service idle meanwhile.`,
     '- **mix**: 80 % `GET /user/{username}`, 10 % `GET /`, 10 % `PUT /user/{username}`, drawn per request. **H** = 1 / (0.9 / read + 0.1 / PUT), with `GET /user/{username}` as the read (both GETs count as reads) and the pure read and PUT figures at the same connections, of the same rounds: what the mix would reach if each request cost what it costs alone.',
     '- Every answer is timed by the bench (`scripts/bench/responses.ts`), whatever its status; a request still unanswered when a run ends (one per connection is in flight then) counts with its age at that moment. autocannon runs in the bench process on the same cores, so at 1,024 connections its own event loop is part of every latency.',
     '',
@@ -642,9 +642,10 @@ const TEMPLATE = 'bench/benchmarks.template.md'
 
 /** Hand-written analysis (profiles, what was changed and why), kept beside the figures it explains. */
 async function profileNotes(root: string): Promise<string> {
-  // bench/notes.md, then the memory analysis of issue 15 (scripts/bench/footprint-notes.md).
+  // bench/notes.md, then the memory analysis of issue 15 (scripts/bench/footprint-notes.md), then
+  // the write path's of issue 16 (scripts/bench/writes-notes.md).
   const parts = await Promise.all(
-    ['bench/notes.md', 'scripts/bench/footprint-notes.md'].map((file) =>
+    ['bench/notes.md', 'scripts/bench/footprint-notes.md', 'scripts/bench/writes-notes.md'].map((file) =>
       readFile(join(root, file), 'utf8').catch(() => '')
     )
   )

@@ -6,6 +6,7 @@
  * cost nothing but its one statement.
  */
 import { sql } from 'kysely'
+import type { Account } from '../../src/accounts/account.js'
 import { openDb, TOOL_QUERY_TIMEOUT_MS } from '../../src/db/connect.js'
 import { UsersRepository } from '../../src/db/users-repository.js'
 import type { RunResult } from './load.js'
@@ -27,7 +28,19 @@ export async function openWriteLimit(databaseUrl: string, dbConnections: number)
   // Every connection open before the clock starts, as the service's are after its warm-up.
   await Promise.all(Array.from({ length: dbConnections }, () => sql`select 1`.execute(db.kysely)))
 
-  const update = (user: SeededUser) => users.setData(user.id, putData(user.username), new Date(), 'any')
+  // A PUT names the account as it read it (on MySQL the UPDATE matches its admin flag and
+  // suspension, see setData): a seeded account is neither.
+  const seen = (user: SeededUser): Account => ({
+    id: user.id,
+    username: user.username,
+    admin: false,
+    data: {},
+    createdAt: new Date(0),
+    updatedAt: new Date(0),
+    suspended: null,
+    version: 1
+  })
+  const update = (user: SeededUser) => users.setData(user.id, putData(user.username), new Date(), 'any', seen(user))
 
   return {
     dbConnections,
