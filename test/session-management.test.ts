@@ -241,7 +241,12 @@ async function raceAgainstEnd(
       if (endedAt !== undefined && start > endedAt && ++startedAfter >= AFTER) stop = true
       let status: number | string
       try {
-        status = (await service.request('GET', `/user/${name}`, { token: victim })).status
+        const response = await service.request('GET', `/user/${name}`, { token: victim })
+        // 50 reads at once on a fresh account all miss the cache; on a test machine busy with other
+        // suites their database queue can pass its deadline. That answer is a fast refusal
+        // (src/db/pool-limits.ts), not a race; it must still say so.
+        const refused = response.status === 503 && String(response.body?.type).endsWith(':overloaded')
+        status = refused && response.headers.get('retry-after') ? 'overloaded' : response.status
       } catch (error) {
         status = `error: ${(error as Error).message}`
       }
@@ -261,9 +266,9 @@ async function raceAgainstEnd(
   }
   const statuses = new Set(results.map(({ status }) => status))
   t.strictSame(
-    [...statuses].filter((status) => status !== 200 && status !== 401),
+    [...statuses].filter((status) => status !== 200 && status !== 401 && status !== 'overloaded'),
     [],
-    `${what}: each of ${results.length} concurrent reads got a 200 or a 401, never a 5xx or an error`
+    `${what}: each of ${results.length} concurrent reads got a 200, a 401 or a fast overload refusal, never another 5xx or an error`
   )
   const before = results.filter(({ start }) => start < endedAt!)
   const after = results.filter(({ start }) => start > endedAt!)

@@ -13,6 +13,7 @@ import type pg from 'pg'
 import { withDeadlines } from './mysql-deadlines.js'
 import {
   ACQUIRE_TIMEOUT_MS,
+  CONNECT_TIMEOUT_MS,
   acquireTimedOut,
   type PoolGauge,
   type PoolLimits,
@@ -24,9 +25,6 @@ import type { Database, Db } from './schema.js'
 
 /** Only the driver DATABASE_URL names is loaded: each costs memory in every process (mysql2 alone ~10 MB). */
 const require = createRequire(import.meta.url)
-
-/** A new connection's TCP connect and login (mysql2); the pool's acquire deadline bounds a request's wait. */
-const CONNECT_TIMEOUT_MS = 1000
 
 export interface OpenDbOptions {
   /** Connections per pool (MySQL, PostgreSQL). */
@@ -57,6 +55,7 @@ export function openDb(databaseUrl: string, options: OpenDbOptions = {}): Db {
   const limits = {
     queueLimit: options.queueLimit ?? DEFAULT_QUEUE_LIMIT,
     acquireMs: ACQUIRE_TIMEOUT_MS,
+    connectMs: CONNECT_TIMEOUT_MS,
     queryMs: options.queryTimeoutMs ?? QUERY_TIMEOUT_MS
   }
   if (databaseUrl.startsWith('sqlite:')) return openSqlite(databaseUrl.slice('sqlite:'.length))
@@ -127,7 +126,7 @@ function openMysql(url: string, poolSize: number, limits: PoolLimits): Db {
     // Store and read DATETIME as UTC, whatever the server's or this machine's time zone.
     timezone: 'Z',
     enableKeepAlive: true,
-    connectTimeout: CONNECT_TIMEOUT_MS,
+    connectTimeout: limits.connectMs,
     supportBigNumbers: true
   })
   const bounded = withDeadlines(pool, poolSize, limits)
@@ -145,24 +144,37 @@ function openPostgres(url: string, poolSize: number, onIdleError: (error: Error)
   const pool = new Pool({
     connectionString: url,
     max: poolSize,
-    // Bounds the wait for a free pool connection, a new connection's connect and login included.
-    connectionTimeoutMillis: limits.acquireMs,
+    // Bounds a new connection's connect and login; the wait for a taken one is bounded below.
+    connectionTimeoutMillis: limits.connectMs,
     query_timeout: limits.queryMs,
     keepAlive: true
   })
   // Without a listener, an idle client's error (e.g. the server restarting) would crash the process.
   pool.on('error', onIdleError)
-  // pg queues without bound, and says the same when its queue's deadline passes as when the
-  // server does not answer: only a request that found every connection taken is overload.
+  // pg queues without bound and has one deadline for the queue and for connecting: only a request
+  // that found every connection taken waits in the queue, and only for ACQUIRE_TIMEOUT_MS.
   const connect = async () => {
     const allTaken = pool.idleCount === 0 && pool.totalCount >= poolSize
-    if (allTaken && pool.waitingCount >= limits.queueLimit) throw queueFull(limits.queueLimit)
+    if (!allTaken) return pool.connect()
+    if (pool.waitingCount >= limits.queueLimit) throw queueFull(limits.queueLimit)
+    const asked = pool.connect()
+    let timer: NodeJS.Timeout | undefined
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(acquireTimedOut(limits.acquireMs)), limits.acquireMs)
+    })
     try {
-      return await pool.connect()
+      return await Promise.race([asked, timedOut])
     } catch (error) {
-      if (allTaken && /timeout exceeded when trying to connect/.test(String((error as Error).message)))
-        throw acquireTimedOut(limits.acquireMs)
-      throw error
+      // Too late: the request has had its 503; a connection that comes anyway goes back at once.
+      asked.then(
+        (client) => client.release(),
+        () => {}
+      )
+      throw /timeout exceeded when trying to connect/.test(String((error as Error).message))
+        ? acquireTimedOut(limits.acquireMs)
+        : error
+    } finally {
+      clearTimeout(timer)
     }
   }
   const gauge: PoolGauge = { waiting: () => pool.waitingCount, queueLimit: limits.queueLimit }

@@ -49,16 +49,23 @@ export function withDeadlines(pool: Pool, size: number, limits: PoolLimits): { p
   const bounded: MysqlPool = {
     getConnection(callback) {
       if (asking + held >= size + limits.queueLimit) return callback(queueFull(limits.queueLimit), undefined as never)
+      // Only a request that finds every connection taken waits for one; one that gets a free or a
+      // new connection waits for its connect and login, which mysql2's connectTimeout bounds.
+      const mustWait = asking + held >= size
       asking++
       let settled = false
       const settle = () => {
         settled = true
         asking--
       }
-      const timer = setTimeout(() => {
-        settle()
-        callback(acquireTimedOut(limits.acquireMs), undefined as never)
-      }, limits.acquireMs)
+      const timer = setTimeout(
+        () => {
+          settle()
+          callback(acquireTimedOut(limits.acquireMs), undefined as never)
+        },
+        // A backstop past mysql2's own connect timeout, whose error says what happened.
+        mustWait ? limits.acquireMs : limits.connectMs + 250
+      )
       pool.getConnection((error, connection) => {
         // Too late: the request has had its 503; give the connection back.
         if (settled) return connection?.release()
