@@ -7,7 +7,7 @@
  *   <prefix>{tag}:account:<user id>          -> the cached account as JSON (no password hash)
  *   <prefix>{tag}:account-version:<user id>  -> bumped before and after every change to the account's row
  *   <prefix>{tag}:account-changes:<user id>  -> sorted set of the changes in flight, scored by their deadline (ms)
- *   <prefix>{tag}:account-floor:<user id>    -> changes begun up to this version may not cache their row
+ *   <prefix>{tag}:account-floor:<user id>    -> changes begun up to this count may not cache their row
  *   <prefix>{tag}:account-writes:<user id>   -> changes in flight of releases before account-changes: still
  *                                              honoured (nothing is cached or filled while it exists)
  */
