@@ -281,6 +281,24 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
     await redis.del(changesKey)
   })
 
+  t.test('a write names the row it left only when it is the row the database has', async (t) => {
+    const seen = (await users.findAccountById(ben.id))!
+    const row = async () => (await users.findAccountById(ben.id))!
+    const asSeen = await users.setData(ben.id, { as: 'seen' }, new Date(), 'any', seen)
+    t.same(asSeen?.account, await row(), 'over the account as it is, the row it names is the database row')
+    // An admin's change behind the snapshot's back (straight to the table: a test may, a request cannot).
+    await users.setAdmin(ben.id, true, new Date())
+    const stale = await users.setData(ben.id, { over: 'stale' }, new Date(), 'any', seen)
+    const after = await row()
+    t.equal(stale?.version, after.version, 'over a stale snapshot the write still lands, at the new version')
+    if (service.app.db.engine === 'mysql')
+      t.equal(stale?.account, undefined, 'MariaDB: its snapshot no longer matches, so it names no row to cache')
+    else t.same(stale?.account, after, 'the row it names (RETURNING) is the database row')
+    t.equal(after.admin, true, 'the admin flag the snapshot did not know is kept')
+    await users.setAdmin(ben.id, false, new Date())
+    await service.app.sessionStore.write(ben.id, async () => {}) // drop any copy from before these writes
+  })
+
   t.test('a read that raced a change does not cache what it read', async (t) => {
     // The reader misses, reads the row, and before it can cache it a whole change commits.
     let raced = false
