@@ -170,8 +170,15 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
       return (await users.findAccountById(ben.id))!
     }
     const dbRow = async () => JSON.stringify(await users.findAccountById(ben.id))
+    /** A read fills the cache; then the copy in Redis alone gets `data`, so a read that shows it came from Redis. */
+    const cacheThenDoctor = async (data: Record<string, unknown>, what: string) => {
+      expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, what)
+      await new Promise((resolve) => setTimeout(resolve, 50)) // the fill is off the request path
+      const copy = JSON.parse((await redis.get(accountKey)) ?? '{}')
+      await redis.setKeepingTtl(accountKey, JSON.stringify({ ...copy, data }))
+    }
     /** A change held open until released, having written its row first (or last). */
-    const heldOpen = (data: Record<string, unknown>, writeFirst: boolean, cacheRow = true) => {
+    const heldOpen = (data: Record<string, unknown>, writeFirst: boolean) => {
       let signalHeld = () => {}
       const held = new Promise<void>((resolve) => {
         signalHeld = resolve
@@ -188,17 +195,14 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
           await released
           return written ?? (await row(data))
         },
-        cacheRow ? (account) => account : undefined
+        (account) => account
       )
       return { held, release, done }
     }
 
-    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read caches the account')
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await cacheThenDoctor({ onlyInRedis: 'mid-change' }, 'a read caches the account')
     const first = heldOpen({ first: true }, true)
     await first.held
-    const copy = JSON.parse((await redis.get(accountKey)) ?? '{}')
-    await redis.setKeepingTtl(accountKey, JSON.stringify({ ...copy, data: { onlyInRedis: 'mid-change' } }))
     t.same(
       (await service.request('GET', '/user/ben', { token })).body.data,
       { onlyInRedis: 'mid-change' },
@@ -256,12 +260,9 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
 
     // A writer that crashed (or lost Redis) before its END_WRITE left its marker: once past its
     // deadline, the copy may be older than the database, so reads stop trusting it.
-    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read caches the account again')
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    await cacheThenDoctor({ onlyInRedis: 'stale' }, 'a read caches the account again')
     await redis.zAdd(changesKey, Date.now() - 1, 'lost')
     await redis.expire(changesKey, 60)
-    const cached = JSON.parse((await redis.get(accountKey)) ?? '{}')
-    await redis.setKeepingTtl(accountKey, JSON.stringify({ ...cached, data: { onlyInRedis: 'stale' } }))
     t.notSame(
       (await service.request('GET', '/user/ben', { token })).body.data,
       { onlyInRedis: 'stale' },
