@@ -10,6 +10,14 @@ import { type Config, type RedisTarget, redact } from './config/config.js'
 import type { MetricsServer } from './metrics/metrics-server.js'
 import { SHUTDOWN_DEADLINE_MS } from './shutdown.js'
 
+/**
+ * Connections the kernel may hold accepted but not yet taken by us. Node's default, 511, overflows
+ * when a thousand clients connect at once to one process: the kernel then drops their handshakes
+ * and each retries after 1, 3, 7 s, waits no deadline of ours sees (issue 16, WORKERS=1 at 1,024
+ * connections: 2,614 dropped). The kernel caps it at net.core.somaxconn (4,096 on Linux ≥ 5.4).
+ */
+const LISTEN_BACKLOG = 4096
+
 async function exposeMetrics(app: FastifyInstance, config: Config): Promise<MetricsServer | undefined> {
   if (!config.metrics || !app.metrics) return undefined
   if (cluster.isWorker) {
@@ -62,7 +70,7 @@ export async function serve(config: Config): Promise<void> {
   }
 
   try {
-    await app.listen({ host: config.host, port: config.port })
+    await app.listen({ host: config.host, port: config.port, backlog: LISTEN_BACKLOG })
   } catch (error) {
     console.error(
       `Cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : String(error)}`
