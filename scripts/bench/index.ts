@@ -27,6 +27,7 @@ import { type FloodPlan, type FloodResult, loginFlood } from './flood.js'
 import { type LoadOptions, type RunResult, load, median } from './load.js'
 import { putData } from './mix.js'
 import { type RedisClusterHandle, startRedisCluster } from '../lib/redis-cluster.js'
+import { sparePort } from '../lib/processes.js'
 import { nodeScript } from '../lib/service-process.js'
 import { type Server, startScriptCommand, startUnderTest } from './proc.js'
 import { machineInfo, writeReports } from './report.js'
@@ -609,7 +610,15 @@ async function writesPhase(passwordHash: string): Promise<void> {
   try {
     writeLimit = await openWriteLimit(seed.databaseUrl, dbConnections)
     const users = await seedAccounts(seed, passwordHash, `${runId}w`, 0, WRITES_ACCOUNTS)
-    const env = { ...serviceEnv, DATABASE_URL: seed.databaseUrl, ...redisEnv(seed.redis!), REDIS_KEY_PREFIX: prefix }
+    // Metrics on, as a deployment runs: the overload runs read the service's own latency histogram.
+    const metricsPort = await sparePort()
+    const env = {
+      ...serviceEnv,
+      DATABASE_URL: seed.databaseUrl,
+      ...redisEnv(seed.redis!),
+      REDIS_KEY_PREFIX: prefix,
+      METRICS_PORT: String(metricsPort)
+    }
     server = await start('mariadb+redis', env, defaults.workers)
     log(
       `  service on :${server.port}; write limit: ${dbConnections} database connections (${defaults.workers} × pool of ${defaults.poolSize})`
@@ -617,6 +626,7 @@ async function writesPhase(passwordHash: string): Promise<void> {
     const before = machineInfo().loadavg
     const { at, failures: failed } = await measureWrites({
       server,
+      metricsPort,
       users,
       writeLimit,
       plan: PLAN,

@@ -1,6 +1,7 @@
 /** autocannon, programmatically: one run, with a progress bar on a terminal, summarised. */
 import autocannon from 'autocannon'
 import type { ResponseStats } from './responses.js'
+import type { ServiceLatency } from './service-latency.js'
 
 export interface RunResult {
   reqPerSec: number
@@ -16,6 +17,8 @@ export interface RunResult {
   seconds: number
   /** Every answer timed and counted, when the run recorded them (scripts/bench/responses.ts). */
   responses?: ResponseStats
+  /** Overload runs of issue 16: the service's own count of slow answers over the run. */
+  serviceLatency?: ServiceLatency
 }
 
 export type LoadOptions = Omit<autocannon.Options, 'url'> & { port: number; title: string }

@@ -11,6 +11,7 @@ import { type AccountRequest, accountRequests, harmonicMean, mixed } from './mix
 import type { Server } from './proc.js'
 import { mergeStats, recordResponses, unexpectedStatuses } from './responses.js'
 import type { SeededUser } from './seed.js'
+import { latencyBetween, scrapeLatency } from './service-latency.js'
 import type { Row, WritesAt } from './types.js'
 import type { WriteLimit } from './write-limit.js'
 
@@ -39,6 +40,8 @@ type Draft = Omit<Row, 'reqPerSec' | 'p50' | 'p99' | 'errors' | 'non2xx'>
 
 export interface WritesInput {
   server: Server
+  /** The service's METRICS_PORT: its own latency histogram, read around each overload run. */
+  metricsPort: number
   users: SeededUser[]
   writeLimit: WriteLimit
   plan: { runs: number; seconds: number; warmup: number }
@@ -60,7 +63,7 @@ interface Variant {
 
 /** Runs the rounds; returns the figures per connection count, and what should not have happened. */
 export async function measureWrites(input: WritesInput): Promise<{ at: WritesAt[]; failures: string[] }> {
-  const { server, users, writeLimit, plan, log } = input
+  const { server, metricsPort, users, writeLimit, plan, log } = input
   const pick = () => users[Math.floor(Math.random() * users.length)]!
   const variant = (kind: Kind, connections: number): Variant => ({
     kind,
@@ -77,8 +80,11 @@ export async function measureWrites(input: WritesInput): Promise<{ at: WritesAt[
 
   const http = async (kind: Exclude<Kind, 'writeLimit'>, connections: number, seconds: number, title: string) => {
     const recorder = recordResponses(() => BUILD[kind](pick()))
+    // Under overload, also the service's own count of slow answers, to tell its wait from the generator's.
+    const before = connections >= OVERLOAD_CONNECTIONS ? await scrapeLatency(metricsPort) : undefined
     const run = await load({ port: server.port, title, connections, duration: seconds, requests: [recorder.request] })
     run.responses = recorder.finish()
+    if (before) run.serviceLatency = latencyBetween(before, await scrapeLatency(metricsPort))
     // Requests the service still holds from a large run would slow the next one.
     await sleep(500)
     return run
@@ -108,8 +114,10 @@ export async function measureWrites(input: WritesInput): Promise<{ at: WritesAt[
       v.perProcess = memory.processesMb.map((mb, i) => Math.max(mb, v.perProcess[i] ?? 0))
       v.runs.push(run)
       const r = run.responses!
+      const service = run.serviceLatency
+      const inside = service ? `; by the service's histogram ${service.over1s} of ${service.requests} over 1 s` : ''
       log(
-        `  ${name.padEnd(52)} round ${round}: ${run.reqPerSec.toFixed(1)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, max ${Math.round(r.maxMs)} ms, over 1 s ${r.over1s}, unanswered ${r.unanswered}, errors ${run.errors}, ${JSON.stringify(r.statusCodes)}`
+        `  ${name.padEnd(52)} round ${round}: ${run.reqPerSec.toFixed(1)} req/s, p50 ${run.p50} ms, p99 ${run.p99} ms, max ${Math.round(r.maxMs)} ms, over 1 s ${r.over1s}, unanswered ${r.unanswered}, errors ${run.errors}, ${JSON.stringify(r.statusCodes)}${inside}`
       )
     }
   }
