@@ -5,8 +5,9 @@
  * - A deliberately slowed database: another connection holds a lock on `users` (MariaDB
  *   `LOCK TABLES users WRITE`, PostgreSQL `LOCK TABLE users IN ACCESS EXCLUSIVE MODE`), so every
  *   query on it waits. More PUTs at once than the pool (2) and its queue (4) hold: each is refused
- *   within the deadline, most without waiting at all, /readyz says the pool is saturated, and once
- *   the lock goes every request succeeds again.
+ *   within the deadline, most without waiting at all, /readyz says the pool is saturated, none of
+ *   the refused PUTs commits once the lock goes (the server cancelled them), and every request
+ *   succeeds again.
  * - A stalled event loop: the process (one, WORKERS=1) is stopped (SIGSTOP) for two seconds, as a
  *   starved CPU or a long pause would stop it. Right after, requests are refused as overload,
  *   /readyz too, /healthz never; then everything is served again without anyone stepping in.
@@ -91,7 +92,8 @@ async function slowedDatabase(t: Test, backend: Backend): Promise<void> {
   const service = await startService(t, backend, POOL)
   const token = await service.signUpAndLogIn('slowdb')
   const put = (n: number) => timed(service, 'PUT', '/user/slowdb', token, { data: { n } })
-  expectStatus(t, (await put(0)).response, 200, 'a PUT succeeds before the database slows down')
+  const before = (await put(0)).response
+  expectStatus(t, before, 200, 'a PUT succeeds before the database slows down')
 
   const release = await lockUsers(service.config.databaseUrl)
   let released = false
@@ -134,6 +136,17 @@ async function slowedDatabase(t: Test, backend: Backend): Promise<void> {
 
   await release()
   released = true
+  // Each refused PUT's UPDATE waited behind the lock; the server cancelled it at its deadline, so
+  // none runs once the lock goes. Given time to, one that had not been cancelled would commit now.
+  await sleep(1000)
+  const settled = (await timed(service, 'GET', '/user/slowdb', token)).response
+  expectStatus(t, settled, 200, 'the account reads after the lock goes')
+  t.equal(
+    settled.headers.get('etag'),
+    before.headers.get('etag'),
+    'no PUT answered 503 committed later: the account is at the version of the last PUT that succeeded'
+  )
+  t.same((settled.body as { data?: unknown }).data, { n: 0 }, "and holds that PUT's data")
   const deadline = Date.now() + RECOVER_WITHIN_MS
   let recovered: Response | undefined
   while (Date.now() < deadline) {

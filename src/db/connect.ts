@@ -10,7 +10,7 @@ import type SQLite from 'better-sqlite3'
 import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely'
 import type { createPool as CreatePool } from 'mysql2'
 import type pg from 'pg'
-import { withDeadlines } from './mysql-deadlines.js'
+import { withDeadlines, withServerDeadline } from './mysql-deadlines.js'
 import {
   ACQUIRE_TIMEOUT_MS,
   CONNECT_TIMEOUT_MS,
@@ -18,7 +18,8 @@ import {
   type PoolGauge,
   type PoolLimits,
   QUERY_TIMEOUT_MS,
-  queueFull
+  queueFull,
+  SERVER_CANCEL_GRACE_MS
 } from './pool-limits.js'
 
 import type { Database, Db } from './schema.js'
@@ -129,6 +130,7 @@ function openMysql(url: string, poolSize: number, limits: PoolLimits): Db {
     connectTimeout: limits.connectMs,
     supportBigNumbers: true
   })
+  withServerDeadline(pool, limits.queryMs)
   const bounded = withDeadlines(pool, poolSize, limits)
   return {
     kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool: bounded.pool }) }),
@@ -146,7 +148,9 @@ function openPostgres(url: string, poolSize: number, onIdleError: (error: Error)
     max: poolSize,
     // Bounds a new connection's connect and login; the wait for a taken one is bounded below.
     connectionTimeoutMillis: limits.connectMs,
-    query_timeout: limits.queryMs,
+    // The server cancels a statement past its deadline (src/db/pool-limits.ts); ours is the backstop.
+    statement_timeout: limits.queryMs,
+    query_timeout: limits.queryMs + SERVER_CANCEL_GRACE_MS,
     keepAlive: true
   })
   // Without a listener, an idle client's error (e.g. the server restarting) would crash the process.

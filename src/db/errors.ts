@@ -18,6 +18,8 @@ const CONNECTION_CODES = new Set([
   'ER_BAD_DB_ERROR',
   'ER_LOCK_WAIT_TIMEOUT',
   'ER_LOCK_DEADLOCK',
+  // MySQL's max_execution_time; MariaDB's max_statement_time has no name in mysql2 (errno below).
+  'ER_QUERY_TIMEOUT',
   // PostgreSQL SQLSTATEs: connection exceptions, shutdown, too many connections, deadlock.
   '08000',
   '08001',
@@ -30,6 +32,8 @@ const CONNECTION_CODES = new Set([
   '53300',
   '40P01',
   '55P03',
+  // PostgreSQL's statement_timeout (query_canceled).
+  '57014',
   'SQLITE_BUSY',
   'SQLITE_LOCKED',
   'SQLITE_IOERR',
@@ -37,6 +41,13 @@ const CONNECTION_CODES = new Set([
   'SQLITE_CANTOPEN',
   'SQLITE_READONLY'
 ])
+
+/** MariaDB's ER_STATEMENT_TIMEOUT: a statement ran past max_statement_time and was rolled back. */
+const MARIADB_STATEMENT_TIMEOUT = 1969
+
+function errno(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null && 'errno' in error ? Number(error.errno) : undefined
+}
 
 function code(error: unknown): string {
   return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : ''
@@ -64,6 +75,7 @@ export function isForeignKeyViolation(error: unknown): boolean {
 export function isDatabaseUnavailable(error: unknown): boolean {
   const c = code(error)
   if (CONNECTION_CODES.has(c) || c.startsWith('SQLITE_BUSY') || c.startsWith('SQLITE_IOERR')) return true
+  if (errno(error) === MARIADB_STATEMENT_TIMEOUT) return true
   // mysql2 rejects queued requests with a plain Error once its pool is closed or a socket fails.
   const message = error instanceof Error ? error.message : ''
   // pg says "timeout exceeded when trying to connect", "Query read timeout", "Connection terminated".

@@ -7,7 +7,26 @@
  */
 import type { MysqlPool, MysqlPoolConnection } from 'kysely'
 import type { Pool, PoolConnection } from 'mysql2'
-import { acquireTimedOut, type PoolGauge, type PoolLimits, queueFull } from './pool-limits.js'
+import { acquireTimedOut, type PoolGauge, type PoolLimits, queueFull, SERVER_CANCEL_GRACE_MS } from './pool-limits.js'
+
+/**
+ * The server's own deadline for each statement on a connection. MariaDB aborts a statement past
+ * `max_statement_time` wherever it waits, lock waits included, and rolls it back; MySQL has no such
+ * setting for writes (the `/*M! … *\/` part is MariaDB's alone), so there lock waits at least end
+ * after `innodb_lock_wait_timeout` (rows) and `lock_wait_timeout` (tables), whole seconds, 1 at least.
+ */
+export function serverDeadlineSql(queryMs: number): string {
+  const seconds = Math.max(1, Math.ceil(queryMs / 1000))
+  return `SET SESSION /*M! max_statement_time = ${queryMs / 1000}, */ innodb_lock_wait_timeout = ${seconds}, lock_wait_timeout = ${seconds}`
+}
+
+/** Sets the server's deadline on every connection the pool opens, before anything else runs on it. */
+export function withServerDeadline(pool: Pool, queryMs: number): void {
+  pool.on('connection', (connection) => {
+    // Best effort: should it fail, our own deadline still ends the wait.
+    connection.query(serverDeadlineSql(queryMs), () => {})
+  })
+}
 
 /**
  * A query that timed out is still queued on its connection, and every later query on it would wait
@@ -75,7 +94,7 @@ export function withDeadlines(pool: Pool, size: number, limits: PoolLimits): { p
         held++
         callback(
           null,
-          withQueryDeadline(connection, limits.queryMs, () => held--)
+          withQueryDeadline(connection, limits.queryMs + SERVER_CANCEL_GRACE_MS, () => held--)
         )
       })
     },

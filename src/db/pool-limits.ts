@@ -15,14 +15,26 @@
 export const ACQUIRE_TIMEOUT_MS = 250
 /** A new connection's TCP connect and login. */
 export const CONNECT_TIMEOUT_MS = 1000
-/** One query, from sending it to its last row. */
+/**
+ * One statement, from sending it to its last row: the database's own deadline, set on every
+ * connection (MariaDB `max_statement_time`, PostgreSQL `statement_timeout`), so the server cancels
+ * a statement we stop waiting for. Without it an UPDATE stuck behind a lock runs on after its
+ * request was answered 503, commits later, and holds its place in the lock's queue meanwhile.
+ */
 export const QUERY_TIMEOUT_MS = 500
+/**
+ * How much longer than QUERY_TIMEOUT_MS we wait ourselves: the server's cancel comes first, says
+ * what happened, and leaves the connection usable. Ours only ends a wait on a server that has
+ * stopped answering altogether.
+ */
+export const SERVER_CANCEL_GRACE_MS = 100
 
 export interface PoolLimits {
   /** Requests that may wait for a connection at once; the next one is refused at once. */
   queueLimit: number
   acquireMs: number
   connectMs: number
+  /** The database's deadline for one statement; ours is SERVER_CANCEL_GRACE_MS longer. */
   queryMs: number
 }
 
