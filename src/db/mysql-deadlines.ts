@@ -3,7 +3,8 @@
  * and its own queue limit fails with a message, not a code: against a database that hangs (frozen,
  * partitioned) or is simply saturated, requests would wait with it. This wraps the pool Kysely uses
  * so both waits end after their deadlines and the queue is bounded (src/db/pool-limits.ts), and
- * the request gets a fast 503 instead.
+ * the request gets a fast 503 instead; and it has the server end a statement at the same deadline,
+ * so one we stopped waiting for does not commit later.
  */
 import type { MysqlPool, MysqlPoolConnection } from 'kysely'
 import type { Pool, PoolConnection } from 'mysql2'
@@ -15,7 +16,7 @@ import { acquireTimedOut, type PoolGauge, type PoolLimits, queueFull, SERVER_CAN
  * setting for writes (the `/*M! … *\/` part is MariaDB's alone), so there lock waits at least end
  * after `innodb_lock_wait_timeout` (rows) and `lock_wait_timeout` (tables), whole seconds, 1 at least.
  */
-export function serverDeadlineSql(queryMs: number): string {
+function serverDeadlineSql(queryMs: number): string {
   const seconds = Math.max(1, Math.ceil(queryMs / 1000))
   return `SET SESSION /*M! max_statement_time = ${queryMs / 1000}, */ innodb_lock_wait_timeout = ${seconds}, lock_wait_timeout = ${seconds}`
 }
