@@ -3,8 +3,6 @@
  * serves at /metrics (`http_request_duration_seconds`: from the moment Fastify has the request to
  * its response). Scraped before and after a run, the difference is that run's.
  */
-import { request } from 'node:http'
-
 export interface ServiceLatency {
   requests: number
   /** Requests the service took more than 1 s to answer. */
@@ -28,22 +26,10 @@ export function parseLatency(text: string): ServiceLatency {
   return { requests, over1s: requests - within1s }
 }
 
-export function scrapeLatency(port: number): Promise<ServiceLatency> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/metrics', agent: false, timeout: 10_000 }, (res) => {
-      let body = ''
-      res.setEncoding('utf8')
-      res.on('data', (chunk: string) => {
-        body += chunk
-      })
-      res.on('end', () =>
-        res.statusCode === 200 ? resolve(parseLatency(body)) : reject(new Error(`/metrics answered ${res.statusCode}`))
-      )
-    })
-    req.on('timeout', () => req.destroy(new Error('/metrics did not answer in 10 s')))
-    req.on('error', reject)
-    req.end()
-  })
+export async function scrapeLatency(port: number): Promise<ServiceLatency> {
+  const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(10_000) })
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}`)
+  return parseLatency(await res.text())
 }
 
 export function latencyBetween(before: ServiceLatency, after: ServiceLatency): ServiceLatency {

@@ -10,7 +10,7 @@ import type SQLite from 'better-sqlite3'
 import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely'
 import type { createPool as CreatePool } from 'mysql2'
 import type pg from 'pg'
-import { withDeadlines, withServerDeadline } from './mysql-deadlines.js'
+import { withDeadlines } from './mysql-deadlines.js'
 import {
   ACQUIRE_TIMEOUT_MS,
   CONNECT_TIMEOUT_MS,
@@ -130,7 +130,6 @@ function openMysql(url: string, poolSize: number, limits: PoolLimits): Db {
     connectTimeout: limits.connectMs,
     supportBigNumbers: true
   })
-  withServerDeadline(pool, limits.queryMs)
   const bounded = withDeadlines(pool, poolSize, limits)
   return {
     kysely: new Kysely<Database>({ dialect: new MysqlDialect({ pool: bounded.pool }) }),

@@ -18,8 +18,10 @@ const CONNECTION_CODES = new Set([
   'ER_BAD_DB_ERROR',
   'ER_LOCK_WAIT_TIMEOUT',
   'ER_LOCK_DEADLOCK',
-  // MySQL's max_execution_time; MariaDB's max_statement_time has no name in mysql2 (errno below).
+  // Past the server's statement deadline: MySQL's max_execution_time, and MariaDB's
+  // max_statement_time (ER_STATEMENT_TIMEOUT, which mysql2 has no name for: its errno).
   'ER_QUERY_TIMEOUT',
+  '1969',
   // PostgreSQL SQLSTATEs: connection exceptions, shutdown, too many connections, deadlock.
   '08000',
   '08001',
@@ -42,15 +44,11 @@ const CONNECTION_CODES = new Set([
   'SQLITE_READONLY'
 ])
 
-/** MariaDB's ER_STATEMENT_TIMEOUT: a statement ran past max_statement_time and was rolled back. */
-const MARIADB_STATEMENT_TIMEOUT = 1969
-
-function errno(error: unknown): number | undefined {
-  return typeof error === 'object' && error !== null && 'errno' in error ? Number(error.errno) : undefined
-}
-
+/** The driver's name for the error, or its number where the driver has no name for it. */
 function code(error: unknown): string {
-  return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : ''
+  if (typeof error !== 'object' || error === null) return ''
+  const { code, errno } = error as { code?: unknown; errno?: unknown }
+  return code != null ? String(code) : errno != null ? String(errno) : ''
 }
 
 export function isUniqueViolation(error: unknown): boolean {
@@ -75,7 +73,6 @@ export function isForeignKeyViolation(error: unknown): boolean {
 export function isDatabaseUnavailable(error: unknown): boolean {
   const c = code(error)
   if (CONNECTION_CODES.has(c) || c.startsWith('SQLITE_BUSY') || c.startsWith('SQLITE_IOERR')) return true
-  if (errno(error) === MARIADB_STATEMENT_TIMEOUT) return true
   // mysql2 rejects queued requests with a plain Error once its pool is closed or a socket fails.
   const message = error instanceof Error ? error.message : ''
   // pg says "timeout exceeded when trying to connect", "Query read timeout", "Connection terminated".

@@ -22,7 +22,7 @@ function serverDeadlineSql(queryMs: number): string {
 }
 
 /** Sets the server's deadline on every connection the pool opens, before anything else runs on it. */
-export function withServerDeadline(pool: Pool, queryMs: number): void {
+function withServerDeadline(pool: Pool, queryMs: number): void {
   pool.on('connection', (connection) => {
     // Best effort: should it fail, our own deadline still ends the wait.
     connection.query(serverDeadlineSql(queryMs), () => {})
@@ -63,6 +63,7 @@ function withQueryDeadline(connection: PoolConnection, deadlineMs: number, onRel
  * internals: a request is only waiting when every connection is taken.
  */
 export function withDeadlines(pool: Pool, size: number, limits: PoolLimits): { pool: MysqlPool; gauge: PoolGauge } {
+  withServerDeadline(pool, limits.queryMs)
   let asking = 0
   let held = 0
   const waiting = () => Math.max(0, asking + held - size)

@@ -2,9 +2,10 @@
  * How long a request may wait on the database, and how many may queue for it. A healthy query here
  * takes a millisecond or two; waiting longer means the database is saturated or not answering, and
  * a fast 503 with Retry-After serves the client better than a slow answer. The two deadlines
- * together stay well under a second, the longest any request should wait (issue 16), leaving a
- * quarter of it for the rest of the request on a busy event loop: the bench at 256 connections
- * saw PUTs at 1.0–1.3 s with 300 + 650 ms, and the UPDATE's p99 there is about 100 ms.
+ * together (250 + 500 ms, 600 at most for a server that stopped answering) stay under a second,
+ * the longest any request should wait (issue 16), leaving the rest for the request on a busy event
+ * loop: the bench at 256 connections saw PUTs at 1.0–1.3 s with 300 + 650 ms, and the UPDATE's p99
+ * there is about 100 ms.
  */
 
 /**
