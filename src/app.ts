@@ -136,6 +136,7 @@ async function registerPlugins(app: FastifyInstance, config: Config): Promise<vo
   app.decorateRequest('account', null)
   app.decorateRequest('token', null)
   app.decorateRequest('authError', null)
+  app.decorateRequest('begunChange', null)
 
   const handlers = new ServiceHandlers({
     accounts: app.accounts,

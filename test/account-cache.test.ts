@@ -11,7 +11,7 @@ import { UsersRepository } from '../src/db/users-repository.js'
 import { openRedis } from '../src/redis/connection.js'
 import { RedisKeys } from '../src/sessions/redis-keys.js'
 import { CHANGE_DEADLINE_MS, RedisSessionStore } from '../src/sessions/redis-session-store.js'
-import { newSessionId, newToken } from '../src/sessions/tokens.js'
+import { newSessionId, newToken, routingTagOf } from '../src/sessions/tokens.js'
 import { expectStatus, forEachBackend, onBackend, startService, twoInstances } from './helper.js'
 import { rawRedis } from './support/raw-redis.js'
 
@@ -161,6 +161,114 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
     }
     await service.app.sessionStore.write(ben.id, async () => {}) // drop the doctored copy
     t.equal(await redis.exists(accountKey), 0, 'a change that does not say its row leaves nothing cached')
+  })
+
+  t.test('a PUT or PATCH of your own account runs two scripts in its slot: lookup-and-begin, then end', async (t) => {
+    const slot = `${prefix}{${routingTagOf(ben.id)}}:`
+    const scripts: string[] = []
+    const stop = await redis.monitor(accountKey, (line) => {
+      if (/"eval(sha)?"/i.test(line) && line.includes(slot)) scripts.push(line)
+    })
+    t.teardown(stop)
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 100)) // MONITOR's lines trail the answers
+    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read warms the cache')
+    await settle()
+    const writes = [
+      ['PUT', { json: { data: { counted: 'put' } } }],
+      ['PATCH', { body: '{"data":{"counted":"patch"}}', headers: { 'content-type': MERGE_PATCH } }]
+    ] as const
+    for (const [method, send] of writes) {
+      scripts.length = 0
+      expectStatus(t, await service.request(method, '/user/ben', { token, ...send }), 200, `ben's own ${method}`)
+      await settle()
+      t.equal(scripts.length, 2, `ben's ${method} ran 2 scripts in his account's slot, not 3:\n${scripts.join('\n')}`)
+      t.same(await redis.zRange(changesKey), [], `after ben's ${method}, no change of his is left in flight`)
+    }
+    scripts.length = 0
+    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read after them')
+    await settle()
+    t.equal(scripts.length, 1, 'the read after the writes is one script: served from Redis')
+  })
+
+  t.test('a request that began a change and wrote nothing takes its marker back', async (t) => {
+    const adminToken = await service.signUpAndLogIn('boss')
+    await service.makeAdmin('boss')
+    const boss = (await users.findByUsername('boss'))!
+    const [, , bossChanges] = new RedisKeys(prefix).account(boss.id)
+    const inFlight = async (key: string) => {
+      // The marker goes when the answer has been sent: wait for it a little.
+      for (let i = 0; i < 20 && (await redis.zRange(key)).length > 0; i++)
+        await new Promise((resolve) => setTimeout(resolve, 25))
+      return redis.zRange(key)
+    }
+    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'a read warms the cache')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const refused = [
+      ['a body the contract refuses', token, 'PUT', '/user/ben', { json: { data: 5 } }, 400],
+      ['a body past the size limit', token, 'PUT', '/user/ben', { json: { data: { big: 'x'.repeat(70_000) } } }, 413],
+      ['data past its own limit', token, 'PUT', '/user/ben', { json: { data: { big: 'x'.repeat(20_000) } } }, 400],
+      ['a PUT of another account', token, 'PUT', '/user/boss', { json: { data: {} } }, 403],
+      [
+        'a PATCH that changes nothing',
+        token,
+        'PATCH',
+        '/user/ben',
+        { body: '{}', headers: { 'content-type': MERGE_PATCH } },
+        200
+      ]
+    ] as const
+    for (const [what, caller, method, url, send, status] of refused) {
+      const res = await service.request(method, url, { token: caller, ...send })
+      expectStatus(t, res, status, `${what} is answered ${status}`)
+      t.same(await inFlight(changesKey), [], `after ${what}, ben has no change in flight`)
+      t.equal(await redis.exists(accountKey), 1, `after ${what}, ben's cached copy stays`)
+    }
+    expectStatus(
+      t,
+      await service.request('PUT', '/user/ben', { token: adminToken, json: { data: { by: 'boss' } } }),
+      200,
+      "an admin's PUT of ben is made"
+    )
+    t.same(await inFlight(bossChanges), [], "the admin's own account has no change in flight after it")
+    t.same(await inFlight(changesKey), [], 'nor has ben')
+    t.same(
+      (await service.request('GET', '/user/ben', { token })).body.data,
+      { by: 'boss' },
+      "ben reads the admin's change"
+    )
+  })
+
+  t.test('a change begun with a lookup and used late is begun again, with a fresh deadline', async (t) => {
+    const store = service.app.sessionStore
+    const { ref } = newToken(ben.id)
+    await store.create({
+      token: ref,
+      userId: ben.id,
+      id: newSessionId(),
+      createdAt: new Date(),
+      expiresAt: new Date(Date.now() + 60_000),
+      userAgent: null,
+      ip: '::1'
+    })
+    const found = await store.findAccountToChange(ref)
+    t.ok(found?.change, 'the lookup began a change')
+    const [begun] = await redis.zRange(changesKey)
+    t.ok(begun, `its marker is in flight (${begun})`)
+    await new Promise((resolve) => setTimeout(resolve, 600))
+    let during: string[] = []
+    await store.write(
+      ben.id,
+      async () => {
+        during = await redis.zRange(changesKey)
+      },
+      undefined,
+      found!.change
+    )
+    t.equal(during.length, 1, 'one change in flight while the write ran')
+    t.not(during[0], begun, 'and not the late one: the write began its own')
+    t.same(await redis.zRange(changesKey), [], 'nothing is left in flight after it')
+    found!.change!.abandon()
+    await store.revoke(ref)
   })
 
   t.test('overlapping writes: the copy only moves forward, to a row the database had', async (t) => {

@@ -10,7 +10,7 @@ import { problems } from '../errors/problem.js'
 import type { HashContext } from '../passwords/hash-scheduler.js'
 import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
-import type { AccountCache } from '../sessions/session-store.js'
+import type { AccountCache, BegunChange } from '../sessions/session-store.js'
 import type { ListedSession, SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo, liftingSuspensionBy, suspensionBy } from './access-policy.js'
 import { accountDataProblem, MAX_DATA_DEPTH, nestedTooDeep } from './account-data.js'
@@ -140,24 +140,40 @@ export class Accounts {
     return account?.suspended ? undefined : account
   }
 
+  /**
+   * authenticate, for a request that will change the caller's own account: the change may begin
+   * with the lookup (SessionStore.findAccountToChange); the request passes it on to the write.
+   */
+  async authenticateToChange(
+    token: string
+  ): Promise<{ account: Account; change: BegunChange | undefined } | undefined> {
+    const found = await this.sessions.accountToChange(token)
+    if (!found?.account.suspended) return found
+    found.change?.abandon()
+    return undefined
+  }
+
   read(actor: Account, username: string): Promise<Account> {
     return this.target(actor, username)
   }
 
   /**
    * Replaces the account's data; with a precondition (If-Match), only at a version it allows. One
-   * conditional UPDATE in the common case (see UsersRepository.setData).
+   * conditional UPDATE in the common case (see UsersRepository.setData). `begun`: the change
+   * authenticateToChange began, used when the target is the caller.
    */
   async replaceData(
     actor: Account,
     username: string,
     data: AccountData,
-    precondition?: Precondition
+    precondition?: Precondition,
+    begun?: BegunChange
   ): Promise<Account> {
     checkData(data)
     const target = await this.target(actor, username)
     const now = new Date()
-    const written = await this.writeData(target, username, data, now, allowedVersions(precondition, target.id))
+    const versions = allowedVersions(precondition, target.id)
+    const written = await this.writeData(target, username, data, now, versions, begun)
     if (written) return written
     throw await this.refusedWrite(target, username)
   }
@@ -173,7 +189,8 @@ export class Accounts {
     actor: Account,
     username: string,
     patch: { data?: AccountData },
-    precondition?: Precondition
+    precondition?: Precondition,
+    begun?: BegunChange
   ): Promise<{ account: Account; changed: boolean }> {
     // The merge walks the patch recursively: one nested past the limit is refused before it is walked.
     if (nestedTooDeep(patch.data)) throw dataProblem(`must be at most ${MAX_DATA_DEPTH} levels deep`)
@@ -188,7 +205,7 @@ export class Accounts {
     const data = merge(target)
     if (data === undefined) return { account: target, changed: false }
     const now = new Date()
-    const written = await this.writeData(target, username, data, now, [target.version])
+    const written = await this.writeData(target, username, data, now, [target.version], begun)
     if (written) return { account: written, changed: true }
     // The account moved since the snapshot: merge again onto the row as it is, holding it.
     let changed = false
@@ -222,7 +239,8 @@ export class Accounts {
     username: string,
     data: AccountData,
     now: Date,
-    versions: number[] | 'any'
+    versions: number[] | 'any',
+    begun: BegunChange | undefined
   ): Promise<Account | undefined> {
     let answer: Account | undefined
     await this.cache.write(
@@ -239,7 +257,8 @@ export class Accounts {
         answer = { ...current, data, updatedAt: now, version: written.version }
         return current
       },
-      (row) => row
+      (row) => row,
+      begun
     )
     return answer
   }

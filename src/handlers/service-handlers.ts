@@ -129,7 +129,13 @@ export class ServiceHandlers {
   async updateUser(request: Request<{ Params: UserParams; Body: Schemas['UpdateUserRequest'] }>, reply: FastifyReply) {
     const actor = actorOf(request)
     const precondition = parseIfMatch(request.headers['if-match'])
-    const user = await this.accounts.replaceData(actor, request.params.username, request.body.data, precondition)
+    const user = await this.accounts.replaceData(
+      actor,
+      request.params.username,
+      request.body.data,
+      precondition,
+      request.begunChange ?? undefined
+    )
     return sendUser(reply, user, actor)
   }
 
@@ -140,7 +146,8 @@ export class ServiceHandlers {
       actor,
       request.params.username,
       request.body,
-      precondition
+      precondition,
+      request.begunChange ?? undefined
     )
     request.changedNothing = !changed
     return sendUser(reply, account, actor)

@@ -24,6 +24,11 @@ declare module 'fastify' {
     auditRefusal?: AuditAction
     /** False: never refused as overload (src/plugins/load-shedding.ts); liveness is. */
     shedUnderLoad?: boolean
+    /**
+     * The route writes the account it names, most often the caller's own: the token's lookup
+     * begins that change (src/security/bearer-auth.ts), one round trip fewer per write.
+     */
+    writesAccount?: boolean
   }
 }
 

@@ -89,6 +89,7 @@ export class RedisKeys {
       fill: cache,
       beginWrite: cache,
       endWrite: cache,
+      abandonWrite: [cache[2]],
       revoke: [session, this.userSessionsPrefix(token.route) + userId],
       revokeAll: [index, session]
     }

@@ -16,7 +16,9 @@
  * change makes the copy untrusted (reads go to the database), because its end may have been lost
  * with Redis; a writer that cannot tell Redis it ended waits out its deadline before answering, so
  * no read after an acknowledged write serves the copy from before it. Such a copy also expires with
- * the marker, never later.
+ * the marker, never later. A request that will write the caller's own account (PUT, PATCH) begins
+ * the change in its token's lookup, so a write costs two scripts, not three; a request that ends
+ * without writing takes its marker back (it wrote nothing, so the copy stays as it is).
  */
 import { setTimeout as sleep } from 'node:timers/promises'
 import { type Account, accountFields } from '../accounts/account.js'
@@ -24,7 +26,7 @@ import { callRedis, type ScriptRunner } from '../redis/connection.js'
 import { LuaScript } from '../redis/lua-script.js'
 import { RedisKeys } from './redis-keys.js'
 import { LAST_USED_PRECISION_MS, type NewSession, type SessionRecord, type TokenRef } from './session.js'
-import type { SessionStore } from './session-store.js'
+import type { BegunChange, SessionStore } from './session-store.js'
 import { routingTagOf } from './tokens.js'
 
 /** How long a cached account lives after it was cached (reads do not extend it): bounds Redis memory, not freshness. */
@@ -63,26 +65,54 @@ const NOW_MS = `local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)`
 
 /**
+ * Lua: begins a change to an account (its account, version and changes keys), under the version
+ * counter's new value, which it returns; ARGV-style: version TTL, changes TTL (s), deadline (ms
+ * from now). A marker older than the changes TTL belongs to a change whose end was lost: it goes,
+ * and with it the copy, which may predate that change. Should this change's end be lost too, the
+ * copy must not outlive its marker.
+ */
+const BEGIN_CHANGE = `local function beginChange(account, version, changes, versionTtl, changesTtl, deadlineMs)
+  ${NOW_MS}
+  local began = redis.call('INCR', version)
+  redis.call('EXPIRE', version, versionTtl)
+  if redis.call('ZREMRANGEBYSCORE', changes, '-inf', now - tonumber(changesTtl) * 1000) > 0 then
+    redis.call('DEL', account)
+  end
+  redis.call('ZADD', changes, now + tonumber(deadlineMs), began)
+  redis.call('EXPIRE', changes, changesTtl)
+  redis.call('EXPIRE', account, changesTtl, 'LT')
+  return began
+end`
+
+/**
  * KEYS: session. ARGV: the account, version, changes and legacy writes key prefixes (all in the
  * session's slot; the user id read from the session completes them), now (ms), how far lastUsedAt
- * may lag (ms): it is rewritten in this same round trip, at most that often. The cached copy is
- * served unless a change is past its deadline (its end may be lost) or one of an older release runs.
+ * may lag (ms): it is rewritten in this same round trip, at most that often; then, to begin a
+ * change to the account as well, BEGIN_CHANGE's version TTL, changes TTL and deadline ('' for
+ * none). The cached copy is served unless a change is past its deadline (its end may be lost) or
+ * one of an older release runs. Returns the user id, the copy ('' for none), the version counter
+ * on a miss, and the counter the change began under ('' for none).
  */
 const LOOKUP = new LuaScript(`
+${BEGIN_CHANGE}
 local session = redis.call('HMGET', KEYS[1], 'user', 'lastUsedAt')
 local userId = session[1]
 if not userId then return false end
 if tonumber(ARGV[5]) - tonumber(session[2] or '0') >= tonumber(ARGV[6]) then
   redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[5])
 end
+local began = ''
+if ARGV[7] ~= '' then
+  began = beginChange(ARGV[1] .. userId, ARGV[2] .. userId, ARGV[3] .. userId, ARGV[7], ARGV[8], ARGV[9])
+end
 local account = redis.call('GET', ARGV[1] .. userId)
 if account and redis.call('EXISTS', ARGV[4] .. userId) == 0 then
   local oldest = redis.call('ZRANGE', ARGV[3] .. userId, 0, 0, 'WITHSCORES')[2]
-  if not oldest then return {userId, account} end
+  if not oldest then return {userId, account, '', began} end
   ${NOW_MS}
-  if tonumber(oldest) > now then return {userId, account} end
+  if tonumber(oldest) > now then return {userId, account, '', began} end
 end
-return {userId, '', redis.call('GET', ARGV[2] .. userId) or '0'}`)
+return {userId, '', redis.call('GET', ARGV[2] .. userId) or '0', began}`)
 
 /** KEYS: session. ARGV: index key prefix (in the session's slot), token hash. */
 const REVOKE = new LuaScript(`
@@ -156,26 +186,16 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ttl)
 return 1`)
 
-/**
- * KEYS: RedisKeys.account's. ARGV: version TTL, changes TTL (s), deadline (ms from now). Registers
- * the change under the counter's new value, which it returns. A marker older than the changes TTL
- * belongs to a change whose end was lost: it goes, and with it the copy, which may predate that
- * change. Should this change's end be lost too, the copy must not outlive its marker.
- */
+/** KEYS: RedisKeys.account's. ARGV: version TTL, changes TTL (s), deadline (ms from now). */
 const BEGIN_WRITE = new LuaScript(`
-${NOW_MS}
-local version = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[1])
-if redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - tonumber(ARGV[2]) * 1000) > 0 then
-  redis.call('DEL', KEYS[1])
-end
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), version)
-redis.call('EXPIRE', KEYS[3], ARGV[2])
-redis.call('EXPIRE', KEYS[1], ARGV[2], 'LT')
-return version`)
+${BEGIN_CHANGE}
+return beginChange(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3])`)
+
+/** KEYS: the account's changes. ARGV: the counter a change began under, which wrote nothing. */
+const ABANDON_WRITE = new LuaScript(`return redis.call('ZREM', KEYS[1], ARGV[1])`)
 
 /**
- * KEYS: RedisKeys.account's. ARGV: version TTL, the counter BEGIN_WRITE returned, the account as
+ * KEYS: RedisKeys.account's. ARGV: version TTL, the counter the change began under, the account as
  * the change left it ('' when unknown), its row version, account TTL, changes TTL. A known row is
  * cached unless the copy is as new (row versions only move forward) or a change that did not know
  * its row ended since this one began (its row may be newer: the floor). An unknown row drops the
@@ -223,6 +243,47 @@ function parseAccount(json: string): Account {
   return { ...account, createdAt: new Date(account.createdAt), updatedAt: new Date(account.updatedAt), suspended }
 }
 
+/**
+ * How soon after the lookup that began it a change must reach `write`: then the write keeps most of
+ * the change's deadline. A request slower to get there (a body trickling in) begins its own.
+ */
+const BEGUN_CHANGE_FRESH_MS = 500
+
+/** A change LOOKUP began: `write` takes it once, while it is fresh; anything else abandons it. */
+class LookupBegunChange implements BegunChange {
+  /** Redis began it before its answer came: its deadline has passed once this one has. */
+  private readonly begunAt = performance.now()
+  private open = true
+
+  constructor(
+    readonly userId: string,
+    readonly version: number,
+    private readonly abandonInRedis: () => Promise<unknown>
+  ) {}
+
+  take(): { version: number; deadline: number } | undefined {
+    if (!this.open) return undefined
+    if (performance.now() - this.begunAt > BEGUN_CHANGE_FRESH_MS) {
+      this.abandon()
+      return undefined
+    }
+    this.open = false
+    return { version: this.version, deadline: this.begunAt + CHANGE_DEADLINE_MS }
+  }
+
+  abandon(): void {
+    if (!this.open) return
+    this.open = false
+    void this.abandonInRedis()
+  }
+}
+
+/** What a lookup found: the account, and the change it began when asked to. */
+interface LookedUp {
+  account: Account
+  change: LookupBegunChange | undefined
+}
+
 export interface RedisSessionStoreOptions {
   /** Reads an account from the database on a cache miss. */
   loadAccount(userId: string): Promise<Account | undefined>
@@ -262,6 +323,16 @@ export class RedisSessionStore implements SessionStore {
   }
 
   async findAccount(token: TokenRef): Promise<Account | undefined> {
+    return (await this.lookUp(token, false))?.account
+  }
+
+  async findAccountToChange(
+    token: TokenRef
+  ): Promise<{ account: Account; change: BegunChange | undefined } | undefined> {
+    return this.lookUp(token, true)
+  }
+
+  private async lookUp(token: TokenRef, beginChange: boolean): Promise<LookedUp | undefined> {
     const found = (await callRedis('session store', () =>
       LOOKUP.run(
         this.redis,
@@ -272,45 +343,74 @@ export class RedisSessionStore implements SessionStore {
           this.keys.changesPrefix(token.route),
           this.keys.legacyWritesPrefix(token.route),
           String(Date.now()),
-          String(LAST_USED_PRECISION_MS)
+          String(LAST_USED_PRECISION_MS),
+          ...(beginChange
+            ? [String(VERSION_TTL_SECONDS), String(CHANGES_TTL_SECONDS), String(CHANGE_DEADLINE_MS)]
+            : ['', '', ''])
         ]
       )
-    )) as [string, string, string?] | null
+    )) as [string, string, string, number | ''] | null
     if (found === null) return undefined
-    const [userId, cached, versionSeen] = found
+    const [userId, cached, versionSeen, began] = found
+    const change = began === '' ? undefined : this.begun(userId, token.route, began)
+    // A token whose tag is not its account's was never issued here: its change began under the
+    // wrong slot, and a miss must not cache there either.
+    const misrouted = () => routingTagOf(userId) !== token.route
+    if (change && misrouted()) {
+      change.abandon()
+      return undefined
+    }
     if (cached) {
       const account = parseAccount(cached)
       // A copy cached by a release before account versions has none to tag: read the row instead.
-      if (Number.isSafeInteger(account.version)) return account
+      if (Number.isSafeInteger(account.version)) return { account, change }
     }
-    // A session can briefly outlive its deleted user; it then leads nowhere. A token whose tag is
-    // not its account's was never issued here: refuse it rather than cache under the wrong slot.
-    if (routingTagOf(userId) !== token.route) return undefined
+    if (misrouted()) return undefined
+    // A session can briefly outlive its deleted user; it then leads nowhere.
     const account = await this.options.loadAccount(userId)
-    if (account && versionSeen !== undefined) {
-      // Best effort, off the request's path: a fill that fails only means the next read misses too.
+    if (!account) {
+      change?.abandon()
+      return undefined
+    }
+    // Best effort, off the request's path: a fill that fails only means the next read misses too.
+    // A begun change moved the counter, so its fill would be refused: its end caches the row instead.
+    if (!change && versionSeen !== '') {
       callRedis('account cache', () =>
         FILL.run(this.redis, this.keys.account(userId), [cachedJson(account), versionSeen, String(ACCOUNT_TTL_SECONDS)])
       ).catch(() => {})
     }
-    return account
+    return { account, change }
+  }
+
+  /** The change LOOKUP began on the account's keys in the token's slot. */
+  private begun(userId: string, route: string, version: number): LookupBegunChange {
+    const changes = this.keys.changesPrefix(route) + userId
+    return new LookupBegunChange(userId, version, () =>
+      callRedis('account cache', () => ABANDON_WRITE.run(this.redis, [changes], [String(version)])).catch(
+        this.options.onCacheError
+      )
+    )
   }
 
   async write<T>(
     userId: string,
     change: () => Promise<T>,
-    cachedAfter?: (result: T) => Account | undefined
+    cachedAfter?: (result: T) => Account | undefined,
+    begun?: BegunChange
   ): Promise<T> {
     const keys = this.keys.account(userId)
-    const began = await callRedis('session store', () =>
-      BEGIN_WRITE.run(this.redis, keys, [
-        String(VERSION_TTL_SECONDS),
-        String(CHANGES_TTL_SECONDS),
-        String(CHANGE_DEADLINE_MS)
-      ])
-    )
-    // Redis ran BEGIN_WRITE before its answer came: its deadline has passed once this one has.
-    const deadline = performance.now() + CHANGE_DEADLINE_MS
+    const taken = begun instanceof LookupBegunChange && begun.userId === userId ? begun.take() : undefined
+    const began =
+      taken?.version ??
+      (await callRedis('session store', () =>
+        BEGIN_WRITE.run(this.redis, keys, [
+          String(VERSION_TTL_SECONDS),
+          String(CHANGES_TTL_SECONDS),
+          String(CHANGE_DEADLINE_MS)
+        ])
+      ))
+    // Redis ran the begin before its answer came: its deadline has passed once this one has.
+    const deadline = taken?.deadline ?? performance.now() + CHANGE_DEADLINE_MS
     let after: Account | undefined
     try {
       const result = await change()

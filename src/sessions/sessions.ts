@@ -1,7 +1,7 @@
 /** Starting, resolving and ending sessions, on whichever store is configured. */
 import type { Account } from '../accounts/account.js'
 import { type SessionRecord, USER_AGENT_MAX_LENGTH } from './session.js'
-import type { SessionStore } from './session-store.js'
+import type { BegunChange, SessionStore } from './session-store.js'
 import { newSessionId, newToken, tokenRef } from './tokens.js'
 
 export interface StartedSession {
@@ -45,6 +45,12 @@ export class Sessions {
   async accountFor(token: string): Promise<Account | undefined> {
     const ref = tokenRef(token)
     return ref && this.store.findAccount(ref)
+  }
+
+  /** accountFor, for a request about to change that account (SessionStore.findAccountToChange). */
+  async accountToChange(token: string): Promise<{ account: Account; change: BegunChange | undefined } | undefined> {
+    const ref = tokenRef(token)
+    return ref && this.store.findAccountToChange(ref)
   }
 
   async end(token: string): Promise<void> {

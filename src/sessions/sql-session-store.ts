@@ -39,6 +39,12 @@ export class SqlSessionStore implements SessionStore {
     return found.account
   }
 
+  /** A join, as findAccount: there is no change to begin. */
+  async findAccountToChange(token: TokenRef): Promise<{ account: Account; change: undefined } | undefined> {
+    const account = await this.findAccount(token)
+    return account && { account, change: undefined }
+  }
+
   /** Nothing is cached: the account is read with its session, in the same query. */
   write<T>(_userId: string, change: () => Promise<T>): Promise<T> {
     return change()

@@ -25,7 +25,21 @@ export interface RawRedis {
   mastersOf(slots: number[]): Promise<Set<string>>
   /** Every key matching `pattern`, from every master. */
   scan(pattern: string): Promise<string[]>
+  /**
+   * Every command the master holding `key` runs from now on, as MONITOR prints it, until the
+   * returned stop is called (its own connection: a monitoring client runs nothing else).
+   */
+  monitor(key: string, onCommand: (line: string) => void): Promise<() => Promise<void>>
   close(): Promise<void>
+}
+
+async function monitorAt(url: string, onCommand: (line: string) => void): Promise<() => Promise<void>> {
+  const client = createClient({ url })
+  await client.connect()
+  await client.monitor(onCommand)
+  return async () => {
+    client.destroy()
+  }
 }
 
 /** The commands both clients share, by key (a cluster routes each to its slot's master). */
@@ -67,6 +81,7 @@ export async function rawRedis(target: RedisTarget): Promise<RawRedis> {
         for await (const keys of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) found.push(...keys)
         return found
       },
+      monitor: (_key, onCommand) => monitorAt(target.url, onCommand),
       close: () => client.close()
     }
   }
@@ -94,6 +109,10 @@ export async function rawRedis(target: RedisTarget): Promise<RawRedis> {
         for await (const keys of client.scanIterator({ MATCH: pattern, COUNT: 1000 })) found.push(...keys)
       }
       return found
+    },
+    async monitor(key, onCommand) {
+      const { master } = cluster.slots[await cluster.clusterKeySlot(key)]!
+      return monitorAt(`redis://${master.host}:${master.port}`, onCommand)
     },
     close: () => cluster.close()
   }
