@@ -5,6 +5,9 @@
  * balancer would.
  */
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { setAdminFlag } from '../src/accounts/admin-flag.js'
 import { UsersRepository } from '../src/db/users-repository.js'
@@ -13,6 +16,7 @@ import { RedisKeys } from '../src/sessions/redis-keys.js'
 import { CHANGE_DEADLINE_MS, RedisSessionStore } from '../src/sessions/redis-session-store.js'
 import { newSessionId, newToken, routingTagOf } from '../src/sessions/tokens.js'
 import { expectStatus, forEachBackend, onBackend, startService, twoInstances } from './helper.js'
+import { lockUsers } from './support/database-lock.js'
 import { rawRedis } from './support/raw-redis.js'
 
 const MERGE_PATCH = 'application/merge-patch+json'
@@ -236,6 +240,46 @@ async function cacheGuards(t: Test, backend: 'mariadb-redis' | 'postgres-cluster
       { by: 'boss' },
       "ben reads the admin's change"
     )
+  })
+
+  t.test('a lookup that began a change and then failed takes its marker back', async (t) => {
+    // A miss sends the lookup to the database; a lock on `users` holds it there.
+    const stalledLookup = async () => {
+      await redis.del(accountKey)
+      const unlock = await lockUsers(service.config.databaseUrl)
+      let released = false
+      const release = async () => {
+        if (!released) await unlock()
+        released = true
+      }
+      t.teardown(release)
+      return release
+    }
+    const settled = async () => {
+      for (let i = 0; i < 40 && (await redis.zRange(changesKey)).length > 0; i++) await sleep(25)
+      return redis.zRange(changesKey)
+    }
+
+    const unlock = await stalledLookup()
+    const refused = await service.request('PUT', '/user/ben', { token, json: { data: { locked: true } } })
+    await unlock()
+    expectStatus(t, refused, 503, "ben's PUT is refused: his account could not be read in time")
+    t.same(await settled(), [], 'the change the lookup began is not left in flight')
+
+    // The client leaves while the lookup waits: it sent the headers, never the body, so no
+    // handler runs and the answer is closed before the lookup returns.
+    const release = await stalledLookup()
+    const socket = connect(Number(new URL(service.url).port), '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write(
+      `PUT /user/ben HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\ncontent-type: application/json\r\ncontent-length: 20\r\n\r\n`
+    )
+    await sleep(100)
+    socket.destroy()
+    await sleep(100)
+    await release()
+    t.same(await settled(), [], 'nor is the change of a lookup whose client had gone')
+    expectStatus(t, await service.request('GET', '/user/ben', { token }), 200, 'ben reads his account after both')
   })
 
   t.test('a change begun with a lookup and used late is begun again, with a fresh deadline', async (t) => {

@@ -14,8 +14,6 @@
  */
 import { Agent } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { createConnection } from 'mysql2/promise'
-import pg from 'pg'
 import t, { type Test } from 'tap'
 import { contractViolations } from './contract.js'
 import {
@@ -28,6 +26,7 @@ import {
   type Service,
   startService
 } from './helper.js'
+import { lockUsers } from './support/database-lock.js'
 import { type HttpResult, send, spawnService } from './support/processes.js'
 
 /** The issue's deadline is 1 s; the rest is slack for a loaded 2-core machine. */
@@ -55,26 +54,6 @@ async function timed(service: Service, method: string, path: string, token: stri
     return { response, ms: performance.now() - started }
   } finally {
     clearTimeout(timer)
-  }
-}
-
-/** Holds every query on `users` until released: the database is up, but as good as stalled. */
-async function lockUsers(databaseUrl: string): Promise<() => Promise<void>> {
-  if (databaseUrl.startsWith('mysql:')) {
-    const connection = await createConnection(databaseUrl)
-    await connection.query('LOCK TABLES users WRITE')
-    return async () => {
-      await connection.query('UNLOCK TABLES')
-      await connection.end()
-    }
-  }
-  const client = new pg.Client({ connectionString: databaseUrl })
-  await client.connect()
-  await client.query('BEGIN')
-  await client.query('LOCK TABLE users IN ACCESS EXCLUSIVE MODE')
-  return async () => {
-    await client.query('COMMIT')
-    await client.end()
   }
 }
 

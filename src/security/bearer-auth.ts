@@ -57,7 +57,9 @@ async function authenticateToChange(
   const change = found?.change
   if (change) {
     request.begunChange = change
-    reply.raw.once('close', () => change.abandon())
+    // A client gone while the lookup ran has closed the answer already: no 'close' is coming.
+    if (reply.raw.destroyed) change.abandon()
+    else reply.raw.once('close', () => change.abandon())
   }
   return found?.account
 }

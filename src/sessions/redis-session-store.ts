@@ -367,7 +367,7 @@ export class RedisSessionStore implements SessionStore {
     }
     if (misrouted()) return undefined
     // A session can briefly outlive its deleted user; it then leads nowhere.
-    const account = await this.options.loadAccount(userId)
+    const account = await this.loadBeside(userId, change)
     if (!account) {
       change?.abandon()
       return undefined
@@ -380,6 +380,20 @@ export class RedisSessionStore implements SessionStore {
       ).catch(() => {})
     }
     return { account, change }
+  }
+
+  /**
+   * The account from the database on a miss. Should that fail (a full pool's 503, say), the change
+   * the lookup began goes with it: left behind, its marker would pass its deadline and keep every
+   * read of the account off the cache for a minute, and the reads that then miss fail the same way.
+   */
+  private async loadBeside(userId: string, change: LookupBegunChange | undefined): Promise<Account | undefined> {
+    try {
+      return await this.options.loadAccount(userId)
+    } catch (error) {
+      change?.abandon()
+      throw error
+    }
   }
 
   /** The change LOOKUP began on the account's keys in the token's slot. */
