@@ -13,6 +13,7 @@
  *   /readyz too, /healthz never; then everything is served again without anyone stepping in.
  */
 import { Agent } from 'node:http'
+import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { contractViolations } from './contract.js'
@@ -68,7 +69,14 @@ function isOverloadRefusal(t: Test, { response, ms }: Timed, label: string): boo
 }
 
 async function slowedDatabase(t: Test, backend: Backend): Promise<void> {
-  const service = await startService(t, backend, POOL)
+  const logLines: string[] = []
+  const logStream = new Writable({
+    write(chunk, _encoding, done) {
+      logLines.push(...String(chunk).split('\n').filter(Boolean))
+      done()
+    }
+  })
+  const service = await startService(t, backend, { ...POOL, LOG_LEVEL: 'warn' }, { logStream })
   const token = await service.signUpAndLogIn('slowdb')
   const put = (n: number) => timed(service, 'PUT', '/user/slowdb', token, { data: { n } })
   const before = (await put(0)).response
@@ -111,6 +119,17 @@ async function slowedDatabase(t: Test, backend: Backend): Promise<void> {
       /^urn:account-service:problem:(overloaded|unavailable)$/.test(String((a.response.body as { type?: string }).type))
     ),
     'each refusal says the service is overloaded or the database unavailable'
+  )
+
+  // Each refusal is logged, one short line naming its cause: no stack to serialise under load.
+  const refusalLines = logLines
+    .map((line) => JSON.parse(line) as { level: number; msg: string; err?: unknown })
+    .filter((line) => line.msg.startsWith('The service is overloaded'))
+  t.ok(refusalLines.length >= overloaded.length, `every overload refusal is logged (${refusalLines.length} lines)`)
+  t.ok(
+    refusalLines.every((line) => line.level === 40 && line.err === undefined),
+    'each at warn, its detail and no error object or stack',
+    { first: refusalLines[0] }
   )
 
   await release()
