@@ -10,7 +10,7 @@ import { problems } from '../errors/problem.js'
 import type { HashContext } from '../passwords/hash-scheduler.js'
 import { costOf, type PasswordHasher } from '../passwords/password-hasher.js'
 import { loginPasswordProblem, passwordProblem } from '../passwords/password-policy.js'
-import type { AccountCache, BegunChange } from '../sessions/session-store.js'
+import type { AccountCache, AccountToChange, BegunChange } from '../sessions/session-store.js'
 import type { ListedSession, SessionClient, Sessions, StartedSession } from '../sessions/sessions.js'
 import { accessTo, liftingSuspensionBy, suspensionBy } from './access-policy.js'
 import { accountDataProblem, MAX_DATA_DEPTH, nestedTooDeep } from './account-data.js'
@@ -144,9 +144,7 @@ export class Accounts {
    * authenticate, for a request that will change the caller's own account: the change may begin
    * with the lookup (SessionStore.findAccountToChange); the request passes it on to the write.
    */
-  async authenticateToChange(
-    token: string
-  ): Promise<{ account: Account; change: BegunChange | undefined } | undefined> {
+  async authenticateToChange(token: string): Promise<AccountToChange | undefined> {
     const found = await this.sessions.accountToChange(token)
     if (!found?.account.suspended) return found
     found.change?.abandon()

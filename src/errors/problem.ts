@@ -16,6 +16,11 @@ export interface ProblemOptions {
   detail: string
   headers?: Record<string, string>
   errors?: FieldError[]
+  /**
+   * False when the detail already says everything the log needs: the error handler then logs the
+   * line without the cause and its stack (a refusal under load, when the cores are what is short).
+   */
+  logsCause?: boolean
 }
 
 export const PROBLEM_TYPE_PREFIX = 'urn:account-service:problem:'
@@ -28,6 +33,7 @@ export class ProblemError extends Error {
   readonly detail: string
   readonly headers: Record<string, string>
   readonly errors: FieldError[] | undefined
+  readonly logsCause: boolean
 
   constructor(options: ProblemOptions, cause?: unknown) {
     // A problem is an answer to the client, not a fault: its stack would never be read, and
@@ -42,6 +48,7 @@ export class ProblemError extends Error {
     this.detail = options.detail
     this.headers = options.headers ?? {}
     this.errors = options.errors
+    this.logsCause = options.logsCause ?? true
   }
 }
 
@@ -254,7 +261,8 @@ export const problems = {
         slug: 'overloaded',
         title: 'Service Unavailable',
         detail: `The service is overloaded: ${reason}; try again in 1 s.`,
-        headers: { 'retry-after': '1' }
+        headers: { 'retry-after': '1' },
+        logsCause: false
       },
       cause
     ),

@@ -107,10 +107,9 @@ export function registerProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: unknown, request: FastifyRequest, reply: FastifyReply) => {
     const problem = toProblem(error)
     if (problem.status >= 500) {
-      // An overload refusal is what load looks like, and its detail names the cause: no stack to
-      // serialise, a short line each, while the cores are what is short.
-      const err = problem.type.endsWith(':overloaded') ? undefined : (problem.cause ?? error)
-      request.log[problem.status === 500 ? 'error' : 'warn'](err === undefined ? {} : { err }, problem.detail)
+      const level = problem.status === 500 ? 'error' : 'warn'
+      if (problem.logsCause) request.log[level]({ err: problem.cause ?? error }, problem.detail)
+      else request.log[level](problem.detail)
     }
     return sendProblem(reply, problem)
   })

@@ -26,7 +26,7 @@ import { callRedis, type ScriptRunner } from '../redis/connection.js'
 import { LuaScript } from '../redis/lua-script.js'
 import { RedisKeys } from './redis-keys.js'
 import { LAST_USED_PRECISION_MS, type NewSession, type SessionRecord, type TokenRef } from './session.js'
-import type { BegunChange, SessionStore } from './session-store.js'
+import type { AccountToChange, BegunChange, SessionStore } from './session-store.js'
 import { routingTagOf } from './tokens.js'
 
 /** How long a cached account lives after it was cached (reads do not extend it): bounds Redis memory, not freshness. */
@@ -279,8 +279,7 @@ class LookupBegunChange implements BegunChange {
 }
 
 /** What a lookup found: the account, and the change it began when asked to. */
-interface LookedUp {
-  account: Account
+interface LookedUp extends AccountToChange {
   change: LookupBegunChange | undefined
 }
 
@@ -326,9 +325,7 @@ export class RedisSessionStore implements SessionStore {
     return (await this.lookUp(token, false))?.account
   }
 
-  async findAccountToChange(
-    token: TokenRef
-  ): Promise<{ account: Account; change: BegunChange | undefined } | undefined> {
+  async findAccountToChange(token: TokenRef): Promise<AccountToChange | undefined> {
     return this.lookUp(token, true)
   }
 

@@ -18,7 +18,7 @@ export interface SessionStore extends AccountCache {
    * in Redis the lookup also begins the change, one round trip fewer per write. The request then
    * hands the change to `write`, or abandons it.
    */
-  findAccountToChange(token: TokenRef): Promise<{ account: Account; change: BegunChange | undefined } | undefined>
+  findAccountToChange(token: TokenRef): Promise<AccountToChange | undefined>
   revoke(token: TokenRef): Promise<void>
   /** Ends every session of the user at once, on every instance. */
   revokeAllForUser(userId: string): Promise<void>
@@ -52,6 +52,12 @@ export interface AccountCache {
     cachedAfter?: (result: T) => Account | undefined,
     begun?: BegunChange
   ): Promise<T>
+}
+
+/** An account found for a request about to change it, and the change its lookup began, if any. */
+export interface AccountToChange {
+  account: Account
+  change: BegunChange | undefined
 }
 
 /**

@@ -1,7 +1,7 @@
 /** Starting, resolving and ending sessions, on whichever store is configured. */
 import type { Account } from '../accounts/account.js'
 import { type SessionRecord, USER_AGENT_MAX_LENGTH } from './session.js'
-import type { BegunChange, SessionStore } from './session-store.js'
+import type { AccountToChange, SessionStore } from './session-store.js'
 import { newSessionId, newToken, tokenRef } from './tokens.js'
 
 export interface StartedSession {
@@ -48,7 +48,7 @@ export class Sessions {
   }
 
   /** accountFor, for a request about to change that account (SessionStore.findAccountToChange). */
-  async accountToChange(token: string): Promise<{ account: Account; change: BegunChange | undefined } | undefined> {
+  async accountToChange(token: string): Promise<AccountToChange | undefined> {
     const ref = tokenRef(token)
     return ref && this.store.findAccountToChange(ref)
   }

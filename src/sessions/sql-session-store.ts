@@ -4,7 +4,7 @@ import type { SessionsRepository } from '../db/sessions-repository.js'
 import type { Account } from '../accounts/account.js'
 import { problems } from '../errors/problem.js'
 import { LAST_USED_PRECISION_MS, type NewSession, type SessionRecord, type TokenRef } from './session.js'
-import type { SessionStore } from './session-store.js'
+import type { AccountToChange, SessionStore } from './session-store.js'
 
 /** Expired rows are swept on login, at most this often, so the table stays small without a timer. */
 const SWEEP_INTERVAL_MS = 60_000
@@ -40,7 +40,7 @@ export class SqlSessionStore implements SessionStore {
   }
 
   /** A join, as findAccount: there is no change to begin. */
-  async findAccountToChange(token: TokenRef): Promise<{ account: Account; change: undefined } | undefined> {
+  async findAccountToChange(token: TokenRef): Promise<AccountToChange | undefined> {
     const account = await this.findAccount(token)
     return account && { account, change: undefined }
   }
